@@ -1,0 +1,13 @@
+"""Connected CRM Command Center: the router. Run with `make run` or `ccrm app`."""
+
+import streamlit as st
+
+from ccrm_ui import db, navigation
+
+st.set_page_config(
+    page_title="Connected CRM Command Center", page_icon=":material/hub:", layout="wide"
+)
+
+page = st.navigation(navigation.build_pages())
+db.connection()  # a busy or unreadable database stops here with a clear message
+page.run()

@@ -1,0 +1,258 @@
+"""`ccrm bench --scale S|M`: whole operations timed at a named scale (medians of 3 runs).
+
+Each operation runs in a forked child process so its peak memory (max RSS) is its own. The
+fixture chain is: generate a company at the scale -> write it as CSV and Parquet -> ingest ->
+build; later operations (search, fits, attribution, ...) run against the built database.
+Results print as a table and go to `bench/results/<scale>.json`. Benchmarks are never tests.
+
+Register an operation by adding an `Operation` to OPERATIONS under your anchor. Its function
+takes a `BenchContext` and returns the number of rows it processed (for rows/s).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+SCALES = {"S": 20_000, "M": 1_000_000}
+BENCH_DAYS = 730
+BENCH_SEED = 42
+
+
+@dataclass
+class BenchContext:
+    scale: str
+    customers: int
+    workdir: Path
+    db: Path  # built database (after the `build` operation)
+    csv_dir: Path
+    parquet_dir: Path
+    extra: dict = field(default_factory=dict)
+
+    def fresh_db(self, name: str) -> Path:
+        """A path for a new, empty database inside the work directory."""
+        path = self.workdir / f"{name}.duckdb"
+        for suffix in ("", ".wal"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        return path
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    function: Callable[[BenchContext], int]
+    description: str
+    runs: int = 3
+
+
+@dataclass
+class Measurement:
+    operation: str
+    rows: int
+    median_s: float
+    runs_s: list[float]
+    rows_per_s: float
+    peak_mb: float
+    description: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Foundation operations (issue 2)
+
+
+def _generate(ctx: BenchContext) -> int:
+    from ccrm_core import sample
+
+    data = sample.generate(ctx.customers, BENCH_DAYS, BENCH_SEED)
+    return sum(len(data[t]) for t in data if not t.startswith("ground_truth"))
+
+
+def _ingest(ctx: BenchContext, directory: Path, ext: str) -> int:
+    from ccrm_core import ingest, store
+
+    con = store.connect_writer(ctx.fresh_db(f"ingest_{ext}"))
+    try:
+        reports = ingest.ingest_files(con, [directory / f"events.{ext}"], table="events")
+    finally:
+        con.close()
+    return sum(r.rows_loaded for r in reports)
+
+
+def _ingest_csv(ctx: BenchContext) -> int:
+    return _ingest(ctx, ctx.csv_dir, "csv")
+
+
+def _ingest_parquet(ctx: BenchContext) -> int:
+    return _ingest(ctx, ctx.parquet_dir, "parquet")
+
+
+def _build(ctx: BenchContext) -> int:
+    from ccrm_core import pipeline, store
+
+    work = ctx.fresh_db("build")
+    shutil.copy(ctx.workdir / "raw.duckdb", work)
+    con = store.connect_writer(work)
+    try:
+        results = pipeline.build(con)
+        failed = [r for r in results if r.status != "ok"]
+        if failed:
+            raise RuntimeError(f"build failed: {failed[0].stage}: {failed[0].error}")
+        con.execute("CHECKPOINT")
+        rows = con.execute("SELECT count(*) FROM src_customers").fetchone()[0]
+    finally:
+        con.close()
+    shutil.copy(work, ctx.db)
+    return rows
+
+
+OPERATIONS: list[Operation] = [
+    Operation("generate", _generate, "ccrm sample: generate the company (raw rows)"),
+    Operation("ingest_csv", _ingest_csv, "ccrm ingest events.csv into an empty database"),
+    Operation("ingest_parquet", _ingest_parquet, "ccrm ingest events.parquet into an empty db"),
+    Operation("build", _build, "ccrm build: every pipeline stage (source records)"),
+    # --- Librarian operations (issues 3, 4) ---
+    # --- Radar operations (issues 5, 6) ---
+    # --- Conductor operations (issues 7, 8) ---
+]
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _child(fn: Callable[[BenchContext], int], ctx: BenchContext, queue) -> None:
+    try:
+        t0 = time.perf_counter()
+        rows = fn(ctx)
+        seconds = time.perf_counter() - t0
+        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        queue.put(("ok", rows, seconds, peak_kb / 1024))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        queue.put(("error", f"{type(exc).__name__}: {exc}", 0.0, 0.0))
+
+
+def _measure_once(op: Operation, ctx: BenchContext) -> tuple[int, float, float]:
+    mp_ctx = mp.get_context("fork")
+    queue = mp_ctx.Queue()
+    proc = mp_ctx.Process(target=_child, args=(op.function, ctx, queue))
+    proc.start()
+    status, rows, seconds, peak = queue.get()
+    proc.join()
+    if status != "ok":
+        raise RuntimeError(f"{op.name}: {rows}")
+    return rows, seconds, peak
+
+
+def prepare(ctx: BenchContext, progress: Callable[[str], None] = print) -> None:
+    """Generate the company once and lay out raw.duckdb, CSV and Parquet for the operations."""
+    from ccrm_core import sample, store
+
+    progress(f"preparing {ctx.customers:,} customers x {BENCH_DAYS} days (seed {BENCH_SEED})")
+    data = sample.generate(ctx.customers, BENCH_DAYS, BENCH_SEED)
+    con = store.connect_writer(ctx.workdir / "raw.duckdb")
+    try:
+        sample.write_sample(con, data)
+        con.execute("CHECKPOINT")
+        ctx.csv_dir.mkdir(parents=True, exist_ok=True)
+        ctx.parquet_dir.mkdir(parents=True, exist_ok=True)
+        con.execute(f"COPY events TO '{ctx.csv_dir / 'events.csv'}' (HEADER, DELIMITER ',')")
+        con.execute(f"COPY events TO '{ctx.parquet_dir / 'events.parquet'}' (FORMAT parquet)")
+    finally:
+        con.close()
+    del data
+
+
+def run_bench(
+    scale: str,
+    only: list[str] | None = None,
+    out_dir: Path = Path("bench/results"),
+    workdir: Path | None = None,
+    progress: Callable[[str], None] = print,
+) -> list[Measurement]:
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; choose from {', '.join(SCALES)}")
+    names = [op.name for op in OPERATIONS]
+    if only:
+        unknown = [n for n in only if n not in names]
+        if unknown:
+            raise ValueError(
+                f"unknown operation {', '.join(unknown)}; choose from {', '.join(names)}"
+            )
+    base = Path(workdir or tempfile.mkdtemp(prefix=f"ccrm-bench-{scale}-"))
+    base.mkdir(parents=True, exist_ok=True)
+    ctx = BenchContext(
+        scale=scale,
+        customers=SCALES[scale],
+        workdir=base,
+        db=base / "built.duckdb",
+        csv_dir=base / "csv",
+        parquet_dir=base / "parquet",
+    )
+    if not (base / "raw.duckdb").exists():
+        prepare(ctx, progress)
+    measurements: list[Measurement] = []
+    for op in OPERATIONS:
+        # later operations need the built database even when only they were asked for
+        wanted = not only or op.name in only
+        if not wanted and not (op.name == "build" and not ctx.db.exists()):
+            continue
+        runs, rows, peak = [], 0, 0.0
+        for i in range(op.runs if wanted else 1):
+            progress(f"{op.name}: run {i + 1}/{op.runs}")
+            rows, seconds, peak_i = _measure_once(op, ctx)
+            runs.append(seconds)
+            peak = max(peak, peak_i)
+        if not wanted:
+            continue
+        median = statistics.median(runs)
+        measurements.append(
+            Measurement(
+                op.name, rows, median, runs, rows / median if median else 0.0, peak, op.description
+            )
+        )
+    save(scale, measurements, out_dir)
+    return measurements
+
+
+def save(scale: str, measurements: list[Measurement], out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{scale}.json"
+    previous = {}
+    if path.exists():
+        previous = {m["operation"]: m for m in json.loads(path.read_text()).get("operations", [])}
+    for m in measurements:
+        previous[m.operation] = asdict(m)
+    path.write_text(
+        json.dumps(
+            {
+                "scale": scale,
+                "customers": SCALES[scale],
+                "measured_at": datetime.now().isoformat(timespec="seconds"),
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+                "operations": list(previous.values()),
+            },
+            indent=2,
+            default=str,
+        )
+    )
+    return path
+
+
+def format_table(measurements: list[Measurement]) -> str:
+    header = f"{'operation':<26}{'rows':>14}{'median s':>11}{'rows/s':>14}{'peak MB':>10}"
+    lines = [header, "-" * len(header)]
+    for m in measurements:
+        lines.append(
+            f"{m.operation:<26}{m.rows:>14,}{m.median_s:>11.3f}{m.rows_per_s:>14,.0f}{m.peak_mb:>10,.0f}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,270 @@
+"""The `ccrm` command line: sample, ingest, build, app, export, bench.
+
+Every command has --help and exits non-zero with a one-line reason on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ccrm_core import store
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit code 2."""
+
+
+def _progress_bar(label: str):
+    """A one-line text progress bar on stderr (only when stderr is a terminal)."""
+    tty = sys.stderr.isatty()
+
+    def update(fraction: float, message: str = "") -> None:
+        if not tty:
+            return
+        width = 30
+        filled = int(max(0.0, min(1.0, fraction)) * width)
+        bar = "#" * filled + "-" * (width - filled)
+        sys.stderr.write(f"\r{label} [{bar}] {fraction:5.0%} {message[:40]:<40}")
+        if fraction >= 1.0:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return update
+
+
+# ---------------------------------------------------------------------------------------------
+# sample
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from ccrm_core import sample
+
+    if args.customers < 10:
+        raise CliError(f"--customers must be at least 10 (got {args.customers})")
+    if args.days < 30:
+        raise CliError(f"--days must be at least 30 (got {args.days})")
+    db = store.database_path(args.db)
+    if db.exists() and not args.replace:
+        raise CliError(
+            f"{db} already exists; pass --replace to overwrite its raw tables, or choose --db"
+        )
+    print(f"generating {args.customers:,} customers over {args.days} days (seed {args.seed})")
+    data = sample.generate(args.customers, args.days, args.seed)
+    con = store.connect_writer(db)
+    try:
+        sample.write_sample(con, data)
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    raw = [t for t in store.RAW_TABLES if t in data]
+    print("wrote " + ", ".join(f"{t} {len(data[t]):,}" for t in raw) + f" to {db}")
+    if args.csv:
+        sample.write_csv(data, Path(args.csv))
+        print(f"wrote CSV files to {args.csv}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# ingest
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from ccrm_core import ingest
+
+    paths = [Path(p) for p in args.paths]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise CliError(f"file not found: {', '.join(missing)}")
+    if not 0 <= args.max_reject_rate <= 1:
+        raise CliError(f"--max-reject-rate must be between 0 and 1 (got {args.max_reject_rate})")
+    con = store.connect_writer(args.db)
+    try:
+        reports = ingest.ingest_files(
+            con,
+            paths,
+            table=args.table,
+            max_reject_rate=args.max_reject_rate,
+            progress=_progress_bar("ingest"),
+        )
+    finally:
+        con.close()
+    refused = 0
+    for r in reports:
+        for w in r.warnings:
+            print(f"warning: {r.file}: {w}", file=sys.stderr)
+        if r.status == "loaded":
+            print(
+                f"{r.file} -> {r.table}: {r.rows_loaded:,} rows loaded "
+                f"({r.rows_replaced:,} replaced), {r.rows_rejected:,} rejected"
+            )
+            if r.rows_rejected:
+                print(f"  rejected rows are in table ingest_rejects; first: {r.message}")
+        else:
+            refused += 1
+            print(f"error: {r.message}", file=sys.stderr)
+    return 1 if refused else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# build
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from ccrm_core import pipeline
+
+    con = store.connect_writer(args.db)
+    try:
+        if args.if_needed and not pipeline.build_needed(con):
+            print("build is up to date (no ingest since the last complete build)")
+            return 0
+        results = pipeline.build(
+            con,
+            stages=args.stage or None,
+            progress=lambda stage, i, n: print(
+                f"[{i + 1}/{n}] {stage}" if stage != "done" else "",
+                end="\n" if stage != "done" else "",
+            ),
+        )
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    width = max(len(r.stage) for r in results)
+    for r in results:
+        rows = f"{r.rows:>12,}" if r.rows is not None else " " * 12
+        print(f"{r.stage:<{width}}  {r.status:<7} {rows} rows {r.seconds:8.2f}s  {r.error or ''}")
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        print(
+            f"error: stage {failed[0].stage} failed: {failed[0].error}; previous outputs are intact",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# app
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    if not app.exists():
+        raise CliError(f"{app} not found; run `ccrm app` from a source checkout")
+    env = dict(os.environ)
+    if args.db:
+        env["CCRM_DB"] = str(Path(args.db).resolve())
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.port",
+        str(args.port),
+        "--server.address",
+        args.address,
+    ]
+    return subprocess.call(cmd, env=env, cwd=app.parent)
+
+
+# ---------------------------------------------------------------------------------------------
+# bench
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ccrm_core import bench
+
+    measurements = bench.run_bench(
+        args.scale,
+        only=args.only or None,
+        out_dir=Path(args.out),
+        workdir=Path(args.workdir) if args.workdir else None,
+        progress=lambda m: print(m, file=sys.stderr),
+    )
+    print(bench.format_table(measurements))
+    print(f"saved to {Path(args.out) / (args.scale + '.json')}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ccrm", description="Connected CRM command center: customers and marketing money."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    db_help = "database file (default: $CCRM_DB or data/ccrm.duckdb)"
+
+    p = sub.add_parser("sample", help="generate a synthetic company with ground truth")
+    p.add_argument("--customers", type=int, default=20_000, help="people to generate (20000)")
+    p.add_argument("--days", type=int, default=730, help="days of history (730)")
+    p.add_argument("--seed", type=int, default=42, help="random seed (42); same seed, same data")
+    p.add_argument("--db", help=db_help)
+    p.add_argument("--csv", metavar="DIR", help="also write the raw tables as CSV files to DIR")
+    p.add_argument("--replace", action="store_true", help="overwrite an existing database")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("ingest", help="load CSV (also .gz) or Parquet files into raw tables")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files to load")
+    p.add_argument("--table", choices=list(store.TABLES), help="target table (default: from name)")
+    p.add_argument("--db", help=db_help)
+    p.add_argument(
+        "--max-reject-rate",
+        type=float,
+        default=0.01,
+        help="refuse a file when more than this share of rows is rejected (0.01)",
+    )
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("build", help="run the pipeline stages")
+    p.add_argument("--db", help=db_help)
+    p.add_argument("--stage", action="append", metavar="NAME", help="run only this stage (repeat)")
+    p.add_argument(
+        "--if-needed", action="store_true", help="skip when nothing changed since the last build"
+    )
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("app", help="serve the Streamlit app")
+    p.add_argument("--db", help=db_help)
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default="127.0.0.1", help="bind address (127.0.0.1)")
+    p.set_defaults(func=cmd_app)
+
+    p = sub.add_parser("bench", help="time whole operations at a named scale")
+    p.add_argument("--scale", choices=["S", "M"], default="S", help="S=20k, M=1M customers")
+    p.add_argument("--only", action="append", metavar="OPERATION", help="run only this operation")
+    p.add_argument("--out", default="bench/results", help="results folder (bench/results)")
+    p.add_argument("--workdir", help="keep generated inputs here and reuse them between runs")
+    p.set_defaults(func=cmd_bench)
+
+    # --- more commands (export: issue 5) ---
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except store.DatabaseBusyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except store.DatabaseMissingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; nothing partial was committed", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""`ccrm build`: a pipeline of named, idempotent stages.
+
+Each stage is a function `run(con, ctx) -> int` (rows written) that reads raw tables and the
+outputs of earlier stages and replaces its own output tables. The runner wraps every stage in one
+transaction: a stage that fails is rolled back, so the previous outputs of every stage stay intact
+and readers see each stage's tables before or after, never half-built. Every attempt is recorded in
+`pipeline_runs` (stage, start, end, rows, status, error). A failure stops the build: later stages
+are recorded as `skipped` so they never run on stale inputs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import duckdb
+import pandas as pd
+
+from ccrm_core import store
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    target: str  # "module:function"
+    description: str
+
+    def function(self) -> Callable[[duckdb.DuckDBPyConnection, BuildContext], int]:
+        module, func = self.target.split(":")
+        return getattr(importlib.import_module(module), func)
+
+
+# Order matters: a stage may read the outputs of any stage above it.
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        "identity",
+        "ccrm_core.identity:identity_stage",
+        "link source records and anonymous ids into customers (identity_map, customers)",
+    ),
+    Stage(
+        "daily_kpis",
+        "ccrm_core.kpis:daily_kpis_stage",
+        "daily orders, revenue, active and new customers per sales channel and source system",
+    ),
+)
+
+
+@dataclass
+class BuildContext:
+    """What every stage may read besides the database.
+
+    `as_of` is the day the data ends (the last order or event), so results do not depend on the
+    wall clock; `params` holds per-stage settings (e.g. {"paths": {"lookback_days": 30}}).
+    """
+
+    as_of: date
+    run_id: int
+    params: dict = field(default_factory=dict)
+
+    def param(self, stage: str, name: str, default):
+        return self.params.get(stage, {}).get(name, default)
+
+
+@dataclass
+class StageResult:
+    stage: str
+    status: str  # ok, failed, skipped
+    rows: int | None
+    seconds: float
+    error: str | None = None
+
+
+class UnknownStageError(ValueError):
+    pass
+
+
+def stage_names() -> list[str]:
+    return [s.name for s in STAGES]
+
+
+def data_end_date(con: duckdb.DuckDBPyConnection) -> date:
+    """The last day with an order or event; today for an empty database."""
+    row = con.execute(
+        "SELECT greatest((SELECT max(ts) FROM orders), (SELECT max(ts) FROM events))"
+    ).fetchone()
+    return row[0].date() if row[0] is not None else date.today()
+
+
+def replace_table(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> int:
+    """Replace a pipeline output table with the contents of a DataFrame; returns its rows."""
+    con.register("_ccrm_frame", frame)
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TABLE {store.quote_ident(name)} AS SELECT * FROM _ccrm_frame"  # noqa: S608 our table name
+        )
+    finally:
+        con.unregister("_ccrm_frame")
+    return len(frame)
+
+
+def _record(con, run_id: int, stage: str, started: datetime, ended, rows, status, error) -> None:
+    con.execute(
+        "INSERT INTO pipeline_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [run_id, stage, started, ended, rows, status, error],
+    )
+
+
+def build(
+    con: duckdb.DuckDBPyConnection,
+    stages: list[str] | None = None,
+    params: dict | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> list[StageResult]:
+    """Run the named stages (all by default) in pipeline order; returns one result per stage.
+
+    `progress(stage, index, total)` is called before each stage starts.
+    """
+    known = stage_names()
+    wanted = stages or known
+    unknown = [s for s in wanted if s not in known]
+    if unknown:
+        raise UnknownStageError(
+            f"unknown stage {', '.join(unknown)}; choose from: {', '.join(known)}"
+        )
+    selected = [s for s in STAGES if s.name in wanted]
+    run_id = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM pipeline_runs").fetchone()[0]
+    ctx = BuildContext(as_of=data_end_date(con), run_id=run_id, params=params or {})
+    results: list[StageResult] = []
+    failed = False
+    for index, stage in enumerate(selected):
+        started = datetime.now()
+        if failed:
+            _record(
+                con,
+                run_id,
+                stage.name,
+                started,
+                started,
+                None,
+                "skipped",
+                "an earlier stage failed",
+            )
+            results.append(StageResult(stage.name, "skipped", None, 0.0, "an earlier stage failed"))
+            continue
+        if progress:
+            progress(stage.name, index, len(selected))
+        t0 = time.perf_counter()
+        cur = con.cursor()
+        try:
+            cur.execute("BEGIN TRANSACTION")
+            rows = int(stage.function()(cur, ctx) or 0)
+            cur.execute("COMMIT")
+        except Exception as exc:  # noqa: BLE001 - any stage error is reported, never half-applied
+            try:
+                cur.execute("ROLLBACK")
+            except duckdb.Error:
+                pass  # the transaction may already be aborted
+            message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+            seconds = time.perf_counter() - t0
+            _record(con, run_id, stage.name, started, datetime.now(), None, "failed", message)
+            results.append(StageResult(stage.name, "failed", None, seconds, message))
+            failed = True
+            continue
+        finally:
+            cur.close()
+        seconds = time.perf_counter() - t0
+        _record(con, run_id, stage.name, started, datetime.now(), rows, "ok", None)
+        results.append(StageResult(stage.name, "ok", rows, seconds))
+    if progress:
+        progress("done", len(selected), len(selected))
+    return results
+
+
+def last_build(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The stages of the most recent build: stage, status, rows, seconds, error."""
+    return con.execute(
+        """
+        SELECT run_id, stage, status, rows, started_at, ended_at,
+               date_diff('millisecond', started_at, ended_at) / 1000.0 AS seconds, error
+        FROM pipeline_runs
+        WHERE run_id = (SELECT max(run_id) FROM pipeline_runs)
+        ORDER BY started_at
+        """
+    ).df()
+
+
+def stage_ok(con: duckdb.DuckDBPyConnection, stage: str) -> bool:
+    """Whether a stage has ever completed (its output tables exist and are consistent)."""
+    row = con.execute(
+        "SELECT count(*) FROM pipeline_runs WHERE stage = ? AND status = 'ok'", [stage]
+    ).fetchone()
+    return bool(row[0])
+
+
+def build_needed(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when some stage never completed, or a file was ingested after the last build."""
+    done = {
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT stage FROM pipeline_runs WHERE status = 'ok'"
+        ).fetchall()
+    }
+    if set(stage_names()) - done:
+        return True
+    last_build, last_ingest = con.execute(
+        "SELECT (SELECT max(ended_at) FROM pipeline_runs WHERE status = 'ok'), "
+        "(SELECT max(ended_at) FROM ingest_log WHERE status = 'loaded')"
+    ).fetchone()
+    return last_ingest is not None and last_ingest > last_build

@@ -1,0 +1,348 @@
+"""The DuckDB store: the data contract, schema versions, and the two ways to open the database.
+
+Concurrency model (see README, "Working while the app is open"):
+- DuckDB lets one process open a file read-write, or many processes read-only, never both.
+- The app keeps one connection per process and takes a cursor per query; writes the app makes
+  (upload, rebuild, saved segments) run in transactions on that same connection, so other
+  sessions keep reading the committed snapshot (MVCC) and never see a half-written table.
+- A command-line writer (`ccrm ingest`, `ccrm build`) started while another process holds the
+  file fails at once with `DatabaseBusyError`, naming the file and what to do; nothing is changed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+DEFAULT_DB = "data/ccrm.duckdb"
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # DuckDB type
+    required: bool = False  # must be present in every file and never null
+
+
+@dataclass(frozen=True)
+class Table:
+    """A raw table of the data contract.
+
+    `key` is the natural key: ingest refuses a file that repeats a key and replaces stored rows
+    whose key it brings again (last file wins), which makes re-ingesting a file idempotent.
+    `time_column` is the column that dates a row (for "what is loaded" summaries).
+    """
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    time_column: str | None = None
+    description: str = ""
+    optional_groups: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+def _cols(*specs: str) -> tuple[Column, ...]:
+    """'name TYPE' or 'name TYPE!' (required) into Columns."""
+    out = []
+    for spec in specs:
+        name, typ = spec.split()
+        out.append(Column(name, typ.rstrip("!"), typ.endswith("!")))
+    return tuple(out)
+
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        Table(
+            "src_customers",
+            _cols(
+                "source_system VARCHAR!",
+                "source_id VARCHAR!",
+                "first_name VARCHAR",
+                "last_name VARCHAR",
+                "email VARCHAR",
+                "phone VARCHAR",
+                "address_line VARCHAR",
+                "city VARCHAR",
+                "region VARCHAR",
+                "postal_code VARCHAR",
+                "country VARCHAR",
+                "birth_date DATE",
+                "created_at TIMESTAMP",
+                "updated_at TIMESTAMP",
+            ),
+            key=("source_system", "source_id"),
+            time_column="updated_at",
+            description="One record per source-system record; duplicates across systems are normal.",
+        ),
+        Table(
+            "events",
+            _cols(
+                "event_id VARCHAR!",
+                "ts TIMESTAMP!",
+                "channel VARCHAR!",
+                "event_type VARCHAR!",
+                "source_system VARCHAR",
+                "source_id VARCHAR",
+                "anonymous_id VARCHAR",
+                "campaign_id VARCHAR",
+                "value DOUBLE",
+            ),
+            key=("event_id",),
+            time_column="ts",
+            description="One interaction (send, open, click, visit, login, ...), known or anonymous.",
+        ),
+        Table(
+            "orders",
+            _cols(
+                "order_id VARCHAR!",
+                "ts TIMESTAMP!",
+                "source_system VARCHAR!",
+                "source_id VARCHAR!",
+                "revenue DOUBLE!",
+                "channel VARCHAR",
+                "category VARCHAR",
+            ),
+            key=("order_id",),
+            time_column="ts",
+            description="One purchase.",
+        ),
+        Table(
+            "spend",
+            _cols(
+                "date DATE!",
+                "channel VARCHAR!",
+                "campaign_id VARCHAR",
+                "spend DOUBLE!",
+                "impressions BIGINT",
+            ),
+            key=("date", "channel", "campaign_id"),
+            time_column="date",
+            description="Media spend per day and channel (and campaign where known).",
+        ),
+        Table(
+            "consents",
+            _cols(
+                "source_system VARCHAR!",
+                "source_id VARCHAR!",
+                "channel VARCHAR!",
+                "status VARCHAR!",
+                "ts TIMESTAMP!",
+            ),
+            key=("source_system", "source_id", "channel"),
+            time_column="ts",
+            description="Latest permission per source record and channel (opt_in / opt_out).",
+        ),
+        Table(
+            "campaigns",
+            _cols(
+                "campaign_id VARCHAR!",
+                "name VARCHAR!",
+                "channel VARCHAR!",
+                "offer VARCHAR",
+                "start_date DATE",
+                "end_date DATE",
+            ),
+            key=("campaign_id",),
+            time_column="start_date",
+            description="Campaign metadata.",
+        ),
+        Table(
+            "experiments",
+            _cols(
+                "experiment_id VARCHAR!",
+                "source_system VARCHAR!",
+                "source_id VARCHAR!",
+                "arm VARCHAR!",
+                "assigned_at TIMESTAMP!",
+            ),
+            key=("experiment_id", "source_system", "source_id"),
+            time_column="assigned_at",
+            description="Test-and-learn assignments (control / treatment).",
+        ),
+    )
+}
+
+RAW_TABLES = tuple(TABLES)
+
+# Allowed vocabularies (validity checks and generator share these).
+ADDRESSABLE_CHANNELS = (
+    "email",
+    "direct_mail",
+    "sms",
+    "push",
+    "paid_search",
+    "display",
+    "social",
+    "call_center",
+)
+AGGREGATE_CHANNELS = ("tv", "print")
+MEDIA_CHANNELS = ADDRESSABLE_CHANNELS + AGGREGATE_CHANNELS
+EVENT_CHANNELS = ADDRESSABLE_CHANNELS + ("web",)
+EVENT_TYPES = ("impression", "send", "open", "click", "visit", "call", "login", "unsubscribe")
+ORDER_CHANNELS = ("web", "app", "store", "call_center")
+CONSENT_STATUSES = ("opt_in", "opt_out")
+
+# Migrations: version -> SQL that brings the schema from version-1 to version.
+# Version 1 is the whole of schema.sql. A new version appends an entry; never edit an old one.
+MIGRATIONS: dict[int, str] = {}
+
+
+class DatabaseBusyError(RuntimeError):
+    """Another process holds the database file open for writing."""
+
+
+class DatabaseMissingError(RuntimeError):
+    """The database file does not exist yet."""
+
+
+def database_path(path: str | os.PathLike | None = None) -> Path:
+    """The database file to use: the argument, else $CCRM_DB, else data/ccrm.duckdb."""
+    return Path(path or os.environ.get("CCRM_DB") or DEFAULT_DB)
+
+
+def _schema_sql() -> str:
+    return resources.files("ccrm_core").joinpath("schema.sql").read_text(encoding="utf-8")
+
+
+def _busy_message(db: Path, exc: Exception) -> str:
+    return (
+        f"database {db} is in use by another process ({str(exc).splitlines()[0][:160]}). "
+        "Wait for it to finish, or stop the app and retry; the app's Data page can ingest and "
+        "rebuild while it runs."
+    )
+
+
+def _open(db: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(db), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise DatabaseBusyError(_busy_message(db, exc)) from exc
+        raise
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Create the raw schema if missing and apply pending migrations; returns the version."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP)"
+    )
+    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    current = row[0] or 0
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"database schema version {current} is newer than this ccrm ({SCHEMA_VERSION}); "
+            "upgrade ccrm"
+        )
+    if current == SCHEMA_VERSION:
+        return current
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if current < 1:
+            con.execute(_schema_sql())
+            con.execute("INSERT INTO schema_version VALUES (1, current_timestamp)")
+        for version in range(max(current, 1) + 1, SCHEMA_VERSION + 1):
+            con.execute(MIGRATIONS[version])
+            con.execute("INSERT INTO schema_version VALUES (?, current_timestamp)", [version])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return SCHEMA_VERSION
+
+
+def connect_writer(path: str | os.PathLike | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the database read-write (creating it and its schema if needed).
+
+    For writers (ingest, build, sample) and for the app's own process-wide connection.
+    Raises DatabaseBusyError with a clear message when another process holds the file.
+    """
+    db = database_path(path)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    con = _open(db, read_only=False)
+    migrate(con)
+    return con
+
+
+def connect_reader(path: str | os.PathLike | None = None) -> duckdb.DuckDBPyConnection:
+    """Open an existing database read-only (many processes may do this at once)."""
+    db = database_path(path)
+    if not db.exists():
+        raise DatabaseMissingError(
+            f"database {db} does not exist; create it with `ccrm sample` or `ccrm ingest`"
+        )
+    return _open(db, read_only=True)
+
+
+def connect_app(path: str | os.PathLike | None = None) -> duckdb.DuckDBPyConnection:
+    """The app's one connection per process: read-write so the app can ingest, rebuild and save
+    segments and scenarios in transactions; read-only when CCRM_READ_ONLY=1 or the file is not
+    writable (the pages that write then say so)."""
+    db = database_path(path)
+    if os.environ.get("CCRM_READ_ONLY") == "1" or (db.exists() and not os.access(db, os.W_OK)):
+        return connect_reader(db)
+    return connect_writer(db)
+
+
+def is_read_only(con: duckdb.DuckDBPyConnection) -> bool:
+    try:
+        con.execute("CREATE TEMP TABLE IF NOT EXISTS _ccrm_write_probe (x INTEGER)")
+        return False
+    except duckdb.Error:
+        return True
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
+        "AND table_schema = 'main'",
+        [name],
+    ).fetchone()
+    return bool(row[0])
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier that comes from our own contract (never from user text)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def table_summary(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Per raw table: rows, first and last date of its time column."""
+    out = []
+    for t in TABLES.values():
+        tc = quote_ident(t.time_column) if t.time_column else "NULL"
+        rows, first, last = con.execute(
+            f"SELECT count(*), min({tc}), max({tc}) FROM {quote_ident(t.name)}"  # noqa: S608 contract names
+        ).fetchone()
+        out.append(
+            {"table": t.name, "rows": rows, "first": first, "last": last, "about": t.description}
+        )
+    return out
+
+
+def data_version(con: duckdb.DuckDBPyConnection) -> str:
+    """A token that changes whenever an ingest or a build stage commits; cache keys use it."""
+    ingest, build = con.execute(
+        "SELECT (SELECT coalesce(max(ingest_id), 0) FROM ingest_log), "
+        "(SELECT coalesce(max(run_id), 0) || ':' || count(*) FROM pipeline_runs)"
+    ).fetchone()
+    return f"{ingest}/{build}"

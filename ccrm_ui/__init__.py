@@ -1,0 +1,1 @@
+"""Streamlit-side helpers: the process-wide connection, cached core calls, navigation."""

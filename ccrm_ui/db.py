@@ -1,0 +1,79 @@
+"""One DuckDB connection per app process, a cursor per query, and cached core calls.
+
+Streamlit runs each session on its own thread; a DuckDB connection must not be shared across
+threads, so every call takes its own cursor on the process-wide connection (DuckDB's MVCC then
+gives each query a consistent snapshot, also while an upload or rebuild commits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+import streamlit as st
+
+from ccrm_core import store
+
+
+@st.cache_resource(show_spinner=False)
+def _connection(path: str) -> duckdb.DuckDBPyConnection:
+    return store.connect_app(path)
+
+
+def database_path() -> str:
+    return str(store.database_path())
+
+
+def connection() -> duckdb.DuckDBPyConnection:
+    """The process-wide connection; stops the page with a clear message if the file is busy."""
+    try:
+        return _connection(database_path())
+    except store.DatabaseBusyError as exc:
+        st.error(f"{exc}")
+        st.stop()
+    except Exception as exc:  # noqa: BLE001 - any open failure is shown, never a traceback
+        st.error(f"Could not open the database {database_path()}: {exc}")
+        st.stop()
+
+
+@contextmanager
+def cursor():
+    cur = connection().cursor()
+    try:
+        yield cur
+    finally:
+        cur.close()
+
+
+def data_version() -> str:
+    with cursor() as cur:
+        return store.data_version(cur)
+
+
+@st.cache_data(show_spinner=False, max_entries=512, ttl=3600)
+def _run_cached(_fn: Callable, name: str, version: str, args: tuple, kwargs: tuple) -> Any:
+    with cursor() as cur:
+        return _fn(cur, *args, **dict(kwargs))
+
+
+def cached(fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    """Run core function `fn(con, *args, **kwargs)` once per data version and arguments.
+
+    The cache key is the function's qualified name, the data version (it changes with every
+    ingest and build) and the arguments, so results never outlive the data they came from.
+    """
+    name = f"{fn.__module__}.{fn.__qualname__}"
+    return _run_cached(fn, name, data_version(), args, tuple(sorted(kwargs.items())))
+
+
+def run(fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    """Run core function `fn(con, ...)` uncached on a fresh cursor (writes, lookups)."""
+    with cursor() as cur:
+        return fn(cur, *args, **kwargs)
+
+
+def read_only() -> bool:
+    with cursor() as cur:
+        return store.is_read_only(cur)

@@ -1,0 +1,32 @@
+"""The app's pages, by section. `app.py` builds st.navigation from this list.
+
+Each entry: (section, file, title, icon, default). List a page only once it works with real data.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+PAGES: list[tuple[str, str, str, str, bool]] = [
+    # --- Radar pages (issues 5, 6) ---
+    # --- Librarian pages (issues 3, 4) ---
+    # --- Conductor pages (issues 7, 8) ---
+    # --- Data pages (issue 2) ---
+    ("Data", "pages/data.py", "Data", ":material/database:", False),
+]
+
+SECTION_ORDER = ("Radar", "Librarian", "Conductor", "Data")
+
+
+def build_pages() -> dict[str, list[st.Page]]:
+    has_default = any(p[4] for p in PAGES)
+    sections: dict[str, list[st.Page]] = {s: [] for s in SECTION_ORDER}
+    for i, (section, path, title, icon, default) in enumerate(PAGES):
+        sections[section].append(
+            st.Page(path, title=title, icon=icon, default=default or (not has_default and i == 0))
+        )
+    return {s: pages for s, pages in sections.items() if pages}
+
+
+def page_paths() -> list[str]:
+    return [p[1] for p in PAGES]
