@@ -35,6 +35,7 @@ class Stage:
 
 # Order matters: a stage may read the outputs of any stage above it.
 STAGES: tuple[Stage, ...] = (
+    # --- Librarian stages (issue 3): standardise before identity, hygiene after it ---
     Stage(
         "identity",
         "ccrm_core.identity:identity_stage",
@@ -45,6 +46,10 @@ STAGES: tuple[Stage, ...] = (
         "ccrm_core.kpis:daily_kpis_stage",
         "daily orders, revenue, active and new customers per sales channel and source system",
     ),
+    # --- Radar stages (issue 5): value, segments ---
+    # --- Radar stages (issue 6) ---
+    # --- Conductor stages (issue 7): paths, attribution, mmm, reconcile ---
+    # --- Customer 360 stages (issue 4): propensity, nba ---
 )
 
 

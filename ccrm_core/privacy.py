@@ -1,0 +1,74 @@
+"""PII masking and hashing, shared by every page and export.
+
+Masks keep just enough to recognise a record without exposing it:
+email 'jane.doe@example.com' -> 'j***@example.com'; phone '+14155550123' -> '***-***-0123';
+name 'Jane' -> 'J***'. Hashes are SHA-256 hex of the normalised value, the format ad platforms
+(Google Customer Match, Meta custom audiences) accept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+PII_COLUMNS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "address_line",
+    "postal_code",
+    "birth_date",
+)
+
+
+def mask_email(email: str | None) -> str | None:
+    if email is None or email == "":
+        return email
+    local, sep, domain = str(email).partition("@")
+    if not sep:
+        return (local[:1] + "***") if local else "***"
+    return f"{local[:1]}***@{domain}"
+
+
+def mask_phone(phone: str | None) -> str | None:
+    if phone is None or phone == "":
+        return phone
+    digits = [c for c in str(phone) if c.isdigit()]
+    return "***-***-" + "".join(digits[-4:]) if len(digits) >= 4 else "***"
+
+
+def mask_name(name: str | None) -> str | None:
+    if name is None or name == "":
+        return name
+    return str(name)[:1] + "***"
+
+
+def mask_value(column: str, value):
+    """Mask one value by its column name; non-PII columns pass through."""
+    if value is None:
+        return None
+    if column == "email":
+        return mask_email(value)
+    if column == "phone":
+        return mask_phone(value)
+    if column in ("first_name", "last_name", "city"):
+        return mask_name(value)
+    if column in ("address_line", "postal_code", "birth_date"):
+        return "***"
+    return value
+
+
+def mask_frame(frame, columns=PII_COLUMNS):
+    """A copy of a DataFrame with its PII columns masked."""
+    out = frame.copy()
+    for col in columns:
+        if col in out.columns:
+            out[col] = [mask_value(col, v) for v in out[col]]
+    return out
+
+
+def sha256_hex(value: str | None) -> str | None:
+    """SHA-256 of an already normalised value (lower-cased email, E.164 phone)."""
+    if value is None or value == "":
+        return None
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
