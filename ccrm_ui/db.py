@@ -7,6 +7,7 @@ gives each query a consistent snapshot, also while an upload or rebuild commits)
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any
@@ -77,3 +78,26 @@ def run(fn: Callable, *args: Any, **kwargs: Any) -> Any:
 def read_only() -> bool:
     with cursor() as cur:
         return store.is_read_only(cur)
+
+
+@st.cache_resource(show_spinner=False)
+def _write_locks() -> dict:
+    return {"lock": threading.Lock(), "holder": None}
+
+
+@contextmanager
+def write_lock(what: str):
+    """One write (upload or rebuild) at a time per app process; others get a clear message."""
+    locks = _write_locks()
+    if not locks["lock"].acquire(blocking=False):
+        st.warning(
+            f"Another {locks['holder'] or 'write'} is running in this app right now; "
+            "try again when it has finished."
+        )
+        st.stop()
+    locks["holder"] = what
+    try:
+        yield
+    finally:
+        locks["holder"] = None
+        locks["lock"].release()

@@ -47,3 +47,86 @@ def demo_con(demo_db):
     con = store.connect_writer(demo_db)
     yield con
     con.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_server(demo_db, tmp_path_factory):
+    """`streamlit run app.py` headless on a free loopback port over a copy of the demo database.
+
+    Yields (base_url, db_path). The server is stopped at the end of the session.
+    """
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    db = tmp_path_factory.mktemp("app") / "app.duckdb"
+    shutil.copy(demo_db, db)
+    port = _free_port()
+    root = Path(__file__).resolve().parent.parent
+    log = open(tmp_path_factory.mktemp("applog") / "streamlit.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "streamlit", "run", str(root / "app.py"),
+            "--server.port", str(port), "--server.address", "127.0.0.1",
+            "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none",
+        ],
+        cwd=root,
+        env={**os.environ, "CCRM_DB": str(db)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as resp:
+                if resp.read().decode().strip() == "ok":
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"streamlit did not start; see {log.name}")
+        time.sleep(0.3)
+    yield base, db
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium driven by Playwright (never Playwright's own browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = "/usr/bin/chromium"
+    if not Path(executable).exists():
+        pytest.fail("/usr/bin/chromium is missing: run `make test`, which installs it")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=executable,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        yield b
+        b.close()

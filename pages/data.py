@@ -1,0 +1,178 @@
+"""Data: what is loaded, the last build, ingest rejects, file upload and rebuild."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from ccrm_core import charts, ingest, pipeline, privacy, store
+from ccrm_ui import db
+
+st.title("Data")
+st.caption(f"Database: `{db.database_path()}`")
+
+summary = pd.DataFrame(db.cached(store.table_summary))
+loaded, built = st.columns([3, 2])
+with loaded:
+    st.subheader("What is loaded")
+    if summary["rows"].sum() == 0:
+        st.info(
+            "Nothing is loaded yet. Upload CSV or Parquet files below (see `sample_data/` for the "
+            "format), or create a demo company with `ccrm sample`."
+        )
+    st.dataframe(
+        summary.rename(
+            columns={
+                "table": "Table",
+                "rows": "Rows",
+                "first": "From",
+                "last": "To",
+                "about": "What",
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+        column_config={"Rows": st.column_config.NumberColumn(format="localized")},
+    )
+
+with built:
+    st.subheader("Last build")
+    runs = db.cached(pipeline.last_build)
+    if runs.empty:
+        st.info("No build yet. Press **Rebuild** below, or run `ccrm build`.")
+    else:
+        failed = runs[runs["status"] == "failed"]
+        when = runs["ended_at"].max()
+        if failed.empty and (runs["status"] == "ok").all():
+            st.success(f"Build {int(runs['run_id'].iloc[0])} finished {when:%Y-%m-%d %H:%M}")
+        else:
+            first = failed.iloc[0] if not failed.empty else runs.iloc[0]
+            st.error(
+                f"Stage **{first['stage']}** failed: {first['error']}. "
+                "The previous outputs of every stage are intact."
+            )
+        st.plotly_chart(charts.build_timings(runs), width="stretch")
+        st.dataframe(
+            runs[["stage", "status", "rows", "seconds", "error"]],
+            hide_index=True,
+            width="stretch",
+        )
+
+st.divider()
+upload_col, rebuild_col = st.columns([3, 2])
+
+with upload_col:
+    st.subheader("Upload files")
+    st.caption(
+        "CSV (also .csv.gz) or Parquet, one raw table per file. The table is taken from the file "
+        "name (e.g. `orders_2025.csv`) unless you choose it. Rows that do not parse are rejected "
+        "with their line and reason; a file with more rejects than the limit, a missing required "
+        "column, or duplicate keys is refused whole and changes nothing."
+    )
+    writable = not db.read_only()
+    files = st.file_uploader(
+        "Files",
+        type=["csv", "gz", "parquet"],
+        accept_multiple_files=True,
+        disabled=not writable,
+    )
+    table_choice = st.selectbox("Table", ["(from file name)", *store.TABLES], disabled=not writable)
+    max_reject = st.number_input(
+        "Refuse a file when more than this share of rows is rejected (%)",
+        min_value=0.0,
+        max_value=100.0,
+        value=1.0,
+        step=0.5,
+        disabled=not writable,
+    )
+    if not writable:
+        st.warning("The app opened the database read-only (CCRM_READ_ONLY=1): uploads are off.")
+    if st.button("Load files", type="primary", disabled=not (files and writable)):
+        bar = st.progress(0.0, text="starting")
+        with tempfile.TemporaryDirectory(prefix="ccrm-upload-") as tmp, db.write_lock("ingest"):
+            paths = []
+            for f in files:
+                # keep the user's file name (it names the table), inside our own folder
+                path = Path(tmp) / Path(f.name).name
+                path.write_bytes(f.getbuffer())
+                paths.append(path)
+            reports = db.run(
+                ingest.ingest_files,
+                paths,
+                table=None if table_choice == "(from file name)" else table_choice,
+                max_reject_rate=max_reject / 100,
+                progress=lambda frac, msg: bar.progress(min(max(frac, 0.0), 1.0), text=msg),
+                source_names=[f.name for f in files],
+            )
+        bar.empty()
+        for r in reports:
+            for w in r.warnings:
+                st.warning(f"{r.file}: {w}")
+            if r.status == "loaded":
+                st.success(
+                    f"{r.file} → {r.table}: {r.rows_loaded:,} rows loaded "
+                    f"({r.rows_replaced:,} replaced), {r.rows_rejected:,} rejected."
+                )
+            else:
+                st.error(r.message)
+        st.info("Press **Rebuild** to refresh the marts with the new data.")
+
+with rebuild_col:
+    st.subheader("Rebuild")
+    st.caption(
+        "Runs every pipeline stage in order; each stage commits on its own, so pages keep "
+        "showing the previous results until a stage has finished."
+    )
+    stage = st.selectbox("Stages", ["all stages", *pipeline.stage_names()])
+    if st.button("Rebuild", disabled=not writable):
+        bar = st.progress(0.0, text="starting")
+
+        def show(stage_name: str, index: int, total: int) -> None:
+            text = "done" if stage_name == "done" else f"{stage_name} ({index + 1}/{total})"
+            bar.progress(index / total if total else 1.0, text=text)
+
+        with db.write_lock("rebuild"):
+            results = db.run(
+                pipeline.build, None if stage == "all stages" else [stage], progress=show
+            )
+        bar.empty()
+        failed = [r for r in results if r.status == "failed"]
+        if failed:
+            st.error(f"Stage {failed[0].stage} failed: {failed[0].error}")
+        else:
+            st.success(f"Built {len(results)} stages in {sum(r.seconds for r in results):.1f} s")
+        st.rerun()
+
+st.divider()
+st.subheader("Ingest history and rejected rows")
+history = db.cached(ingest.ingest_history)
+if history.empty:
+    st.caption("No files ingested through `ccrm ingest` or this page yet.")
+else:
+    st.dataframe(history, hide_index=True, width="stretch")
+    with_rejects = history[history["rows_rejected"].fillna(0) > 0]
+    if with_rejects.empty:
+        st.caption("No rejected rows.")
+    else:
+        choice = st.selectbox(
+            "Show rejected rows of",
+            with_rejects["ingest_id"].tolist(),
+            format_func=lambda i: (
+                f"#{i} {history.set_index('ingest_id').at[i, 'file_name']} "
+                f"({int(history.set_index('ingest_id').at[i, 'rows_rejected']):,} rejected)"
+            ),
+        )
+        page_size = 50
+        total = int(with_rejects.set_index("ingest_id").at[choice, "rows_rejected"])
+        page = st.number_input(
+            "Page", min_value=1, max_value=max(1, -(-total // page_size)), value=1, step=1
+        )
+        rejects = db.cached(ingest.rejected_rows, int(choice), page_size, (page - 1) * page_size)
+        rejects["value"] = [
+            privacy.mask_value(c, v)
+            for c, v in zip(rejects["column_name"], rejects["value"], strict=True)
+        ]
+        st.dataframe(rejects, hide_index=True, width="stretch")

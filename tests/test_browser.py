@@ -1,0 +1,80 @@
+"""Real-browser tests: every page in the navigation renders with the demo data, no exception.
+
+A full-page screenshot per page goes to test-artifacts/screenshots/<page>.png.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ccrm_ui import navigation
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+
+
+def _url_path(entry) -> str:
+    default_set = any(p[4] for p in navigation.PAGES)
+    is_default = entry[4] or (not default_set and entry is navigation.PAGES[0])
+    return "" if is_default else Path(entry[1]).stem
+
+
+def open_page(browser, url: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+    page.wait_for_selector(IDLE, timeout=120_000)
+    # charts and data frames render after the script finishes
+    page.wait_for_timeout(1500)
+    page.wait_for_selector(IDLE, timeout=120_000)
+    return page, errors
+
+
+@pytest.mark.parametrize("entry", navigation.PAGES, ids=[Path(p[1]).stem for p in navigation.PAGES])
+def test_page_renders_in_a_real_browser(app_server, browser, entry):
+    base, _ = app_server
+    page, errors = open_page(browser, f"{base}/{_url_path(entry)}")
+    try:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{Path(entry[1]).stem}.png"), full_page=True)
+        exceptions = page.locator("[data-testid='stException']")
+        assert exceptions.count() == 0, exceptions.first.inner_text()
+        assert not errors, errors
+        # the page's own title is shown
+        assert page.get_by_role("heading", name=entry[2]).first.is_visible()
+    finally:
+        page.close()
+
+
+def test_cli_ingest_while_the_app_is_open_fails_clearly_and_changes_nothing(
+    app_server, browser, tmp_path
+):
+    """The app holds the database read-write; a command-line writer must refuse cleanly."""
+    base, db = app_server
+    page, _ = open_page(browser, f"{base}/data")  # makes sure the app has opened the database
+    page.close()
+    csv = tmp_path / "campaigns.csv"
+    csv.write_text("campaign_id,name,channel,offer,start_date,end_date\nX1,Test,email,,,\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "ccrm_core.cli", "ingest", str(csv), "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 3
+    assert "in use by another process" in proc.stderr
+    assert proc.stderr.count("\n") == 1  # one line, no traceback
+    # the app still works and still shows the data it had
+    page, errors = open_page(browser, f"{base}/data")
+    try:
+        assert page.locator("[data-testid='stException']").count() == 0 and not errors
+        assert page.get_by_text("campaigns").first.is_visible()
+    finally:
+        page.close()

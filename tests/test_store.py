@@ -1,0 +1,90 @@
+"""The store: schema creation, versions and migrations, and the open functions."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from ccrm_core import store
+
+
+def test_writer_creates_every_contract_table_with_its_columns(tmp_path):
+    con = store.connect_writer(tmp_path / "x.duckdb")
+    for table in store.TABLES.values():
+        cols = con.execute(
+            "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+            "WHERE table_name = ? ORDER BY ordinal_position",
+            [table.name],
+        ).fetchall()
+        assert [c[0] for c in cols] == table.column_names
+        for name, dtype, nullable in cols:
+            spec = table.column(name)
+            assert dtype == spec.type, (table.name, name)
+            # required columns are NOT NULL in the database itself
+            assert (nullable == "NO") == spec.required, (table.name, name)
+    assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 1
+
+
+def test_not_null_is_enforced_by_the_database(tmp_path):
+    con = store.connect_writer(tmp_path / "x.duckdb")
+    with pytest.raises(duckdb.ConstraintException):
+        con.execute(
+            "INSERT INTO orders (order_id, ts, source_system, source_id) VALUES ('o1', now(), 'ec', '1')"
+        )
+    with pytest.raises(duckdb.ConstraintException):
+        # an event must name a known record or an anonymous id
+        con.execute(
+            "INSERT INTO events (event_id, ts, channel, event_type) VALUES ('e', now(), 'web', 'visit')"
+        )
+
+
+def test_migrate_is_idempotent_and_applies_new_versions(tmp_path, monkeypatch):
+    path = tmp_path / "x.duckdb"
+    con = store.connect_writer(path)
+    con.execute("INSERT INTO campaigns VALUES ('c1', 'Spring', 'email', '10% off', NULL, NULL)")
+    con.close()
+    monkeypatch.setattr(store, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(store, "MIGRATIONS", {2: "ALTER TABLE campaigns ADD COLUMN budget DOUBLE"})
+    con = store.connect_writer(path)
+    assert con.execute("SELECT max(version), count(*) FROM schema_version").fetchone() == (2, 2)
+    assert con.execute("SELECT name, budget FROM campaigns").fetchall() == [("Spring", None)]
+    assert store.migrate(con) == 2  # nothing left to apply
+    assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 2
+
+
+def test_a_newer_database_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "x.duckdb"
+    store.connect_writer(path).close()
+    monkeypatch.setattr(store, "SCHEMA_VERSION", 0)
+    with pytest.raises(RuntimeError, match="newer than this ccrm"):
+        store.connect_writer(path)
+
+
+def test_reader_refuses_a_missing_file_with_a_clear_message(tmp_path):
+    with pytest.raises(store.DatabaseMissingError, match="does not exist; create it"):
+        store.connect_reader(tmp_path / "nope.duckdb")
+
+
+def test_summary_counts_rows_and_dates(tmp_path):
+    con = store.connect_writer(tmp_path / "x.duckdb")
+    con.execute(
+        "INSERT INTO orders VALUES ('o1', '2025-01-02 10:00', 'ec', '1', 10, 'web', 'home'),"
+        "('o2', '2025-03-04 11:00', 'ec', '2', 5, 'app', 'home')"
+    )
+    rows = {r["table"]: r for r in store.table_summary(con)}
+    assert rows["orders"]["rows"] == 2
+    assert str(rows["orders"]["first"]) == "2025-01-02 10:00:00"
+    assert str(rows["orders"]["last"]) == "2025-03-04 11:00:00"
+    assert rows["events"]["rows"] == 0
+
+
+def test_data_version_changes_with_builds_and_ingests(tmp_path):
+    con = store.connect_writer(tmp_path / "x.duckdb")
+    v0 = store.data_version(con)
+    con.execute("INSERT INTO pipeline_runs VALUES (1, 'identity', now(), now(), 1, 'ok', NULL)")
+    v1 = store.data_version(con)
+    con.execute(
+        "INSERT INTO ingest_log VALUES (1, 'a.csv', 'orders', now(), now(), 1, 1, 0, 'loaded', '')"
+    )
+    v2 = store.data_version(con)
+    assert len({v0, v1, v2}) == 3
