@@ -50,8 +50,11 @@ class BenchContext:
 
 @dataclass(frozen=True)
 class Operation:
+    """`function(ctx)` returns the rows it processed, or (rows, figures) where figures is a dict
+    of extra numbers to report (e.g. {"p95_ms": 41.0}); figures are kept from the median run."""
+
     name: str
-    function: Callable[[BenchContext], int]
+    function: Callable[[BenchContext], int | tuple[int, dict]]
     description: str
     runs: int = 3
 
@@ -65,6 +68,7 @@ class Measurement:
     rows_per_s: float
     peak_mb: float
     description: str
+    figures: dict = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,24 +137,25 @@ OPERATIONS: list[Operation] = [
 def _child(fn: Callable[[BenchContext], int], ctx: BenchContext, queue) -> None:
     try:
         t0 = time.perf_counter()
-        rows = fn(ctx)
+        result = fn(ctx)
         seconds = time.perf_counter() - t0
+        rows, figures = result if isinstance(result, tuple) else (result, {})
         peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        queue.put(("ok", rows, seconds, peak_kb / 1024))
+        queue.put(("ok", rows, seconds, peak_kb / 1024, figures))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
-        queue.put(("error", f"{type(exc).__name__}: {exc}", 0.0, 0.0))
+        queue.put(("error", f"{type(exc).__name__}: {exc}", 0.0, 0.0, {}))
 
 
-def _measure_once(op: Operation, ctx: BenchContext) -> tuple[int, float, float]:
+def _measure_once(op: Operation, ctx: BenchContext) -> tuple[int, float, float, dict]:
     mp_ctx = mp.get_context("fork")
     queue = mp_ctx.Queue()
     proc = mp_ctx.Process(target=_child, args=(op.function, ctx, queue))
     proc.start()
-    status, rows, seconds, peak = queue.get()
+    status, rows, seconds, peak, figures = queue.get()
     proc.join()
     if status != "ok":
         raise RuntimeError(f"{op.name}: {rows}")
-    return rows, seconds, peak
+    return rows, seconds, peak, figures
 
 
 def prepare(ctx: BenchContext, progress: Callable[[str], None] = print) -> None:
@@ -206,18 +211,27 @@ def run_bench(
         wanted = not only or op.name in only
         if not wanted and not (op.name == "build" and not ctx.db.exists()):
             continue
-        runs, rows, peak = [], 0, 0.0
+        runs, rows, peak, all_figures = [], 0, 0.0, []
         for i in range(op.runs if wanted else 1):
             progress(f"{op.name}: run {i + 1}/{op.runs}")
-            rows, seconds, peak_i = _measure_once(op, ctx)
+            rows, seconds, peak_i, figures = _measure_once(op, ctx)
             runs.append(seconds)
+            all_figures.append(figures)
             peak = max(peak, peak_i)
         if not wanted:
             continue
         median = statistics.median(runs)
+        median_run = sorted(range(len(runs)), key=runs.__getitem__)[len(runs) // 2]
         measurements.append(
             Measurement(
-                op.name, rows, median, runs, rows / median if median else 0.0, peak, op.description
+                op.name,
+                rows,
+                median,
+                runs,
+                rows / median if median else 0.0,
+                peak,
+                op.description,
+                all_figures[median_run],
             )
         )
     save(scale, measurements, out_dir)
@@ -249,10 +263,12 @@ def save(scale: str, measurements: list[Measurement], out_dir: Path) -> Path:
 
 
 def format_table(measurements: list[Measurement]) -> str:
-    header = f"{'operation':<26}{'rows':>14}{'median s':>11}{'rows/s':>14}{'peak MB':>10}"
+    header = f"{'operation':<26}{'rows':>14}{'median s':>11}{'rows/s':>14}{'peak MB':>10}  figures"
     lines = [header, "-" * len(header)]
     for m in measurements:
+        figures = ", ".join(f"{k}={v:,.4g}" for k, v in m.figures.items())
         lines.append(
-            f"{m.operation:<26}{m.rows:>14,}{m.median_s:>11.3f}{m.rows_per_s:>14,.0f}{m.peak_mb:>10,.0f}"
+            f"{m.operation:<26}{m.rows:>14,}{m.median_s:>11.3f}{m.rows_per_s:>14,.0f}"
+            f"{m.peak_mb:>10,.0f}  {figures}"
         )
     return "\n".join(lines)
