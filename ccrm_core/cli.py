@@ -41,8 +41,6 @@ def _progress_bar(label: str):
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from ccrm_core import sample
-
     if args.customers < 10:
         raise CliError(f"--customers must be at least 10 (got {args.customers})")
     if args.days < 30:
@@ -52,6 +50,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise CliError(
             f"{db} already exists; pass --replace to overwrite its raw tables, or choose --db"
         )
+    from ccrm_core import sample
+
     print(f"generating {args.customers:,} customers over {args.days} days (seed {args.seed})")
     data = sample.generate(args.customers, args.days, args.seed)
     con = store.connect_writer(db)
@@ -73,14 +73,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from ccrm_core import ingest
-
     paths = [Path(p) for p in args.paths]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise CliError(f"file not found: {', '.join(missing)}")
     if not 0 <= args.max_reject_rate <= 1:
         raise CliError(f"--max-reject-rate must be between 0 and 1 (got {args.max_reject_rate})")
+    from ccrm_core import ingest
+
     con = store.connect_writer(args.db)
     try:
         reports = ingest.ingest_files(
