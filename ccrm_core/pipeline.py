@@ -49,6 +49,26 @@ STAGES: tuple[Stage, ...] = (
     # --- Radar stages (issue 5): value, segments ---
     # --- Radar stages (issue 6) ---
     # --- Conductor stages (issue 7): paths, attribution, mmm, reconcile ---
+    Stage(
+        "paths",
+        "ccrm_core.journeys:paths_stage",
+        "customer journeys of addressable touches before each order, per segment (mart_paths)",
+    ),
+    Stage(
+        "attribution",
+        "ccrm_core.attribution:attribution_stage",
+        "heuristic, Markov (orders 1-3) and Shapley attribution per segment (mart_attribution)",
+    ),
+    Stage(
+        "mmm",
+        "ccrm_core.mmm:mmm_stage",
+        "media mix model: adstock + Hill per channel, ROI, response curves (mart_response_curves)",
+    ),
+    Stage(
+        "reconcile",
+        "ccrm_core.attribution:reconcile_stage",
+        "attribution vs media mix model per channel, calibration factors, experiment readout",
+    ),
     # --- Customer 360 stages (issue 4): propensity, nba ---
 )
 
