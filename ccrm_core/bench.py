@@ -128,6 +128,16 @@ OPERATIONS: list[Operation] = [
     # --- Librarian operations (issues 3, 4) ---
     # --- Radar operations (issues 5, 6) ---
     # --- Conductor operations (issues 7, 8) ---
+    Operation(
+        "budget_whatif",
+        lambda ctx: __import__("ccrm_core.budget").budget.bench_whatif(ctx),
+        "budget what-if: 300 plans on 12 channels (figures: ms per predict / page refresh)",
+    ),
+    Operation(
+        "budget_optimize",
+        lambda ctx: __import__("ccrm_core.budget").budget.bench_optimize(ctx),
+        "budget optimize: 20 SLSQP runs on 12 channels (figures: ms per run)",
+    ),
 ]
 
 

@@ -11,6 +11,7 @@ PAGES: list[tuple[str, str, str, str, bool]] = [
     # --- Radar pages (issues 5, 6) ---
     # --- Librarian pages (issues 3, 4) ---
     # --- Conductor pages (issues 7, 8) ---
+    ("Conductor", "pages/budget_simulator.py", "Budget Simulator", ":material/savings:", False),
     # --- Data pages (issue 2) ---
     ("Data", "pages/data.py", "Data", ":material/database:", False),
 ]

@@ -4,6 +4,7 @@ infeasible requests, forecast with carryover, waterfall, scenarios and segment f
 from __future__ import annotations
 
 import math
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -131,6 +132,12 @@ def test_carryover_decays_from_last_adstock():
     per_week = fc.groupby("week")["revenue"].sum().to_numpy()
     expected = budget.predict(steady, budget.current_plan(steady)).revenue
     assert per_week == pytest.approx([expected] * 3)
+    dated = budget.forecast(curves, plan, weeks=2, start=date(2025, 1, 1))
+    assert sorted(set(dated["week_start"])) == [date(2025, 1, 1), date(2025, 1, 8)]
+    totals = budget.forecast_totals(dated)
+    assert totals["revenue"].tolist() == pytest.approx(
+        dated.groupby("week")["revenue"].sum().tolist()
+    )
     # predict over a horizon is the forecast's mean week
     horizon = budget.predict(curves, plan, weeks=2)
     assert horizon.revenue == pytest.approx(

@@ -1,0 +1,111 @@
+"""Budget Simulator page through AppTest: renders, a slider moves the prediction, Optimize
+improves the objective, scenarios save and compare, and the page explains missing curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from ccrm_core import budget, pipeline, store
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "budget_simulator.py")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # db.cached keys on the data version, which is the same ("0/0:0") for every hand-made
+    # database here; clear so one test's curves never answer for another's
+    st.cache_data.clear()
+    yield
+    st.cache_data.clear()
+
+
+def _metric(at: AppTest, label: str) -> float:
+    for m in at.metric:
+        if m.label == label:
+            return float(m.value.replace(",", ""))
+    raise AssertionError(f"no metric {label!r}: {[m.label for m in at.metric]}")
+
+
+@pytest.fixture()
+def curves_db(tmp_path, monkeypatch):
+    path = tmp_path / "budget.duckdb"
+    con = store.connect_writer(path)
+    try:
+        pipeline.replace_table(con, "mart_response_curves", budget.synthetic_curves(10, seed=5))
+    finally:
+        con.close()
+    monkeypatch.setenv("CCRM_DB", str(path))
+    return path
+
+
+def _run(timeout: float = 30) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=timeout)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_page_explains_missing_curves(tmp_path, monkeypatch):
+    path = tmp_path / "empty.duckdb"
+    store.connect_writer(path).close()
+    monkeypatch.setenv("CCRM_DB", str(path))
+    at = _run()
+    assert any("`mmm` build stage" in i.value for i in at.info)
+
+
+def test_slider_changes_prediction_and_optimize_improves(curves_db):
+    at = _run()
+    curves = budget.synthetic_curves(10, seed=5)
+    current = budget.current_plan(curves)
+    expected = budget.predict(curves, current).revenue
+    assert _metric(at, "Revenue / week") == pytest.approx(expected, abs=1.0)
+
+    # what-if: raise tv by 50% -> the shown revenue is the model's for that plan
+    at.slider(key="budget_w_tv").set_value(round(current["tv"] * 1.5)).run()
+    assert not at.exception
+    moved = budget.predict(curves, current | {"tv": round(current["tv"] * 1.5)}).revenue
+    assert moved != pytest.approx(expected, abs=1.0)
+    assert _metric(at, "Revenue / week") == pytest.approx(moved, abs=1.0)
+
+    # Optimize at the current total within 50%-200% of current spend
+    at.button(key="budget_optimize").click().run()
+    assert not at.exception
+    assert at.success and "Optimized revenue" in at.success[0].value
+    optimized = _metric(at, "Revenue / week")
+    assert optimized > expected
+    plan = {ch: at.slider(key=f"budget_w_{ch}").value for ch in current}
+    assert sum(plan.values()) == pytest.approx(sum(current.values()), rel=1e-3, abs=2.0)
+    for ch, v in plan.items():
+        assert 0.5 * current[ch] - 1e-6 <= v <= 2.0 * current[ch] + 1e-6
+    reference = budget.optimize(
+        curves,
+        at.number_input(key="budget_total").value,
+        bounds={"*": {"min_share": 0.5, "max_share": 2.0}},
+    )
+    assert optimized == pytest.approx(reference.value, rel=1e-3)
+
+
+def test_infeasible_optimize_shows_the_conflict(curves_db):
+    at = _run()
+    at.number_input(key="budget_total").set_value(10.0).run()
+    at.button(key="budget_optimize").click().run()
+    assert not at.exception
+    assert at.error and "below the sum of the channel minimums" in at.error[0].value
+
+
+def test_scenarios_save_reject_and_compare(curves_db):
+    at = _run()
+    at.text_input(key="budget_scenario_name").input("bad\x07name").run()
+    at.button(key="budget_save").click().run()
+    assert at.error and "control or invisible character" in at.error[0].value
+    at.text_input(key="budget_scenario_name").input("Plan A").run()
+    at.button(key="budget_save").click().run()
+    assert at.success and "Plan A" in at.success[0].value
+    at.multiselect(key="budget_compare").set_value(["Plan A"]).run()
+    assert not at.exception
+    table = at.dataframe[-1].value
+    assert "Plan A" in table.columns
