@@ -1,0 +1,289 @@
+"""Customer 360: find a customer, see who they are, what they did, and what to do next.
+
+Deep link: `?customer_id=...` opens that customer. Email and phone are masked unless revealed.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from ccrm_core import customer360 as c360
+from ccrm_core import decisioning
+from ccrm_ui import db
+
+PAGE_SIZE = 25
+ACTION_LABELS = {"offer": "Offer", "soft_touch": "Soft touch", "rest": "Rest"}
+
+
+def reveal_contact_details() -> bool:
+    """The one gate for showing email and phone unmasked (role checks plug in here)."""
+    return st.toggle(
+        "Reveal email and phone",
+        value=False,
+        key="c360_reveal",
+        help="Contact details are masked by default; revealing them is a deliberate act.",
+    )
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{value:.0%}"
+
+
+def _money(value) -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{value:,.2f}"
+
+
+def _open_customer(customer_id: str | None) -> None:
+    if customer_id:
+        st.query_params["customer_id"] = customer_id
+    else:
+        st.query_params.pop("customer_id", None)
+
+
+def _on_pick() -> None:
+    _open_customer(st.session_state.get("c360_pick"))
+
+
+st.title("Customer 360")
+st.caption(
+    "Search by name, email, phone, customer id, source id or cookie/device id; typos and "
+    'formatting are tolerated ("jon smth", "+1 (415) 555-0100"). Pick a result to open the '
+    "profile; the URL (`?customer_id=...`) links straight to it."
+)
+
+search_col, reveal_col = st.columns([4, 1])
+with reveal_col:
+    st.write("")
+    reveal = reveal_contact_details()
+with search_col:
+    query = st.text_input(
+        "Search customers",
+        key="c360_query",
+        placeholder="name, email, phone, customer id, source id or cookie id",
+    )
+
+if not db.cached(c360.search_ready):
+    st.info(
+        "Search needs the `search_index` build stage: run `ccrm build` (or rebuild on the Data "
+        "page). A customer id in the URL still opens its profile."
+    )
+elif query.strip():
+    results = db.cached(c360.search, query.strip(), 20)
+    if results.empty:
+        st.warning(f"No customer matches “{query.strip()}”. Try fewer or different words.")
+    else:
+        shown = c360.mask_results(results, reveal)
+        st.dataframe(
+            shown[
+                [
+                    "customer_id",
+                    "name",
+                    "email",
+                    "phone",
+                    "city",
+                    "matched_field",
+                    "matched_value",
+                    "score",
+                ]
+            ],
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "score": st.column_config.ProgressColumn(
+                    "closeness", min_value=0.0, max_value=1.0, format="%.2f"
+                ),
+                "matched_field": "matched on",
+                "matched_value": "matched value",
+            },
+        )
+        labels = {
+            r.customer_id: f"{r.name} · {r.customer_id} · {r.matched_field}: {r.matched_value}"
+            for r in shown.itertuples()
+        }
+        st.selectbox(
+            "Open customer",
+            options=list(labels),
+            index=None,
+            format_func=labels.get,
+            placeholder="Pick a result to open the profile",
+            key="c360_pick",
+            on_change=_on_pick,
+        )
+
+customer_id = st.query_params.get("customer_id")
+if not customer_id:
+    st.info("Search for a customer above, or open a link with `?customer_id=...`.")
+    st.stop()
+
+profile = db.cached(c360.profile, customer_id)
+if profile is None:
+    st.error(
+        f"No customer with id `{customer_id}` (URL parameter customer_id). Search for the "
+        "customer above; ids change only when identity resolution merges or splits records."
+    )
+    st.stop()
+profile = c360.mask_profile(profile, reveal)
+
+st.divider()
+st.header(profile.name)
+city = profile.golden.set_index("field")["value"].get("city") if not profile.golden.empty else None
+st.caption(
+    f"`{profile.customer_id}` · {city or 'city unknown'} · {len(profile.sources)} source "
+    f"record(s) · {len(profile.identifiers)} cookie/device id(s)"
+    + (f" · data as of {profile.as_of:%Y-%m-%d}" if profile.as_of else "")
+)
+if profile.missing:
+    st.info(
+        "Not built yet: " + ", ".join(f"`{m}`" for m in profile.missing) + " stage output. "
+        "Run `ccrm build` to see everything; the rest of the profile is shown."
+    )
+
+value = profile.value or {}
+prop = profile.propensity or {}
+m = st.columns(6)
+m[0].metric("Orders", f"{value['orders']:,}" if value.get("orders") is not None else "n/a")
+m[1].metric("Revenue", _money(value.get("revenue")))
+m[2].metric("Lifetime value (CLV)", _money(value.get("clv")))
+m[3].metric("Probability alive", _pct(value.get("prob_alive")))
+m[4].metric("Buy in next 30 days", _pct(prop.get("p_buy_30d")))
+m[5].metric("Churn risk (90 days)", _pct(prop.get("churn_risk")))
+
+g = st.columns(3)
+value_share = profile.percentiles.get("clv", profile.percentiles.get("revenue"))
+value_basis = "lifetime value" if "clv" in profile.percentiles else "revenue"
+g[0].plotly_chart(
+    c360.chart_gauge(value_share, f"Value percentile ({value_basis})"),
+    width="stretch",
+    key="g_value",
+)
+g[1].plotly_chart(
+    c360.chart_gauge(prop.get("p_buy_30d"), "Propensity to buy (30 days)"),
+    width="stretch",
+    key="g_buy",
+)
+g[2].plotly_chart(
+    c360.chart_gauge(prop.get("churn_risk"), "Churn risk", good_high=False),
+    width="stretch",
+    key="g_churn",
+)
+if profile.segments:
+    st.caption(
+        "Segments: "
+        + " · ".join(f"{k.replace('_', ' ')}: **{v}**" for k, v in profile.segments.items() if v)
+    )
+
+tab_nba, tab_timeline, tab_profile, tab_consent, tab_ids, tab_model = st.tabs(
+    ["Next best action", "Timeline", "Golden record", "Consents & fatigue", "Identifiers", "Model"]
+)
+
+with tab_nba:
+    nba = profile.nba
+    if nba is None:
+        st.info("No decision yet: run the `nba` build stage (`ccrm build`).")
+    else:
+        label = ACTION_LABELS.get(nba["action"], nba["action"])
+        where = f" on **{nba['channel']}**" if nba.get("channel") else ""
+        offer = f": {nba['campaign_name']} ({nba['offer']})" if nba.get("campaign_name") else ""
+        if nba["action"] == "offer":
+            st.success(
+                f"**{label}**{where}{offer} · expected value {_money(nba['expected_value'])}"
+            )
+        elif nba["action"] == "soft_touch":
+            st.info(f"**{label}**{where} — no offer")
+        else:
+            st.warning(f"**{label}** — no contact now")
+        st.markdown("**Why**")
+        st.markdown("\n".join(f"- {r}" for r in nba.get("reasons") or []))
+        st.caption(
+            "Expected value = p(buy in 30 days) × order value × channel weight − contact cost; "
+            "channels without consent or over their frequency caps are never used. "
+            f"Policy: {decisioning.DEFAULT_POLICY_FILE} (decided as of {nba.get('as_of')})."
+        )
+
+with tab_timeline:
+    first = db.cached(c360.timeline, customer_id, None, None, 1, PAGE_SIZE)
+    if first.total == 0 and not first.channels:
+        st.info(
+            "No events or orders for this customer (or the `customer_timeline` stage has not run)."
+        )
+    else:
+        f1, f2, f3 = st.columns([2, 2, 1])
+        channels = f1.multiselect("Channels", first.channels, key="c360_channels")
+        types = f2.multiselect("Event types", first.types, key="c360_types")
+        page_no = f3.number_input("Page", min_value=1, value=1, step=1, key="c360_page_no")
+        tl = db.cached(
+            c360.timeline,
+            customer_id,
+            tuple(channels) or None,
+            tuple(types) or None,
+            int(page_no),
+            PAGE_SIZE,
+        )
+        st.plotly_chart(c360.chart_timeline(tl.chart), width="stretch", key="timeline_chart")
+        st.caption(
+            f"Page {tl.page} of {tl.pages} · {tl.total:,} row(s) under the filters, newest first"
+            + (f" · chart shows the latest {len(tl.chart):,}" if len(tl.chart) < tl.total else "")
+        )
+        st.dataframe(tl.rows, hide_index=True, width="stretch")
+
+with tab_profile:
+    st.markdown("Golden record: each field's value and the source system it came from.")
+    st.dataframe(profile.golden, hide_index=True, width="stretch")
+    st.markdown(f"**Source records** ({len(profile.sources)})")
+    st.dataframe(profile.sources, hide_index=True, width="stretch")
+
+with tab_consent:
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Consents** (latest per channel; no record = no consent)")
+        if profile.consents.empty:
+            st.caption("No consent on record for any channel.")
+        else:
+            st.dataframe(profile.consents, hide_index=True, width="stretch")
+    with right:
+        st.markdown("**Contact fatigue** (contacts in the last 7 / 30 days against the caps)")
+        st.dataframe(
+            profile.fatigue,
+            hide_index=True,
+            width="stretch",
+            column_config={"over_cap": st.column_config.CheckboxColumn("over cap")},
+        )
+
+with tab_ids:
+    st.markdown("Cookies and devices linked to this customer (by login or identity resolution).")
+    if profile.identifiers.empty:
+        st.caption("No cookie or device id linked.")
+    else:
+        st.dataframe(profile.identifiers, hide_index=True, width="stretch")
+    st.caption(
+        "Source ids: "
+        + ", ".join(
+            f"`{s}:{i}`"
+            for s, i in zip(
+                profile.sources["source_system"], profile.sources["source_id"], strict=True
+            )
+        )
+    )
+
+with tab_model:
+    if profile.models is None or profile.models.empty:
+        st.info("No propensity model yet: run the `propensity` build stage.")
+    else:
+        st.markdown(
+            "Gradient-boosted trees (scikit-learn) on behaviour before a cutoff; **holdout AUC** "
+            "is measured on a later, unseen window (time-based split)."
+        )
+        show = profile.models[
+            [
+                "target",
+                "horizon_days",
+                "train_cutoff",
+                "holdout_cutoff",
+                "train_rows",
+                "holdout_rows",
+                "holdout_base_rate",
+                "holdout_auc",
+            ]
+        ]
+        st.dataframe(show, hide_index=True, width="stretch")
