@@ -37,9 +37,19 @@ class Stage:
 STAGES: tuple[Stage, ...] = (
     # --- Librarian stages (issue 3): standardise before identity, hygiene after it ---
     Stage(
+        "standardise",
+        "ccrm_core.standardise:standardise_stage",
+        "standardised copies of contact fields: names, email, E.164 phone, postal codes, dates",
+    ),
+    Stage(
         "identity",
         "ccrm_core.identity:identity_stage",
-        "link source records and anonymous ids into customers (identity_map, customers)",
+        "deterministic + probabilistic (Splink) links into customers (identity_map, customers)",
+    ),
+    Stage(
+        "hygiene",
+        "ccrm_core.hygiene:hygiene_stage",
+        "hygiene checks in five dimensions per table, field and source (hygiene_checks)",
     ),
     Stage(
         "daily_kpis",
