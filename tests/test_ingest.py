@@ -1,0 +1,761 @@
+"""Ingest: validated, atomic, idempotent loading of CSV / CSV.gz / Parquet into the raw tables.
+
+Every refused input must leave the database exactly as it was (row count and a checksum of every
+raw table), get a one-line message naming the file (and line, column, value where relevant), and
+be recorded in ingest_log.
+"""
+
+from __future__ import annotations
+
+import gzip
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ccrm_core import ingest, store
+from ccrm_core.ingest import IngestError, Reject
+
+ORDERS_HEADER = "order_id,ts,source_system,source_id,revenue,channel,category"
+ORDERS_OK = (
+    f"{ORDERS_HEADER}\n"
+    "o1,2024-01-01 10:00:00,shop,c1,10.5,web,shoes\n"
+    "o2,2024-01-02T11:30:00,shop,c2,20,store,\n"
+    "o3,2024-01-03 09:15:00,crm,c3,-5.25,,bags\n"
+)
+ORDERS_OK_ROWS = [
+    ("o1", datetime(2024, 1, 1, 10, 0), "shop", "c1", 10.5, "web", "shoes"),
+    ("o2", datetime(2024, 1, 2, 11, 30), "shop", "c2", 20.0, "store", None),
+    ("o3", datetime(2024, 1, 3, 9, 15), "crm", "c3", -5.25, None, "bags"),
+]
+
+
+@pytest.fixture()
+def con(tmp_path):
+    c = store.connect_writer(tmp_path / "t.duckdb")
+    yield c
+    c.close()
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def state(con) -> dict[str, tuple[int, int]]:
+    """Row count and order-independent checksum of every raw table."""
+    out = {}
+    for name in store.RAW_TABLES:
+        q = store.quote_ident(name)
+        out[name] = con.execute(f"SELECT count(*), coalesce(sum(hash(t)), 0) FROM {q} t").fetchone()
+    return out
+
+
+def rows(con, table: str, order: str) -> list[tuple]:
+    return con.execute(f"SELECT * FROM {store.quote_ident(table)} ORDER BY {order}").fetchall()
+
+
+def log(con) -> list[tuple]:
+    return con.execute(
+        "SELECT ingest_id, file_name, table_name, rows_read, rows_loaded, rows_rejected, status "
+        "FROM ingest_log ORDER BY ingest_id"
+    ).fetchall()
+
+
+def rejects(con, ingest_id: int) -> list[tuple]:
+    return con.execute(
+        "SELECT file_name, table_name, line, column_name, value, reason FROM ingest_rejects "
+        "WHERE ingest_id = ? ORDER BY line, column_name",
+        [ingest_id],
+    ).fetchall()
+
+
+# ---------------------------------------------------------------------------------------------
+# Happy paths
+
+
+def test_csv_loads_exact_values_and_logs(con, tmp_path):
+    f = write(tmp_path / "orders.csv", ORDERS_OK)
+    [r] = ingest.ingest_files(con, [f])
+    assert (r.status, r.table, r.rows_read, r.rows_loaded, r.rows_replaced, r.rows_rejected) == (
+        "loaded",
+        "orders",
+        3,
+        3,
+        0,
+        0,
+    )
+    assert r.warnings == [] and r.rejects == []
+    assert rows(con, "orders", "order_id") == ORDERS_OK_ROWS
+    assert log(con) == [(1, str(f), "orders", 3, 3, 0, "loaded")]
+    assert r.ingest_id == 1
+
+
+def test_csv_gz_loads_exact_values(con, tmp_path):
+    text = (
+        "event_id,ts,channel,event_type,source_system,source_id,anonymous_id,campaign_id,value\n"
+        "e1,2024-03-01 08:00:00,email,send,crm,c1,,cmp1,\n"
+        "e2,2024-03-01T08:05:00,web,visit,,,a9,,12.5\n"
+        'e3,2024-03-01 08:06:00,web,visit,,,"a\n10",,1\n'  # lines 4-5
+        "e4,2024-03-01 08:07:00,web,visit,,,a11,,twelve\n"  # line 6
+    )
+    f = tmp_path / "events.csv.gz"
+    f.write_bytes(gzip.compress(text.encode()))
+    [r] = ingest.ingest_files(con, [f], max_reject_rate=0.5)
+    assert (r.status, r.table, r.rows_loaded, r.rows_rejected) == ("loaded", "events", 3, 1)
+    assert r.rejects == [Reject(6, "value", "twelve", "not a number")]
+    con.execute("DELETE FROM events WHERE event_id = 'e3'")
+    assert rows(con, "events", "event_id") == [
+        ("e1", datetime(2024, 3, 1, 8, 0), "email", "send", "crm", "c1", None, "cmp1", None),
+        ("e2", datetime(2024, 3, 1, 8, 5), "web", "visit", None, None, "a9", None, 12.5),
+    ]
+
+
+def test_gzip_is_recognised_from_bytes_not_name(con, tmp_path):
+    f = tmp_path / "orders.csv"  # gzipped, but named .csv
+    f.write_bytes(gzip.compress(ORDERS_OK.encode()))
+    [r] = ingest.ingest_files(con, [f])
+    assert r.status == "loaded", r.message
+    assert rows(con, "orders", "order_id") == ORDERS_OK_ROWS
+
+
+def test_parquet_loads_exact_values(con, tmp_path):
+    f = tmp_path / "spend.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "date": pa.array([date(2024, 1, 1), date(2024, 1, 1), date(2024, 1, 2)]),
+                "channel": ["tv", "email", "tv"],
+                "campaign_id": [None, "cmp1", None],
+                "spend": [1000.0, 25.5, 900.0],
+                "impressions": pa.array([50000, None, 42000], type=pa.int64()),
+            }
+        ),
+        f,
+    )
+    [r] = ingest.ingest_files(con, [f])
+    assert (r.status, r.table, r.rows_read, r.rows_loaded) == ("loaded", "spend", 3, 3)
+    assert rows(con, "spend", "date, channel") == [
+        (date(2024, 1, 1), "email", "cmp1", 25.5, None),
+        (date(2024, 1, 1), "tv", None, 1000.0, 50000),
+        (date(2024, 1, 2), "tv", None, 900.0, 42000),
+    ]
+
+
+def test_parquet_lossless_type_conversions(con, tmp_path):
+    """Integer ids into text, ns and tz-aware timestamps, numeric strings into DOUBLE, whole
+    floats into BIGINT, midnight timestamps into DATE: what pandas typically writes."""
+    orders = tmp_path / "orders.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "order_id": pa.array([101, 102], type=pa.int64()),
+                # Berlin wall time 14:00 and 15:00 (UTC+2 in May) are 12:00 and 13:00 UTC
+                "ts": pa.array(
+                    pd.to_datetime(["2024-05-01 14:00", "2024-05-02 15:00"]).tz_localize(
+                        "Europe/Berlin"
+                    ),
+                    type=pa.timestamp("ns", tz="Europe/Berlin"),
+                ),
+                "source_system": ["shop", "shop"],
+                "source_id": pa.array([7, 8], type=pa.int32()),
+                "revenue": ["12.5", "3"],
+            }
+        ),
+        orders,
+    )
+    spend = tmp_path / "spend.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "date": pa.array(
+                    [datetime(2024, 1, 1), datetime(2024, 1, 2)], type=pa.timestamp("ns")
+                ),
+                "channel": ["tv", "tv"],
+                "spend": pa.array([10, 20], type=pa.int32()),
+                "impressions": [100.0, None],
+            }
+        ),
+        spend,
+    )
+    reports = ingest.ingest_files(con, [orders, spend])
+    assert [r.status for r in reports] == ["loaded", "loaded"], [r.message for r in reports]
+    assert rows(con, "orders", "order_id") == [
+        ("101", datetime(2024, 5, 1, 12, 0), "shop", "7", 12.5, None, None),
+        ("102", datetime(2024, 5, 2, 13, 0), "shop", "8", 3.0, None, None),
+    ]
+    assert rows(con, "spend", "date") == [
+        (date(2024, 1, 1), "tv", None, 10.0, 100),
+        (date(2024, 1, 2), "tv", None, 20.0, None),
+    ]
+    assert any("campaign_id" in w for w in reports[1].warnings)  # absent optional column
+
+
+def test_extra_columns_warned_and_ignored_absent_optional_loaded_empty(con, tmp_path):
+    f = write(
+        tmp_path / "orders.csv",
+        "Order_ID, ts ,source_system,source_id,revenue,coupon,note\n"
+        "o1,2024-01-01 10:00:00,shop,c1,10.5,SAVE10,hello\n",
+    )
+    [r] = ingest.ingest_files(con, [f])
+    assert r.status == "loaded", r.message
+    assert r.warnings == [
+        "ignored 2 column(s) not in the orders contract: coupon, note",
+        "optional column(s) absent, loaded as empty: channel, category",
+    ]
+    assert rows(con, "orders", "order_id") == [
+        ("o1", datetime(2024, 1, 1, 10, 0), "shop", "c1", 10.5, None, None)
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Rejected rows
+
+
+def test_rejected_rows_have_physical_line_column_value_and_reason(con, tmp_path):
+    # line 3-4: a quoted value with a line break; line 5 blank: both shift later line numbers
+    text = (
+        f"{ORDERS_HEADER}\n"  # 1
+        "o1,2024-01-01 10:00:00,shop,c1,10.5,web,shoes\n"  # 2
+        'o2,2024-01-02 10:00:00,shop,c2,1,web,"two\nlines"\n'  # 3-4
+        "\n"  # 5
+        "o3,2024-13-45 10:00:00,shop,c3,1,web,x\n"  # 6 bad timestamp
+        "o4,2024-01-04 10:00:00,shop,c4,1.234,5,web,x\n"  # 7 too many fields
+        "o5,2024-01-05 10:00:00,shop,,7,web,x\n"  # 8 missing required source_id
+        "o6,2024-01-06 10:00:00,shop,c6,12 EUR,web,x\n"  # 9 bad number
+        "o7,2024-01-07 10:00:00,   ,c7,inf,web,x\n"  # 10 blank required + non-finite
+        "o8,2024-01-08 10:00:00,shop,c8,8,web,x\n"  # 11
+    )
+    f = write(tmp_path / "orders.csv", text)
+    [r] = ingest.ingest_files(con, [f], max_reject_rate=0.9)
+    assert (r.status, r.rows_read, r.rows_loaded, r.rows_rejected) == ("loaded", 8, 3, 5)
+    assert [x[0] for x in rows(con, "orders", "order_id")] == ["o1", "o2", "o8"]
+    assert rejects(con, r.ingest_id) == [
+        (str(f), "orders", 6, "ts", "2024-13-45 10:00:00", "not a timestamp YYYY-MM-DD HH:MM:SS"),
+        (str(f), "orders", 7, None, None, "the row has more fields than the header"),
+        (str(f), "orders", 8, "source_id", None, "required value missing"),
+        (str(f), "orders", 9, "revenue", "12 EUR", "not a number"),
+        (str(f), "orders", 10, "revenue", "inf", "not a finite number"),
+        (str(f), "orders", 10, "source_system", "   ", "required value missing"),
+    ]
+    assert r.rejects[0] == Reject(
+        6, "ts", "2024-13-45 10:00:00", "not a timestamp YYYY-MM-DD HH:MM:SS"
+    )
+    assert "5 of 8 rows rejected" in r.warnings[0] and "line 6, column ts" in r.warnings[0]
+    # the page shows them through rejected_rows, paged
+    page = ingest.rejected_rows(con, r.ingest_id, limit=2, offset=1)
+    page = page.astype(object).where(page.notna(), None)
+    assert page.to_dict("records") == [
+        {
+            "line": 7,
+            "column_name": None,
+            "value": None,
+            "reason": "the row has more fields than the header",
+        },
+        {"line": 8, "column_name": "source_id", "value": None, "reason": "required value missing"},
+    ]
+    # no scratch tables are left behind in the database
+    assert con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '%ccrm_ingest%'"
+    ).fetchone() == (0,)
+
+
+def test_reject_lines_in_a_large_file_read_in_parallel(con, tmp_path):
+    """Hundreds of thousands of rows: DuckDB reads them in parallel; line numbers stay exact."""
+    bad = {1_234: "ts", 77_777: "value", 250_001: "ts"}
+    lines = [
+        "event_id,ts,channel,event_type,source_system,source_id,anonymous_id,campaign_id,value"
+    ]
+    for i in range(300_000):
+        ts = "yesterday" if bad.get(i) == "ts" else "2024-01-01 00:00:00"
+        value = "n/a" if bad.get(i) == "value" else str(i % 97)
+        lines.append(f"e{i},{ts},web,visit,,,a{i},,{value}")
+    f = write(tmp_path / "events_big.csv", "\n".join(lines) + "\n")
+    [r] = ingest.ingest_files(con, [f])
+    assert (r.status, r.rows_loaded, r.rows_rejected) == ("loaded", 299_997, 3), r.message
+    got = [(x[2], x[3], x[4]) for x in rejects(con, r.ingest_id)]
+    assert got == [
+        (1_236, "ts", "yesterday"),
+        (77_779, "value", "n/a"),
+        (250_003, "ts", "yesterday"),
+    ]
+    # the rows after the rejects landed with the right values (row i has value i % 97)
+    assert con.execute(
+        "SELECT count(*) FROM events WHERE value <> CAST(substr(event_id, 2) AS BIGINT) % 97"
+    ).fetchone() == (0,)
+
+
+def test_required_null_and_row_rules(con, tmp_path):
+    consents = write(
+        tmp_path / "consents.csv",
+        "source_system,source_id,channel,status,ts\n"
+        "crm,c1,email,opt_in,2024-01-01 00:00:00\n"
+        "crm,c2,email,yes,2024-01-01 00:00:00\n"  # line 3: not opt_in/opt_out
+        "crm,c3,,opt_out,2024-01-01 00:00:00\n",  # line 4: channel missing
+    )
+    events = write(
+        tmp_path / "events.csv",
+        "event_id,ts,channel,event_type,source_id,anonymous_id\n"
+        "e1,2024-01-01 00:00:00,web,visit,,a1\n"
+        "e2,2024-01-01 00:00:00,web,visit,,\n",  # line 3: nobody
+    )
+    r1, r2 = ingest.ingest_files(con, [consents, events], max_reject_rate=1.0)
+    assert (r1.status, r1.rows_loaded, r1.rows_rejected) == ("loaded", 1, 2)
+    assert [(x[2], x[3], x[4], x[5]) for x in rejects(con, r1.ingest_id)] == [
+        (3, "status", "yes", "must be opt_in or opt_out"),
+        (4, "channel", None, "required value missing"),
+    ]
+    assert (r2.status, r2.rows_loaded, r2.rows_rejected) == ("loaded", 1, 1)
+    assert [(x[2], x[3]) for x in rejects(con, r2.ingest_id)] == [(3, "anonymous_id")]
+    assert "neither source_id nor anonymous_id" in rejects(con, r2.ingest_id)[0][5]
+
+
+def test_reject_rate_threshold_refuses_whole_file(con, tmp_path):
+    body = "".join(f"o{i},2024-01-01 00:00:00,shop,c{i},{i},web,x\n" for i in range(1, 50))
+    f = write(tmp_path / "orders.csv", f"{ORDERS_HEADER}\n{body}o50,someday,shop,c50,1,web,x\n")
+    before = state(con)
+    [r] = ingest.ingest_files(con, [f])  # 1 of 50 = 2% > 1%
+    assert r.status == "refused"
+    assert r.message == (
+        f"{f}: 1 of 50 rows rejected (2%), above the 1% limit; first: line 51, column ts, "
+        "value 'someday' (not a timestamp YYYY-MM-DD HH:MM:SS). Fix the file (all rejects are in "
+        "ingest_rejects) or raise the limit (--max-reject-rate)"
+    )
+    assert state(con) == before
+    assert log(con) == [(1, str(f), "orders", 50, 0, 1, "refused")]
+    assert [x[2:5] for x in rejects(con, 1)] == [(51, "ts", "someday")]
+    [r] = ingest.ingest_files(con, [f], max_reject_rate=0.02)  # exactly at the limit: loads
+    assert (r.status, r.rows_loaded, r.rows_rejected) == ("loaded", 49, 1)
+
+
+def test_pii_values_are_shortened_in_messages_but_kept_in_ingest_rejects(con, tmp_path):
+    f = write(
+        tmp_path / "src_customers.csv",
+        "source_system,source_id,first_name,email,birth_date\n"
+        "crm,1,Ann,ann@example.com,1980-02-03\n"
+        "crm,2,Bob,bob@example.com,03/02/1980\n",
+    )
+    [r] = ingest.ingest_files(con, [f])
+    assert r.status == "refused"
+    assert "value '03/…'" in r.message and "03/02/1980" not in r.message
+    assert r.rejects == [Reject(3, "birth_date", "03/…", "not a date YYYY-MM-DD")]
+    assert rejects(con, r.ingest_id)[0][4] == "03/02/1980"
+
+
+# ---------------------------------------------------------------------------------------------
+# Refused files: one line, nothing changed, logged
+
+
+def _xlsx(path: Path) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        zf.writestr("xl/workbook.xml", "<workbook/>")
+    return path
+
+
+BAD_INPUTS = {
+    "empty": (lambda p: p.write_bytes(b""), "orders.csv: the file is empty"),
+    "blank": (lambda p: p.write_text("\n \n"), "orders.csv: the file is empty"),
+    "header only": (
+        lambda p: p.write_text(ORDERS_HEADER + "\n"),
+        "orders.csv: has a header but no data rows",
+    ),
+    "semicolons": (
+        lambda p: p.write_text(ORDERS_HEADER.replace(",", ";") + "\no1;2024-01-01;s;c;1;web;x\n"),
+        "orders.csv: looks like ';'-delimited",
+    ),
+    "tabs": (
+        lambda p: p.write_text(
+            ORDERS_HEADER.replace(",", "\t") + "\no1\t2024-01-01\ts\tc\t1\tw\tx\n"
+        ),
+        "orders.csv: looks like tab-delimited",
+    ),
+    "missing required": (
+        lambda p: p.write_text("order_id,ts,source_id\no1,2024-01-01,c1\n"),
+        "orders.csv: missing required column(s) source_system, revenue for table orders",
+    ),
+    "repeated column": (
+        lambda p: p.write_text(ORDERS_HEADER + ",revenue\n"),
+        "orders.csv: column 'revenue' appears twice in the header (columns 5 and 8)",
+    ),
+    "invalid utf8 in data": (
+        lambda p: p.write_bytes(
+            (ORDERS_OK + "o4,2024-01-04 00:00:00,shop,c4,1,web,caf").encode() + b"\xe9\n"
+        ),
+        "orders.csv: line 5: invalid UTF-8",
+    ),
+    "invalid utf8 in header": (
+        lambda p: p.write_bytes(b"order_id,ts,source_system,source_id,revenue,cat\xe9gorie\n"),
+        "orders.csv: line 1, byte 48: invalid UTF-8",
+    ),
+    "duplicate keys": (
+        lambda p: p.write_text(ORDERS_OK + "o2,2024-02-02 00:00:00,shop,c9,9,web,x\n"),
+        "orders.csv: duplicate key order_id='o2' on lines 3 and 5",
+    ),
+    "xlsx renamed": (lambda p: _xlsx(p), "orders.csv: is a spreadsheet (xlsx), not CSV"),
+    "xls renamed": (
+        lambda p: p.write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + b"\0" * 504),
+        "orders.csv: is a spreadsheet (xls), not CSV; export it as CSV",
+    ),
+    "utf16": (
+        lambda p: p.write_bytes(ORDERS_OK.encode("utf-16")),
+        "orders.csv: is UTF-16 encoded",
+    ),
+    "folder": (lambda p: p.mkdir(), "orders.csv: is a folder, not a file"),
+    "not there": (lambda p: None, "orders.csv: file not found"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_refused_in_one_line_and_changes_nothing(con, tmp_path, case):
+    seed = write(tmp_path / "seed_orders.csv", ORDERS_OK)
+    assert ingest.ingest_files(con, [seed], table="orders")[0].status == "loaded"
+    before = state(con)
+    make, expected = BAD_INPUTS[case]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    f = folder / "orders.csv"
+    make(f)
+    [r] = ingest.ingest_files(con, [f], source_names=["orders.csv"])
+    assert r.status == "refused"
+    assert r.message.startswith(expected), r.message
+    assert "\n" not in r.message
+    assert (r.rows_loaded, r.rows_replaced) == (0, 0)
+    assert state(con) == before
+    assert log(con)[-1][1:] == ("orders.csv", "orders", r.rows_read, 0, r.rows_rejected, "refused")
+
+
+def test_parquet_duplicate_keys_name_rows(con, tmp_path):
+    f = tmp_path / "orders.parquet"
+    pd.DataFrame(
+        {
+            "order_id": ["a", "b", "a"],
+            "ts": pd.to_datetime(["2024-01-01"] * 3),
+            "source_system": "s",
+            "source_id": "c",
+            "revenue": [1.0, 2.0, 3.0],
+        }
+    ).to_parquet(f)
+    before = state(con)
+    [r] = ingest.ingest_files(con, [f])
+    assert r.message.startswith(f"{f}: duplicate key order_id='a' on rows 1 and 3;")
+    assert state(con) == before
+
+
+@pytest.mark.parametrize(
+    "column, values, expected",
+    [
+        (
+            "revenue",
+            pa.array(["12.5", "abc"]),
+            "column revenue has type VARCHAR, expected DOUBLE; row 2 value 'abc' does not convert",
+        ),
+        (
+            "ts",
+            pa.array([1704067200, 1704153600], type=pa.int64()),
+            "column ts has type BIGINT, expected TIMESTAMP (a timestamp YYYY-MM-DD HH:MM:SS)",
+        ),
+        (
+            "revenue",
+            pa.array([True, False]),
+            "column revenue has type BOOLEAN, expected DOUBLE",
+        ),
+    ],
+)
+def test_parquet_with_wrong_column_types_is_refused(con, tmp_path, column, values, expected):
+    data = {
+        "order_id": ["o1", "o2"],
+        "ts": pa.array([datetime(2024, 1, 1), datetime(2024, 1, 2)]),
+        "source_system": ["s", "s"],
+        "source_id": ["c1", "c2"],
+        "revenue": [1.0, 2.0],
+    }
+    data[column] = values
+    f = tmp_path / "orders.parquet"
+    pq.write_table(pa.table(data), f)
+    before = state(con)
+    [r] = ingest.ingest_files(con, [f])
+    assert r.status == "refused"
+    assert r.message.startswith(f"{f}: {expected}"), r.message
+    assert state(con) == before
+
+
+def test_damaged_parquet_is_refused(con, tmp_path):
+    f = tmp_path / "orders.parquet"
+    f.write_bytes(b"PAR1" + b"\0" * 100)
+    [r] = ingest.ingest_files(con, [f])
+    assert r.status == "refused" and "cannot be read as Parquet" in r.message
+
+
+def test_failure_during_load_rolls_back(con, tmp_path, monkeypatch):
+    """An error after the delete and insert (here: writing the log) must undo both."""
+    assert ingest.ingest_files(con, [write(tmp_path / "orders.csv", ORDERS_OK)])[0].ok
+    before = state(con)
+    changed = write(tmp_path / "orders_2.csv", ORDERS_OK.replace("10.5", "99"))
+    real_log = ingest._log
+
+    def failing_log(cur, report, rejects, started, status):
+        if status == "loaded":
+            raise duckdb.IOException("disk full (simulated)")
+        return real_log(cur, report, rejects, started, status)
+
+    monkeypatch.setattr(ingest, "_log", failing_log)
+    [r] = ingest.ingest_files(con, [changed])
+    assert r.status == "refused" and "disk full (simulated)" in r.message
+    assert state(con) == before
+    assert log(con)[-1][-1] == "refused"
+
+
+# ---------------------------------------------------------------------------------------------
+# Upsert and idempotence
+
+
+def test_reingesting_the_same_file_is_idempotent(con, tmp_path):
+    f = write(tmp_path / "orders.csv", ORDERS_OK)
+    ingest.ingest_files(con, [f])
+    once = state(con)
+    [r] = ingest.ingest_files(con, [f])
+    assert (r.status, r.rows_loaded, r.rows_replaced) == ("loaded", 3, 3)
+    assert state(con) == once
+    assert rows(con, "orders", "order_id") == ORDERS_OK_ROWS
+
+
+def test_upsert_replaces_changed_rows_and_keeps_others(con, tmp_path):
+    ingest.ingest_files(con, [write(tmp_path / "orders.csv", ORDERS_OK)])
+    update = write(
+        tmp_path / "orders_update.csv",
+        f"{ORDERS_HEADER}\n"
+        "o2,2024-01-02 11:30:00,shop,c2,25,store,refund\n"  # changed
+        "o4,2024-01-04 00:00:00,shop,c4,4,web,new\n",  # new
+    )
+    [r] = ingest.ingest_files(con, [update])
+    assert (r.rows_loaded, r.rows_replaced) == (2, 1)
+    assert (
+        r.message
+        == f"{update}: loaded 2 rows into orders; 1 replaced stored rows with the same key"
+    )
+    assert rows(con, "orders", "order_id") == [
+        ORDERS_OK_ROWS[0],
+        ("o2", datetime(2024, 1, 2, 11, 30), "shop", "c2", 25.0, "store", "refund"),
+        ORDERS_OK_ROWS[2],
+        ("o4", datetime(2024, 1, 4), "shop", "c4", 4.0, "web", "new"),
+    ]
+
+
+def test_upsert_key_with_null_part_matches_null(con, tmp_path):
+    """spend's key (date, channel, campaign_id) has a nullable part: NULL matches NULL."""
+    first = write(
+        tmp_path / "spend.csv",
+        "date,channel,campaign_id,spend\n2024-01-01,tv,,100\n2024-01-01,email,c1,5\n",
+    )
+    second = write(
+        tmp_path / "spend_fix.csv",
+        "date,channel,campaign_id,spend\n2024-01-01,tv,,120\n2024-01-01,email,c2,6\n",
+    )
+    ingest.ingest_files(con, [first])
+    [r] = ingest.ingest_files(con, [second])
+    assert (r.rows_loaded, r.rows_replaced) == (2, 1)
+    assert rows(con, "spend", "channel, campaign_id") == [
+        (date(2024, 1, 1), "email", "c1", 5.0, None),
+        (date(2024, 1, 1), "email", "c2", 6.0, None),
+        (date(2024, 1, 1), "tv", None, 120.0, None),
+    ]
+    # and two NULL campaign_ids for the same day and channel are a duplicate key
+    dup = write(
+        tmp_path / "spend_dup.csv",
+        "date,channel,campaign_id,spend\n2024-01-01,tv,,1\n2024-01-01,tv,,2\n",
+    )
+    [r] = ingest.ingest_files(con, [dup])
+    assert r.status == "refused"
+    assert (
+        "duplicate key date='2024-01-01', channel='tv', campaign_id=empty on lines 2 and 3"
+        in r.message
+    )
+
+
+def test_rejected_row_does_not_touch_the_stored_row(con, tmp_path):
+    ingest.ingest_files(con, [write(tmp_path / "orders.csv", ORDERS_OK)])
+    bad = write(
+        tmp_path / "orders_bad.csv",
+        f"{ORDERS_HEADER}\no1,2024-01-01 10:00:00,shop,c1,oops,web,shoes\n"
+        "o9,2024-01-09 00:00:00,shop,c9,9,web,x\n",
+    )
+    [r] = ingest.ingest_files(con, [bad], max_reject_rate=0.5)
+    assert (r.rows_loaded, r.rows_replaced, r.rows_rejected) == (1, 0, 1)
+    assert rows(con, "orders", "order_id")[0] == ORDERS_OK_ROWS[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Table from file name, API details
+
+
+@pytest.mark.parametrize(
+    "name, table",
+    [
+        ("events.csv.gz", "events"),
+        ("orders_2024.parquet", "orders"),
+        ("ORDERS-jan.csv", "orders"),
+        ("src_customers.csv", "src_customers"),
+        ("customers_crm.csv", "src_customers"),
+        ("spend2024.csv", "spend"),
+        ("/data/in/consents.csv", "consents"),
+    ],
+)
+def test_table_is_inferred_from_the_file_name(name, table):
+    assert ingest.infer_table(name) == table
+
+
+@pytest.mark.parametrize("name", ["ordership.csv", "data.csv", "my_orders.csv"])
+def test_unknown_file_name_asks_for_table(con, tmp_path, name):
+    f = write(tmp_path / name, ORDERS_OK)
+    [r] = ingest.ingest_files(con, [f])
+    assert r.status == "refused" and r.table is None
+    assert r.message.startswith(f"{name}: cannot tell the table from the file name")
+    assert "pass --table" in r.message
+    assert ingest.ingest_files(con, [f], table="orders")[0].status == "loaded"
+
+
+def test_source_names_name_the_file_and_the_table(con, tmp_path):
+    upload = write(tmp_path / "tmp8f3a2.upload", ORDERS_OK)
+    [r] = ingest.ingest_files(con, [upload], source_names=["orders_march.csv"])
+    assert (r.status, r.table, r.file) == ("loaded", "orders", "orders_march.csv")
+    assert log(con)[0][1] == "orders_march.csv"
+
+
+def test_bad_arguments_raise(con, tmp_path):
+    with pytest.raises(IngestError, match="unknown table 'order'; choose from"):
+        ingest.ingest_files(con, [tmp_path / "x.csv"], table="order")
+    with pytest.raises(IngestError, match="max_reject_rate must be between 0 and 1"):
+        ingest.ingest_files(con, [tmp_path / "x.csv"], max_reject_rate=5)
+
+
+def test_each_file_is_its_own_unit_and_progress_reaches_one(con, tmp_path):
+    good = write(tmp_path / "orders.csv", ORDERS_OK)
+    bad = write(tmp_path / "events.csv", "event_id;ts\n")
+    calls = []
+    reports = ingest.ingest_files(con, [good, bad], progress=lambda f, m: calls.append((f, m)))
+    assert [r.status for r in reports] == ["loaded", "refused"]
+    assert [r.ingest_id for r in reports] == [1, 2]
+    assert con.execute("SELECT count(*) FROM orders").fetchone() == (3,)
+    fractions = [f for f, _ in calls]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and fractions[0] == 0.0
+    assert calls[-1][1] == "done: 1 of 2 files loaded"
+    history = ingest.ingest_history(con)
+    assert history[["ingest_id", "file_name", "table_name", "rows_loaded", "status"]].to_dict(
+        "records"
+    ) == [
+        {
+            "ingest_id": 2,
+            "file_name": str(bad),
+            "table_name": "events",
+            "rows_loaded": 0,
+            "status": "refused",
+        },
+        {
+            "ingest_id": 1,
+            "file_name": str(good),
+            "table_name": "orders",
+            "rows_loaded": 3,
+            "status": "loaded",
+        },
+    ]
+    assert history["message"].tolist() == [r.message for r in reversed(reports)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Atomicity: concurrent readers and a killed writer
+
+
+def _events_csv(path: Path, n: int, start: int, value: int) -> Path:
+    duckdb.sql(
+        f"""COPY (SELECT 'e' || i AS event_id, TIMESTAMP '2024-01-01' + to_seconds(i) AS ts,
+                  'web' AS channel, 'visit' AS event_type, NULL AS source_system,
+                  NULL AS source_id, 'a' || (i % 1000) AS anonymous_id, NULL AS campaign_id,
+                  {value} AS value
+                FROM range({start}, {start + n}) t(i))
+            TO '{path}' (HEADER, DELIMITER ',')"""
+    )
+    return path
+
+
+def test_readers_see_the_table_before_or_after_a_load(con, tmp_path):
+    ingest.ingest_files(con, [_events_csv(tmp_path / "events_a.csv", 1000, 0, 1)])
+    before = state(con)["events"]
+    big = _events_csv(tmp_path / "events_b.csv", 300_000, 500, 2)
+    seen = set()
+    worker = threading.Thread(target=ingest.ingest_files, args=(con, [big]))
+    reader = con.cursor()
+    worker.start()
+    while worker.is_alive():
+        seen.add(
+            reader.execute("SELECT count(*), coalesce(sum(hash(t)), 0) FROM events t").fetchone()
+        )
+    worker.join()
+    after = state(con)["events"]
+    assert after[0] == 300_500 and after != before
+    assert seen <= {before, after}
+
+
+KILL_CHILD = textwrap.dedent(
+    """
+    import sys
+    from ccrm_core import ingest, store
+    con = store.connect_writer(sys.argv[1])
+    print("ready", flush=True)
+    ingest.ingest_files(con, [sys.argv[2]])
+    print("done", flush=True)
+    """
+)
+
+
+def test_killed_ingest_leaves_before_or_after(tmp_path):
+    """SIGKILL a process in the middle of loading 300k rows (which replace 500 stored ones) at
+    random moments: the database must reopen holding exactly the old or the new rows."""
+    base = tmp_path / "base.duckdb"
+    c = store.connect_writer(base)
+    ingest.ingest_files(c, [_events_csv(tmp_path / "events_a.csv", 1000, 0, 1)])
+    before = state(c)
+    c.close()
+    big = _events_csv(tmp_path / "events_b.csv", 300_000, 500, 2)
+    finished = tmp_path / "finished.duckdb"
+    shutil.copy(base, finished)
+    c = store.connect_writer(finished)
+    [r] = ingest.ingest_files(c, [big])
+    after, seconds = state(c), r.seconds
+    c.close()
+    assert after != before and after["events"][0] == 300_500
+    rng = random.Random(20240101)
+    outcomes = []
+    for attempt in range(3):
+        db = tmp_path / f"kill{attempt}.duckdb"
+        shutil.copy(base, db)
+        child = subprocess.Popen(
+            [sys.executable, "-c", KILL_CHILD, str(db), str(big)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        assert child.stdout.readline().strip() == "ready"
+        threading.Event().wait(rng.uniform(0.05, 0.95) * seconds)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        c = store.connect_writer(db)
+        got = state(c)
+        logged = c.execute("SELECT count(*) FROM ingest_log WHERE status = 'loaded'").fetchone()[0]
+        c.close()
+        assert got in (before, after), f"attempt {attempt}: half-loaded state {got}"
+        assert logged == (2 if got == after else 1)  # the log commits with the data
+        outcomes.append((child.returncode, got == after))
+    assert any(code == -signal.SIGKILL for code, _ in outcomes), outcomes
