@@ -17,9 +17,10 @@ Fitting: for given (theta, K, s) the model is linear; the baseline coefficients 
 media betas non-negative, solved exactly by projecting out the baseline (Frisch-Waugh) and
 non-negative least squares. The nonlinear parameters are found by a coordinate search over a grid
 per channel, then refined jointly with L-BFGS-B using the exact gradient of the profiled residual
-sum of squares (variable projection). Uncertainty: moving-block bootstrap of the residuals
-(blocks of `block_days`), each replicate refitted from the point estimate; 90% intervals are the
-5th and 95th percentiles. ROI = incremental revenue / spend over the data; marginal ROI = the
+sum of squares (variable projection). Uncertainty: moving-block bootstrap of days (blocks of
+`block_days` consecutive days drawn with replacement, used as day weights in the loss while the
+adstock runs over the full series), each replicate refitted from the point estimate; 90%
+intervals are the 5th and 95th percentiles. ROI = incremental revenue / spend over the data; marginal ROI = the
 slope of the response curve at the current daily spend (mean of the last 28 days).
 """
 
@@ -40,7 +41,8 @@ from ccrm_core import store
 from ccrm_core.pipeline import BuildContext, replace_table
 
 MAX_DECAY = 0.95
-SLOPE_BOUNDS = (0.5, 4.0)
+SLOPE_BOUNDS = (0.5, 3.0)
+HALF_SATURATION_BOUNDS = (np.log(0.2), np.log(5.0))  # log m, K = m x steady adstock at mean spend
 DECAY_GRID = (0.0, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9)
 HALF_SATURATION_GRID = (0.3, 0.6, 1.0, 1.7, 3.0)  # x steady-state adstock at mean spend
 SLOPE_GRID = (0.8, 1.3, 2.0, 3.0)
@@ -135,7 +137,7 @@ class _Problem:
     """RSS of the model as a function of the nonlinear media parameters (scaled units).
 
     y is divided by its mean, spend per channel by its mean over days with spend, so one set of
-    bounds and grids fits every dataset. Parameter vector: per channel (decay, log K, slope).
+    bounds and grids fits every dataset. Parameter vector: per channel (decay, log m, slope).
     """
 
     def __init__(self, y: np.ndarray, spend: np.ndarray, base: np.ndarray, ridge: float = 0.0):
@@ -144,14 +146,31 @@ class _Problem:
         self.x_scale = np.nan_to_num(np.nanmean(pos, axis=0), nan=1.0)
         self.x_scale[self.x_scale <= 0] = 1.0
         self.x = spend / self.x_scale
+        self.base = base
+        self.sw = np.ones(len(y))  # sqrt of day weights (a block bootstrap reweights days)
         self.q, _ = np.linalg.qr(base)
         self.n_days, self.n_channels = self.x.shape
         self.ridge = ridge
+        self.mean_x = np.array(
+            [
+                max(self.x[:, c][self.x[:, c] > 0].mean(), 1e-9)
+                if (self.x[:, c] > 0).any()
+                else 1.0
+                for c in range(self.n_channels)
+            ]
+        )
         self.set_target(y)
 
     def set_target(self, y: np.ndarray) -> None:
         self.y = y / self.y_scale
-        self.my = self._project(self.y)
+        self.my = self._project(self.sw * self.y)
+
+    def set_weights(self, weights: np.ndarray) -> None:
+        """Weight days in the loss (how many times a block bootstrap drew each day). Adstock
+        still runs over the full, ordered series, so carryover stays intact."""
+        self.sw = np.sqrt(np.asarray(weights, dtype=float))
+        self.q, _ = np.linalg.qr(self.sw[:, None] * self.base)
+        self.my = self._project(self.sw * self.y)
 
     def _project(self, v: np.ndarray) -> np.ndarray:
         return v - self.q @ (self.q.T @ v)
@@ -159,36 +178,47 @@ class _Problem:
     def bounds(self) -> list[tuple[float, float]]:
         out = []
         for _ in range(self.n_channels):
-            out += [(0.0, MAX_DECAY), (np.log(0.02), np.log(60.0)), SLOPE_BOUNDS]
+            out += [(0.0, MAX_DECAY), HALF_SATURATION_BOUNDS, SLOPE_BOUNDS]
         return out
 
+    def half_saturation(self, params: np.ndarray) -> np.ndarray:
+        """K per channel in scaled adstock units: m x mean spend / (1 - decay)."""
+        p = params.reshape(-1, 3)
+        return np.exp(p[:, 1]) * self.mean_x / (1 - p[:, 0])
+
     def columns(self, params: np.ndarray, grad: bool = False):
-        """Hill columns H (days x channels) and, with grad, their derivatives per parameter."""
+        """Hill columns H (days x channels) and, with grad, their derivatives per parameter.
+
+        Parameters per channel: decay theta, log m, slope s, with K = m * steady-state adstock
+        at mean spend; bounding m keeps the half-saturation inside the range the data spans (a
+        curve saturated on every day would be indistinguishable from the intercept)."""
         p = params.reshape(-1, 3)
         h = np.empty_like(self.x)
         d = np.empty((3,) + self.x.shape) if grad else None
         for c in range(self.n_channels):
-            theta, logk, s = p[c]
-            a = lfilter([1.0], [1.0, -theta], self.x[:, c])
-            a = np.maximum(a, 0.0)
-            ratio = a / np.exp(logk)
+            theta, logm, s = p[c]
+            a = np.maximum(lfilter([1.0], [1.0, -theta], self.x[:, c]), 0.0)
+            k = np.exp(logm) * self.mean_x[c] / (1 - theta)
+            ratio = a / k
             u = np.power(ratio, s)
             h[:, c] = u / (1 + u)
             if grad:
                 dh_du = 1.0 / (1 + u) ** 2
                 shifted = np.concatenate([[0.0], a[:-1]])
                 da_dtheta = lfilter([1.0], [1.0, -theta], shifted)
+                # ratio = a (1 - theta) / (m mean_x): d ratio / d theta
+                dratio = (da_dtheta * (1 - theta) - a) / (np.exp(logm) * self.mean_x[c])
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    dh_da = np.where(a > 0, dh_du * s * u / a, 0.0)
+                    du_dratio = np.where(ratio > 0, s * u / ratio, 0.0)
                     log_ratio = np.where(ratio > 0, np.log(np.where(ratio > 0, ratio, 1)), 0.0)
-                d[0, :, c] = dh_da * da_dtheta
+                d[0, :, c] = dh_du * du_dratio * dratio
                 d[1, :, c] = dh_du * (-s * u)
                 d[2, :, c] = dh_du * u * log_ratio
         return h, d
 
     def solve(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """Non-negative media betas for fixed columns: (beta, residual, rss)."""
-        mh = self._project(h)
+        mh = self._project(self.sw[:, None] * h)
         if self.ridge > 0:
             aug = np.vstack([mh, np.sqrt(self.ridge) * np.eye(self.n_channels)])
             beta, _ = nnls(aug, np.concatenate([self.my, np.zeros(self.n_channels)]))
@@ -202,7 +232,7 @@ class _Problem:
         beta, resid, rss = self.solve(h)
         # envelope theorem: d rss / d param = -2 beta_c r' dh_c/dparam (r is orthogonal to
         # the baseline, so the projection drops out)
-        g = -2.0 * np.einsum("t,ktc->ck", resid, d) * beta[:, None]
+        g = -2.0 * np.einsum("t,ktc->ck", resid * self.sw, d) * beta[:, None]
         return rss, g.ravel()
 
     def grid_search(self, params: np.ndarray, sweeps: int = 3) -> np.ndarray:
@@ -210,13 +240,12 @@ class _Problem:
         params = params.copy().reshape(-1, 3)
         h, _ = self.columns(params.ravel())
         best_rss = self.solve(h)[2]
-        mean_x = np.array([self.x[:, c][self.x[:, c] > 0].mean() for c in range(self.n_channels)])
         for _ in range(sweeps):
             improved = False
             for c in range(self.n_channels):
                 for theta in DECAY_GRID:
                     a = np.maximum(lfilter([1.0], [1.0, -theta], self.x[:, c]), 0.0)
-                    steady = mean_x[c] / (1 - theta)
+                    steady = self.mean_x[c] / (1 - theta)
                     for m in HALF_SATURATION_GRID:
                         ratio = a / (m * steady)
                         for s in SLOPE_GRID:
@@ -225,7 +254,7 @@ class _Problem:
                             rss = self.solve(h)[2]
                             if rss < best_rss - 1e-12:
                                 best_rss = rss
-                                params[c] = (theta, np.log(m * steady), s)
+                                params[c] = (theta, np.log(m), s)
                                 improved = True
                 h[:, c] = self.columns(params.ravel())[0][:, c]
             if not improved:
@@ -371,12 +400,16 @@ def fit_mmm(
     block_days: int = 28,
     trend_degree: int = 2,
     yearly_order: int = 3,
-    ridge: float = 0.0,
+    ridge: float = 1.0,
     seed: int = 0,
 ) -> MMMResult:
     """Fit the model on daily revenue (currency/day) and spend (days x channels, currency/day).
 
-    `controls` (days x k) join the baseline with free coefficients. Deterministic for a seed.
+    `controls` (days x k) join the baseline with free coefficients. `ridge` penalises the media
+    betas (in units of mean daily revenue; the baseline is not penalised): a channel whose
+    adstocked, saturated spend is nearly constant is indistinguishable from the intercept, and
+    the penalty hands that level to the baseline instead of inventing media revenue.
+    Deterministic for a seed.
     """
     # the fit is thousands of tiny BLAS calls; threads cost more than they give (measured 5x)
     with threadpool_limits(limits=1, user_api="blas"):
@@ -418,12 +451,10 @@ def _fit(
     base_frame = baseline_design(dates, trend_degree, yearly_order)
     if controls is not None and len(controls.columns):
         base_frame = pd.concat([base_frame, controls.set_axis(dates).astype(float)], axis=1)
+        base_frame = base_frame.loc[:, base_frame.abs().sum() > 0]
     base = base_frame.to_numpy()
     problem = _Problem(y, x, base, ridge)
-    mean_x = np.array(
-        [max(problem.x[:, c][problem.x[:, c] > 0].mean(), 1e-9) for c in range(x.shape[1])]
-    )
-    start = np.column_stack([np.full(x.shape[1], 0.3), np.log(mean_x / 0.7), np.ones(x.shape[1])])
+    start = np.column_stack([np.full(x.shape[1], 0.3), np.zeros(x.shape[1]), np.ones(x.shape[1])])
     params = problem.refine(problem.grid_search(start.ravel()))
     beta, contrib, fitted, baseline = _result_from_params(problem, params, y, base)
     p = params.reshape(-1, 3)
@@ -433,7 +464,7 @@ def _fit(
         revenue=y,
         spend=x,
         decay=p[:, 0].copy(),
-        half_saturation=np.exp(p[:, 1]) * problem.x_scale,
+        half_saturation=problem.half_saturation(params) * problem.x_scale,
         slope=p[:, 2].copy(),
         beta=beta,
         fitted=fitted,
@@ -454,19 +485,27 @@ def _bootstrap(
     block_days: int,
     seed: int,
 ) -> pd.DataFrame:
-    """Moving-block bootstrap of residuals; every replicate refitted from the point estimate."""
+    """Moving-block bootstrap of days; every replicate refitted from the point estimate."""
     rng = np.random.default_rng(seed)
-    resid = result.residuals
     total_spend = result.spend.sum(axis=0)
     current = result.current_daily_spend()
     rows = []
+    n = len(result.revenue)
+    block = max(1, min(block_days, n))
     for b in range(n_bootstrap):
-        y_star = result.fitted + _block_resample(resid, block_days, rng)
-        problem.set_target(y_star)
+        # moving-block bootstrap of days: draw blocks of consecutive days with replacement and
+        # weight each day by how often it was drawn (keeps weekly/monthly dependence, and the
+        # spread reflects misfit as well as noise)
+        starts = rng.integers(0, n - block + 1, size=int(np.ceil(n / block)))
+        drawn = (starts[:, None] + np.arange(block)[None, :]).ravel()[:n]
+        problem.set_weights(np.bincount(drawn, minlength=n))
         p_star = problem.refine(params, maxiter=60)
-        beta, contrib, _, _ = _result_from_params(problem, p_star, y_star, base)
+        h, _ = problem.columns(p_star)
+        beta_scaled, _, _ = problem.solve(h)
+        beta = beta_scaled * problem.y_scale
+        contrib = h * beta
         pr = p_star.reshape(-1, 3)
-        k = np.exp(pr[:, 1]) * problem.x_scale
+        k = problem.half_saturation(p_star) * problem.x_scale
         contribution = contrib.sum(axis=0)
         for c, channel in enumerate(result.channels):
             rows.append(
@@ -480,7 +519,7 @@ def _bootstrap(
                     float(marginal_response(current[c], beta[c], pr[c, 0], k[c], pr[c, 2])),
                 )
             )
-    problem.set_target(result.revenue)
+    problem.set_weights(np.ones(n))
     return pd.DataFrame(
         rows,
         columns=["replicate", "channel", "beta", "contribution", "share", "roi", "marginal_roi"],
@@ -492,12 +531,14 @@ def _bootstrap(
 
 
 def load_inputs(
-    con: duckdb.DuckDBPyConnection, as_of: date | None = None
-) -> tuple[pd.DatetimeIndex, np.ndarray, pd.DataFrame, float]:
+    con: duckdb.DuckDBPyConnection, as_of: date | None = None, experiment_window_days: int = 30
+) -> tuple[pd.DatetimeIndex, np.ndarray, pd.DataFrame, float, pd.DataFrame]:
     """Daily inputs over the days that have spend: (dates, revenue per day, spend per day and
-    channel, revenue per order). Revenue is every order's revenue (identified or not); days
-    without orders or without a channel's spend count as 0. Channels that never spent are
-    dropped."""
+    channel, revenue per order, controls). Revenue is every order's revenue (identified or
+    not); days without orders or without a channel's spend count as 0. Channels that never
+    spent are dropped. Controls: per experiment, the treated customers whose test window
+    (`experiment_window_days` after assignment) covers the day — a known marketing push that
+    is not in the spend table and would otherwise be credited to whichever channel was on air."""
     spend = con.execute(
         "SELECT date, channel, sum(spend) AS spend FROM spend WHERE spend > 0 GROUP BY ALL"
     ).df()
@@ -527,7 +568,35 @@ def load_inputs(
     daily = orders.assign(date=pd.to_datetime(orders["date"])).set_index("date")
     revenue = daily["revenue"].reindex(dates, fill_value=0.0).to_numpy(float)
     per_order = float(daily["revenue"].sum() / daily["orders"].sum()) if len(daily) else 0.0
-    return dates, revenue, wide.reset_index(drop=True), per_order
+    return (
+        dates,
+        revenue,
+        wide.reset_index(drop=True),
+        per_order,
+        _experiment_controls(con, dates, experiment_window_days),
+    )
+
+
+def _experiment_controls(
+    con: duckdb.DuckDBPyConnection, dates: pd.DatetimeIndex, window_days: int
+) -> pd.DataFrame:
+    """Per experiment: treated customers inside their test window on each day (days x k)."""
+    treated = con.execute(
+        "SELECT experiment_id, CAST(assigned_at AS DATE) AS date, count(*) AS treated "
+        "FROM experiments WHERE lower(arm) = 'treatment' GROUP BY ALL"
+    ).df()
+    out = pd.DataFrame(index=dates)
+    for exp_id, group in treated.groupby("experiment_id", sort=True):
+        daily = (
+            group.assign(date=pd.to_datetime(group["date"]))
+            .set_index("date")["treated"]
+            .reindex(dates, fill_value=0)
+            .to_numpy(float)
+        )
+        active = np.convolve(daily, np.ones(window_days))[: len(dates)]
+        if active.any():
+            out[f"experiment_{exp_id}"] = active / active.max()
+    return out.reset_index(drop=True)
 
 
 def response_curves(result: MMMResult, revenue_per_conversion: float) -> pd.DataFrame:
@@ -563,17 +632,19 @@ def mmm_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
     currency/day; mart_mmm_fit(date, actual, fitted, residual); mart_mmm_channels (per channel
     spend, contribution, share, roi, marginal_roi with 90% intervals); mart_mmm_diagnostics
     (metric, value); mart_response_curves (the budget simulator's contract)."""
-    dates, revenue, spend, per_order = load_inputs(con, ctx.as_of)
+    window = int(ctx.param("reconcile", "experiment_window_days", 30))
+    dates, revenue, spend, per_order, controls = load_inputs(con, ctx.as_of, window)
     yearly = int(ctx.param("mmm", "yearly_order", 3 if len(dates) >= 365 else 0))
     result = fit_mmm(
         dates,
         revenue,
         spend,
+        controls=controls,
         n_bootstrap=int(ctx.param("mmm", "bootstrap", 100)),
         block_days=int(ctx.param("mmm", "block_days", 28)),
         trend_degree=int(ctx.param("mmm", "trend_degree", 2)),
         yearly_order=yearly,
-        ridge=float(ctx.param("mmm", "ridge", 0.0)),
+        ridge=float(ctx.param("mmm", "ridge", 1.0)),
         seed=int(ctx.param("mmm", "seed", 0)),
     )
     contributions = pd.DataFrame(result.contributions, columns=result.channels)
