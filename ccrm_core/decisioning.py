@@ -200,21 +200,34 @@ def _validate(doc: dict, source: str) -> dict:
 def load_policy(path: str | os.PathLike | None = None) -> ContactPolicy:
     """The contact policy: the shipped defaults, overridden by `path` (or $CCRM_CONTACT_POLICY)
     when given. Raises ContactPolicyError naming the file and the bad key."""
-    default_text = resources.files("ccrm_core").joinpath(DEFAULT_POLICY_FILE).read_text("utf-8")
-    try:
-        defaults = _validate(tomllib.loads(default_text), f"ccrm_core/{DEFAULT_POLICY_FILE}")
-    except tomllib.TOMLDecodeError as exc:
-        raise ContactPolicyError(f"contact policy ccrm_core/{DEFAULT_POLICY_FILE}: {exc}") from exc
     override = path or os.environ.get(POLICY_ENV)
-    sources = [f"ccrm_core/{DEFAULT_POLICY_FILE}"]
+    if not override:
+        return parse_policy(None)
+    return parse_policy(_read(Path(override)), str(override))
+
+
+def parse_policy(overrides: dict | str | None, source: str = "policy text") -> ContactPolicy:
+    """The shipped defaults overridden by a policy document (parsed TOML dict or TOML text)."""
+    default_text = resources.files("ccrm_core").joinpath(DEFAULT_POLICY_FILE).read_text("utf-8")
+    shipped = f"ccrm_core/{DEFAULT_POLICY_FILE}"
+    try:
+        defaults = _validate(tomllib.loads(default_text), shipped)
+    except tomllib.TOMLDecodeError as exc:
+        raise ContactPolicyError(f"contact policy {shipped}: {exc}") from exc
+    sources = [shipped]
     rules = dict(defaults["rules"])
     channels = {k: dict(v) for k, v in defaults["channels"].items()}
-    if override:
-        user = _validate(_read(Path(override)), str(override))
+    if isinstance(overrides, str):
+        try:
+            overrides = tomllib.loads(overrides)
+        except tomllib.TOMLDecodeError as exc:
+            raise ContactPolicyError(f"contact policy {source} is not valid TOML: {exc}") from exc
+    if overrides:
+        user = _validate(overrides, source)
         rules.update(user["rules"])
         for channel, body in user["channels"].items():
             channels.setdefault(channel, {}).update(body)
-        sources.append(str(override))
+        sources.append(source)
     source = " + ".join(sources)
     missing = [k for k in _RULE_KEYS if k not in rules]
     if missing:

@@ -80,6 +80,26 @@ STAGES: tuple[Stage, ...] = (
         "attribution vs media mix model per channel, calibration factors, experiment readout",
     ),
     # --- Customer 360 stages (issue 4): propensity, nba ---
+    Stage(
+        "search_index",
+        "ccrm_core.customer360:search_index_stage",
+        "normalised search keys (name words, email, phone digits, ids) for Customer 360 search",
+    ),
+    Stage(
+        "customer_timeline",
+        "ccrm_core.customer360:customer_timeline_stage",
+        "every linked event and order per customer, time-sorted (customer_timeline)",
+    ),
+    Stage(
+        "propensity",
+        "ccrm_core.propensity:propensity_stage",
+        "buy-in-30-days and churn models on a time split; scores and holdout AUC",
+    ),
+    Stage(
+        "nba",
+        "ccrm_core.decisioning:nba_stage",
+        "next best action per customer under the contact policy (mart_nba)",
+    ),
 )
 
 

@@ -16,10 +16,10 @@ from ccrm_core.decisioning import ContactPolicyError, decide, load_policy
 
 def test_default_policy_loads_with_documented_values():
     p = load_policy()
-    assert p.recent_purchase_days == 14 and p.fatigue_touches_30d == 12
+    assert p.recent_purchase_days == 14 and p.fatigue_touches_30d == 4
     assert [c.channel for c in p.channels] == ["email", "sms", "push", "direct_mail", "call_center"]
     email = p.channel("email")
-    assert (email.cap_7d, email.cap_30d, email.cost, email.response_weight) == (3, 8, 0.01, 1.0)
+    assert (email.cap_7d, email.cap_30d, email.cost, email.response_weight) == (2, 6, 0.01, 1.0)
     assert p.touch_event_types == ("send", "call")
 
 
@@ -48,8 +48,8 @@ def test_override_file_merges_over_defaults(tmp_path):
         write(tmp_path, "[rules]\nrecent_purchase_days = 7\n[channels.sms]\ncap_7d = 5\n")
     )
     assert p.recent_purchase_days == 7
-    assert p.channel("sms").cap_7d == 5 and p.channel("sms").cap_30d == 4  # rest from defaults
-    assert p.fatigue_touches_30d == 12
+    assert p.channel("sms").cap_7d == 5 and p.channel("sms").cap_30d == 3  # rest from defaults
+    assert p.fatigue_touches_30d == 4
     off = load_policy(write(tmp_path, "[channels.call_center]\nenabled = false\n"))
     assert off.channel("call_center") is None
 
@@ -93,6 +93,35 @@ def test_unreadable_policy(tmp_path):
 
 # --- the rules, one by one, on hand-made inputs ----------------------------------------------
 
+# The rule tests pin their own policy so that changing the shipped defaults cannot move them.
+RULES_POLICY = """
+[rules]
+recent_purchase_days = 14
+lapsed_churn_risk = 0.7
+lapsed_prob_alive = 0.3
+fatigue_touches_30d = 12
+soft_touch_channels = ["email", "push"]
+min_expected_value = 0.0
+[channels.email]
+cap_7d = 3
+cap_30d = 8
+cost = 0.01
+response_weight = 1.0
+[channels.sms]
+cap_7d = 2
+cap_30d = 4
+cost = 0.05
+response_weight = 1.1
+[channels.push]
+cap_7d = 3
+cap_30d = 8
+cost = 0.005
+response_weight = 0.8
+"""
+
+
+RULES = decisioning.parse_policy(RULES_POLICY, "RULES_POLICY")
+
 OFFERS = pd.DataFrame(
     [
         ("email", "CE", "Spring email", "10% off", False),
@@ -135,7 +164,7 @@ def run(customers, contacts, offers=OFFERS, policy=None) -> pd.DataFrame:
                 columns=["customer_id", "channel", "consent", "touches_7d", "touches_30d"],
             ),
             offers,
-            policy or load_policy(),
+            policy or RULES,
         )
     finally:
         con.close()
@@ -167,8 +196,8 @@ def test_no_consent_suppresses_the_channel():
 
 
 def test_frequency_caps_7_and_30_days():
-    policy = load_policy()  # sms caps: 2 in 7 days, 4 in 30 days
-    at_7 = run([customer()], [contact(), contact(channel="sms", t7=2, t30=2)], policy=policy)
+    # sms caps in RULES_POLICY: 2 in 7 days, 4 in 30 days
+    at_7 = run([customer()], [contact(), contact(channel="sms", t7=2, t30=2)])
     assert at_7.loc["A", "channel"] == "email"
     assert (
         "sms suppressed: over frequency cap (2 contacts in 7 days, cap 2)"
