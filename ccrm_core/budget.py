@@ -76,6 +76,8 @@ REQUIRED_CURVE_COLUMNS = (
 )
 DAYS_PER_WEEK = 7
 SCENARIO_NAME_MAX = 60
+# attribution model used for segment focus unless one is chosen (first one present wins)
+ATTRIBUTION_PREFERENCE = ("markov_1", "markov", "shapley", "markov_2", "linear")
 MAX_COMPARED_SCENARIOS = 4
 Z90 = 1.6448536269514722  # normal quantile for a two-sided 90% interval
 
@@ -918,27 +920,48 @@ def optimize(
     scipy_bounds = [
         (l_ / unit, h_ / unit if math.isfinite(h_) else None) for l_, h_ in zip(lo, hi, strict=True)
     ]
-    res = minimize(
-        fun,
-        x0 / unit,
-        jac=True,
-        method="SLSQP",
-        bounds=scipy_bounds,
-        constraints=constraints,
-        options={"ftol": 1e-12, "maxiter": 1000},
-    )
-    x = np.clip(res.x * unit, lo, hi)
-    if budget_free is not None and not profit_like:
-        x = _rebalance(x, lo, hi, budget_free)
+    starts = [x0]
+    if np.any(sub.s > 1.0):
+        # S-shaped curves are flat near zero, so from the current plan SLSQP may never fund a
+        # channel it starts without; a second start at each channel's half-saturation spend
+        # (scaled to the budget) guards against that local optimum. The better plan wins.
+        anchor = DAYS_PER_WEEK * sub.K * (1.0 - sub.theta)
+        if budget_free is not None and (not profit_like or anchor.sum() > budget_free):
+            starts.append(_project_to_budget(anchor, lo, hi, budget_free))
+        else:
+            starts.append(np.clip(anchor, lo, hi))
+
+    def meets_constraints(x: np.ndarray) -> bool:
+        ok = True
+        if budget_free is not None:
+            gap = x.sum() - budget_free
+            tol = 1e-6 * max(budget_free, 1.0)
+            ok = gap <= tol if profit_like else abs(gap) <= tol
+        if target_roi is not None:
+            ok = ok and roi_gap(x / unit) >= -1e-6 * max(float(np.sum(beta)), 1.0) / len(idx)
+        return ok
+
+    best = None
+    for start_x in starts:
+        res = minimize(
+            fun,
+            start_x / unit,
+            jac=True,
+            method="SLSQP",
+            bounds=scipy_bounds,
+            constraints=constraints,
+            options={"ftol": 1e-12, "maxiter": 1000},
+        )
+        x = np.clip(res.x * unit, lo, hi)
+        if budget_free is not None and not profit_like:
+            x = _rebalance(x, lo, hi, budget_free)
+        candidate = (meets_constraints(x), full_value(x), x, res)
+        if best is None or candidate[:2] > best[:2]:
+            best = candidate
+    feasible, value, x, res = best
     plan_vec = x_fixed.copy()
     plan_vec[idx] = x
-    value = full_value(x)
 
-    feasible = True
-    if budget_free is not None:
-        gap = x.sum() - budget_free
-        tol = 1e-6 * max(budget_free, 1.0)
-        feasible = gap <= tol if profit_like else abs(gap) <= tol
     if target_roi is not None:
         g, _ = _steady(sub, x)
         revenue = fixed_revenue + float(np.sum(beta * g))
@@ -1186,7 +1209,7 @@ def segment_value_weights(
         )
     models = options["models"]
     if model is None:
-        model = next((m for m in ("markov", "shapley", "data_driven") if m in models), models[0])
+        model = next((m for m in ATTRIBUTION_PREFERENCE if m in models), models[0])
     elif model not in models:
         raise BudgetError(
             f"attribution model {model!r} is unknown; choose from {', '.join(models)}"
@@ -1458,7 +1481,9 @@ def figure_response_curves(
     traces: list[dict] = []
     for i in range(n):
         axes = {"xaxis": f"x{i + 1 if i else ''}", "yaxis": f"y{i + 1 if i else ''}"}
-        top = max(cur[i], new[i], p.current[i], 1.0) * 2.0
+        # wide enough to show the saturation even for a channel with little or no spend
+        half_weekly = DAYS_PER_WEEK * p.K[i] * (1.0 - p.theta[i])
+        top = max(2.0 * max(cur[i], new[i], p.current[i]), 3.0 * half_weekly, 1.0)
         xs = np.linspace(0.0, top, 80)
         one = _Params(*(v[i : i + 1] if isinstance(v, np.ndarray) else v for v in _fields(p)))
         g, _ = _steady(one, xs)
@@ -1518,10 +1543,13 @@ def figure_response_curves(
                     + "marginal ROI %{customdata[0]:.2f}<extra></extra>",
                 }
             )
+    top_margin, bottom_margin, fig_height = 90, 30, 260 * rows + 60
+    plot_height = fig_height - top_margin - bottom_margin
     layout |= {
-        "height": 260 * rows + 60,
-        "margin": {"l": 10, "r": 10, "t": 60, "b": 30},
-        "legend": {"orientation": "h", "y": 1.0 + 0.12 / rows, "x": 0},
+        "height": fig_height,
+        "margin": {"l": 10, "r": 10, "t": top_margin, "b": bottom_margin},
+        # above the first row's two-line panel titles (about 40 px)
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1 + 45 / plot_height, "x": 0},
     }
     return go.Figure({"data": traces, "layout": layout})
 
@@ -1559,23 +1587,25 @@ def figure_waterfall(frame: pd.DataFrame, label: str = "revenue per week") -> go
 
 
 def figure_forecast(series: Mapping[str, pd.DataFrame]) -> go.Figure:
-    """Weekly revenue (with 90% band) of each plan's forecast (`forecast_totals` frames)."""
+    """Weekly revenue of each plan's forecast (`forecast_totals` frames); the 90% band is drawn
+    for the last plan only (overlapping bands hide the lines they surround)."""
     fig = go.Figure()
     colours = [CURRENT_COLOUR, PROPOSED_COLOUR, "#bf8700", "#8250df", "#1a7f37", "#cf222e"]
     for k, (label, frame) in enumerate(series.items()):
         colour = colours[k % len(colours)]
         x = frame["week_start"] if "week_start" in frame else frame["week"]
-        fig.add_trace(
-            go.Scatter(
-                x=list(x) + list(x)[::-1],
-                y=list(frame["revenue_high"]) + list(frame["revenue_low"])[::-1],
-                fill="toself",
-                fillcolor=_rgba(colour, 0.12),
-                line=dict(width=0),
-                hoverinfo="skip",
-                showlegend=False,
+        if k == len(series) - 1:
+            fig.add_trace(
+                go.Scatter(
+                    x=list(x) + list(x)[::-1],
+                    y=list(frame["revenue_high"]) + list(frame["revenue_low"])[::-1],
+                    fill="toself",
+                    fillcolor=_rgba(colour, 0.12),
+                    line=dict(width=0),
+                    hoverinfo="skip",
+                    name=f"{label}: 90% interval",
+                )
             )
-        )
         fig.add_trace(
             go.Scatter(
                 x=x,
@@ -1588,10 +1618,10 @@ def figure_forecast(series: Mapping[str, pd.DataFrame]) -> go.Figure:
         )
     fig.update_layout(
         height=360,
-        margin=dict(l=10, r=10, t=10, b=30),
+        margin=dict(l=10, r=10, t=40, b=30),
         yaxis_title="incremental revenue per week",
         xaxis_title="week starting" if any("week_start" in f for f in series.values()) else "week",
-        legend=dict(orientation="h", y=1.08, x=0),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
         hovermode="x unified",
     )
     return fig

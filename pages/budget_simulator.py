@@ -33,6 +33,11 @@ EDITOR_COLUMNS = {
 }
 
 
+def _signed(value: float, decimals: int) -> str:
+    """+1,234 style; rounding noise never shows as -0."""
+    return f"{round(value, decimals) + 0.0:+,.{decimals}f}"
+
+
 def _slider_key(channel: str) -> str:
     return f"budget_w_{channel}"
 
@@ -242,8 +247,9 @@ with st.container(border=True):
         "Limit each channel to a share of its current spend",
         value=True,
         key="budget_use_share",
-        help="Guards against moving far outside the spend the model has seen. A channel's own "
-        "Min/Max in the table overrides this on that side.",
+        help="Guards against moving far outside the spend the model has seen. A channel with "
+        "no recent spend stays at 0 under this limit; give it a Max in the table to fund it. A "
+        "channel's own Min/Max in the table overrides this on that side.",
     )
     share = c3.slider(
         "Share of current spend (%)",
@@ -292,7 +298,16 @@ with st.container(border=True):
             key=f"budget_focus_segments_{scheme}",
         )
         if segments:
-            weights = db.cached(budget.segment_value_weights, scheme, tuple(segments))
+            models = focus["models"]
+            preferred = next((m for m in budget.ATTRIBUTION_PREFERENCE if m in models), models[0])
+            model = f2.selectbox(
+                "Attribution model",
+                models,
+                index=models.index(preferred),
+                key="budget_focus_model",
+                help="Which attribution splits each segment's conversions between channels.",
+            )
+            weights = db.cached(budget.segment_value_weights, scheme, tuple(segments), model)
             curves = budget.apply_value_weights(raw_curves, weights)
             focus_note = (
                 "Value-weighted: addressable channels count at "
@@ -323,21 +338,18 @@ revenue_label = "Value-weighted revenue" if curves is not raw_curves else "Reven
 
 m = st.columns(5)
 m[0].metric(
-    "Spend / week",
-    f"{new.spend:,.0f}",
-    f"{new.spend - now.spend:+,.0f}",
-    delta_color="off",
+    "Spend / week", f"{new.spend:,.0f}", _signed(new.spend - now.spend, 0), delta_color="off"
 )
-m[1].metric(f"{revenue_label} / week", f"{new.revenue:,.0f}", f"{new.revenue - now.revenue:+,.0f}")
+m[1].metric(f"{revenue_label} / week", f"{new.revenue:,.0f}", _signed(new.revenue - now.revenue, 0))
 m[2].metric(
-    "Conversions / week", f"{new.conversions:,.1f}", f"{new.conversions - now.conversions:+,.1f}"
+    "Conversions / week", f"{new.conversions:,.1f}", _signed(new.conversions - now.conversions, 1)
 )
-m[3].metric("ROI", f"{new.roi:.2f}", f"{new.roi - now.roi:+.2f}")
-m[4].metric("Profit / week", f"{new.profit:,.0f}", f"{new.profit - now.profit:+,.0f}")
+m[3].metric("ROI", f"{new.roi:.2f}", _signed(new.roi - now.roi, 2))
+m[4].metric("Profit / week", f"{new.profit:,.0f}", _signed(new.profit - now.profit, 0))
 st.caption(
     f"{revenue_label} 90% interval: {new.revenue_low:,.0f} – {new.revenue_high:,.0f} per week "
     f"(current plan {now.revenue:,.0f}: {now.revenue_low:,.0f} – {now.revenue_high:,.0f}). "
-    f"Proposed spend is {new.spend - total:+,.0f} against the total budget."
+    f"Proposed spend is {_signed(new.spend - total, 0)} against the total budget."
 )
 
 sliders, table = st.columns([2, 3])

@@ -230,6 +230,30 @@ def test_interior_optimum_equalises_marginal_roi():
     assert table.loc["tv", "marginal_roi"] > mroi.mean()
 
 
+def test_s_shaped_channel_without_spend_gets_funded():
+    # tv has no current spend and an S-shaped curve (flat at zero), yet is ten times stronger
+    # than email: all 700/week on tv earns 7 * 1000 * 0.5 = 3,500, all on email 7 * 100 * 0.5.
+    # Started only from the current plan SLSQP sees no gradient on tv; the optimizer must not
+    # stop there.
+    curves = budget.validate_curves(
+        pd.DataFrame(
+            {
+                "channel": ["email", "tv"],
+                "adstock_decay": 0.0,
+                "half_saturation": [100.0, 100.0],
+                "hill_slope": [1.0, 2.0],
+                "beta": [100.0, 1000.0],
+                "current_daily_spend": [100.0, 0.0],
+            }
+        )
+    )
+    result = budget.optimize(curves, 700.0)
+    all_tv = budget.predict(curves, {"email": 0.0, "tv": 700.0}).revenue
+    assert all_tv == pytest.approx(3500.0)
+    assert result.value >= all_tv
+    assert result.plan["tv"] > 600.0
+
+
 def test_bounds_and_locks_are_respected():
     curves = hill_curves()
     current = budget.current_plan(curves)

@@ -109,3 +109,21 @@ def test_scenarios_save_reject_and_compare(curves_db):
     assert not at.exception
     table = at.dataframe[-1].value
     assert "Plan A" in table.columns
+
+
+def test_page_on_the_demo_company(demo_db_copy, monkeypatch):
+    """The MMM's own curves from the generated company: numbers match the core, Optimize helps."""
+    monkeypatch.setenv("CCRM_DB", str(demo_db_copy))
+    con = store.connect_reader(demo_db_copy)
+    try:
+        curves = budget.load_curves(con)
+    finally:
+        con.close()
+    assert curves is not None and len(curves) >= 8
+    at = _run(timeout=60)
+    expected = budget.predict(curves, budget.current_plan(curves)).revenue
+    assert _metric(at, "Revenue / week") == pytest.approx(expected, abs=1.0)
+    at.button(key="budget_optimize").click().run()
+    assert not at.exception
+    assert at.success and "Optimized revenue" in at.success[0].value
+    assert _metric(at, "Revenue / week") >= expected - 1.0
