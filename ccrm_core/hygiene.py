@@ -10,7 +10,7 @@ Dimensions and what fails a row:
   exist.
 - uniqueness: a natural key repeats; a source record is a duplicate of a person already held
   (every record of a resolved customer except its earliest one).
-- recency: a record's `updated_at` is older than `hygiene.stale_days` (default 730) before the
+- recency: a record's `updated_at` is older than `hygiene.stale_days` (default 1095, three years) before the
   data end; a source system's newest event is older than `hygiene.silent_days` (default 7).
 
 Scores (all 0-100, higher is cleaner):
@@ -35,7 +35,7 @@ import duckdb
 import pandas as pd
 import plotly.graph_objects as go
 
-from ccrm_core import store
+from ccrm_core import pipeline, privacy, store
 from ccrm_core.pipeline import BuildContext
 
 
@@ -52,7 +52,7 @@ def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 DIMENSIONS = ("completeness", "validity", "consistency", "uniqueness", "recency")
 ALL_SOURCES = "all"
-DEFAULT_STALE_DAYS = 730
+DEFAULT_STALE_DAYS = 1095
 DEFAULT_SILENT_DAYS = 7
 
 HYGIENE_CHECKS_SQL = """
@@ -219,11 +219,21 @@ def _build_checks() -> tuple[Check, ...]:
             "src_customers",
             "birth_date",
             "validity",
-            "birth_date_out_of_range",
+            "future_date",
             cr,
-            "birth_date_status = 'invalid'",
+            "birth_date > $as_of",
             "birth_date IS NOT NULL",
-            "birth date in the future or implies an age under 13 or over 120",
+            "birth date after the data end",
+        ),
+        Check(
+            "src_customers",
+            "birth_date",
+            "validity",
+            "implausible_age",
+            cr,
+            "birth_date_status = 'invalid' AND birth_date <= $as_of",
+            "birth_date IS NOT NULL",
+            "birth date implies an age over 120 or under 13",
         ),
         Check(
             "src_customers",
@@ -598,7 +608,7 @@ def hygiene_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
     """Run every check and append the results to `hygiene_checks` under this run_id (the table
     is created if missing and never dropped, so scores keep their history across builds).
 
-    Settings: hygiene.stale_days (730), hygiene.silent_days (7)."""
+    Settings: hygiene.stale_days (1095), hygiene.silent_days (7)."""
     results = run_checks(
         con,
         ctx.as_of,
@@ -713,16 +723,19 @@ def field_scores(checks: pd.DataFrame) -> pd.DataFrame:
 def failing_rows(
     con: duckdb.DuckDBPyConnection,
     check_id: str,
-    as_of,
+    as_of=None,
     limit: int | None = None,
     stale_days: int = DEFAULT_STALE_DAYS,
     silent_days: int = DEFAULT_SILENT_DAYS,
 ) -> pd.DataFrame:
-    """The rows that fail one check (raw columns of its table, plus source ids), `limit` rows
-    or all. Raises KeyError naming the known checks for an unknown id."""
+    """The rows that fail one check (raw columns of its table, plus customer_id for customer
+    records), `limit` rows or all; `as_of` defaults to the data end. Raises KeyError naming the
+    known checks for an unknown id."""
     if check_id not in CHECKS_BY_ID:
         raise KeyError(f"unknown hygiene check {check_id!r}; known: {', '.join(CHECKS_BY_ID)}")
     check = CHECKS_BY_ID[check_id]
+    if as_of is None:
+        as_of = pipeline.data_end_date(con)
     base = store.TABLES.get(check.table)
     if check.relation == "sources":
         cols = "source_system, last_event, days_since_last_event"
@@ -791,3 +804,36 @@ def figure_score_trend(trend: pd.DataFrame) -> go.Figure:
         xaxis=dict(tickmode="linear", dtick=1),
     )
     return fig
+
+
+def check_table(checks: pd.DataFrame, previous: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The checks of one run over all sources, worst first, with the score change since the
+    previous run: check_id, table_name, column_name, dimension, check_name, failed_rows,
+    total_rows, score, change (points), description."""
+    pooled = checks[checks["source_system"] == ALL_SOURCES].copy()
+    if previous is not None and not previous.empty:
+        before = previous[previous["source_system"] == ALL_SOURCES].set_index("check_id")["score"]
+        pooled["change"] = pooled["score"] - pooled["check_id"].map(before)
+    else:
+        pooled["change"] = float("nan")
+    cols = [
+        "check_id",
+        "table_name",
+        "column_name",
+        "dimension",
+        "check_name",
+        "failed_rows",
+        "total_rows",
+        "score",
+        "change",
+        "description",
+    ]
+    return pooled.sort_values(["score", "check_id"], na_position="last")[cols].reset_index(
+        drop=True
+    )
+
+
+def failing_rows_csv(con: duckdb.DuckDBPyConnection, check_id: str) -> bytes:
+    """Every failing row of a check as UTF-8 CSV, PII masked (shared privacy masks)."""
+    rows = privacy.mask_frame(failing_rows(con, check_id))
+    return rows.to_csv(index=False).encode("utf-8")

@@ -10,6 +10,7 @@ import streamlit as st
 PAGES: list[tuple[str, str, str, str, bool]] = [
     # --- Radar pages (issues 5, 6) ---
     # --- Librarian pages (issues 3, 4) ---
+    ("Librarian", "pages/data_hygiene.py", "Data Hygiene", ":material/cleaning_services:", False),
     # --- Conductor pages (issues 7, 8) ---
     ("Conductor", "pages/budget_simulator.py", "Budget Simulator", ":material/savings:", False),
     # --- Data pages (issue 2) ---

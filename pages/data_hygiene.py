@@ -1,0 +1,195 @@
+"""Data Hygiene (Librarian): hygiene scores, checks and failing rows; identity resolution."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ccrm_core import hygiene, identity, privacy
+from ccrm_ui import db
+
+st.title("Data Hygiene")
+st.caption(
+    "How clean the customer data is, per dimension and source system, and how source records "
+    "resolve into customers. Names, emails and phones are shown masked."
+)
+
+
+def _delta(now: float | None, before: float | None) -> str | None:
+    if now is None or before is None:
+        return None
+    return f"{now - before:+.1f}"
+
+
+# --- scores -----------------------------------------------------------------------------------
+if not db.cached(hygiene.has_checks):
+    st.info(
+        "No hygiene results yet. Run the `hygiene` build stage: `ccrm build` (or press "
+        "**Rebuild** on the Data page)."
+    )
+else:
+    scores = db.cached(hygiene.latest_scores)
+    previous = scores["previous"] or {}
+    st.subheader(f"Hygiene score (build {scores['run_id']})")
+    cols = st.columns(1 + len(hygiene.DIMENSIONS))
+    cols[0].metric(
+        "Overall",
+        f"{scores['overall']:.1f}",
+        _delta(scores["overall"], previous.get("overall")),
+        help="Mean of the five dimension scores; change since the previous build.",
+    )
+    for col, dim in zip(cols[1:], hygiene.DIMENSIONS, strict=True):
+        now = scores["by_dimension"].get(dim)
+        col.metric(
+            dim.capitalize(),
+            "n/a" if now is None else f"{now:.1f}",
+            _delta(now, previous.get("by_dimension", {}).get(dim)),
+        )
+    if scores["by_source"]:
+        st.markdown("**By source system**")
+        src_cols = st.columns(len(scores["by_source"]))
+        for col, (source, value) in zip(src_cols, scores["by_source"].items(), strict=True):
+            col.metric(
+                source, f"{value:.1f}", _delta(value, previous.get("by_source", {}).get(source))
+            )
+    with st.expander("How the score is computed"):
+        st.markdown(
+            "- **Check score** = 100 × (1 − failed rows / rows checked).\n"
+            "- **Dimension score** = mean of its check scores (completeness, validity, "
+            "consistency, uniqueness, recency).\n"
+            "- **Overall** = mean of the dimension scores; a **source score** applies the same "
+            "formula to one source system's rows.\n\n"
+            "Every check counts equally, so one broken key is not drowned by many clean fields."
+        )
+
+    run_ids = db.cached(hygiene.runs)
+    checks = db.cached(hygiene.checks_for_run, run_ids[-1])
+    before = db.cached(hygiene.checks_for_run, run_ids[-2]) if len(run_ids) > 1 else None
+
+    heat, trend = st.columns([3, 2])
+    with heat:
+        st.markdown("**Table × field** (mean check score)")
+        st.plotly_chart(hygiene.figure_field_heatmap(hygiene.field_scores(checks)), width="stretch")
+    with trend:
+        st.markdown("**Trend across builds**")
+        st.plotly_chart(hygiene.figure_score_trend(db.cached(hygiene.score_trend)), width="stretch")
+
+    st.subheader("Checks")
+    table = hygiene.check_table(checks, before)
+    st.dataframe(
+        table.drop(columns=["check_id"]),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "score": st.column_config.ProgressColumn(
+                "score", min_value=0, max_value=100, format="%.1f"
+            ),
+            "change": st.column_config.NumberColumn("change", format="%+.1f"),
+            "failed_rows": st.column_config.NumberColumn("failed rows", format="localized"),
+            "total_rows": st.column_config.NumberColumn("rows checked", format="localized"),
+        },
+    )
+    failing = table[table["failed_rows"] > 0]
+    if failing.empty:
+        st.success("No check has failing rows.")
+    else:
+        labels = {
+            r.check_id: f"{r.check_id} — {r.failed_rows:,} failing ({r.description})"
+            for r in failing.itertuples()
+        }
+        check_id = st.selectbox(
+            "Drill into a check", list(labels), format_func=labels.get, key="hygiene_check"
+        )
+        sample = db.cached(hygiene.failing_rows, check_id, None, 50)
+        st.caption(f"First {len(sample)} of {labels[check_id].split(' — ')[1]}")
+        st.dataframe(privacy.mask_frame(sample), hide_index=True, width="stretch")
+        st.download_button(
+            "Download all failing rows (CSV, masked)",
+            data=db.cached(hygiene.failing_rows_csv, check_id),
+            file_name=f"hygiene_{check_id.replace('*', 'row')}.csv",
+            mime="text/csv",
+        )
+
+# --- identity ---------------------------------------------------------------------------------
+st.divider()
+st.header("Identity resolution")
+if not db.cached(identity.is_resolved):
+    st.info(
+        "Customers are not resolved yet. Run the `standardise` and `identity` build stages: "
+        "`ccrm build` (or press **Rebuild** on the Data page)."
+    )
+    st.stop()
+
+summary = db.cached(identity.summary)
+run = db.cached(identity.latest_run)
+m = st.columns(4)
+m[0].metric("Source records", f"{summary['records']:,}")
+m[1].metric("Customers", f"{summary['customers']:,}")
+m[2].metric(
+    "Duplicate records", f"{summary['duplicate_rate']:.1%}", help="1 − customers / source records"
+)
+m[3].metric(
+    "Anonymous ids linked",
+    f"{summary['anonymous_linked']:,} / {summary['anonymous_ids']:,}",
+    help="Cookies and devices linked to a customer by a login event.",
+)
+
+left, right = st.columns(2)
+with left:
+    st.markdown("**Match rate by method** (share of source records / of anonymous ids)")
+    st.dataframe(
+        summary["by_method"],
+        hide_index=True,
+        width="stretch",
+        column_config={"share": st.column_config.NumberColumn("share", format="percent")},
+    )
+    st.markdown("**Duplicates found per source**")
+    st.dataframe(summary["by_source"], hide_index=True, width="stretch")
+with right:
+    st.markdown("**Cluster sizes**")
+    st.plotly_chart(identity.figure_cluster_sizes(summary["cluster_sizes"]), width="stretch")
+
+st.subheader("Match threshold")
+st.caption(
+    f"The build linked pairs with match probability ≥ {run['threshold']:.3f} (setting "
+    "`identity.threshold`). Move the slider to see how many customers another threshold would "
+    "give, from the stored pairwise predictions (no re-run)."
+)
+curve = db.cached(identity.threshold_curve)
+threshold = st.slider(
+    "Match threshold",
+    min_value=float(round(run["pair_floor"], 3)),
+    max_value=1.0,
+    value=float(run["threshold"]),
+    step=0.005,
+    format="%.3f",
+    key="identity_threshold",
+)
+at = identity.customers_at_threshold(curve, threshold)
+built = identity.customers_at_threshold(curve, float(run["threshold"]))
+t1, t2 = st.columns([1, 3])
+t1.metric("Customers at this threshold", f"{at:,}", f"{at - built:+,}", delta_color="off")
+t2.plotly_chart(identity.figure_threshold_curve(curve, threshold), width="stretch")
+
+st.subheader("Why did a pair match?")
+pairs = db.cached(identity.matched_pairs, threshold, 200)
+if pairs.empty:
+    st.info("No probabilistic pair reaches this threshold; lower it to inspect pairs.")
+else:
+    options = {
+        (int(p.uid_l), int(p.uid_r)): (
+            f"{p.source_system_l}:{p.source_id_l} ↔ {p.source_system_r}:{p.source_id_r} "
+            f"(p = {p.match_probability:.4f})"
+        )
+        for p in pairs.itertuples()
+    }
+    chosen = st.selectbox(
+        "Matched pair (weakest first)", list(options), format_func=options.get, key="pair"
+    )
+    steps = db.cached(identity.pair_explanation, *chosen)
+    w1, w2 = st.columns([3, 2])
+    w1.plotly_chart(identity.figure_match_waterfall(steps), width="stretch")
+    w2.dataframe(steps, hide_index=True, width="stretch")
+    records = db.cached(identity.pair_records, *chosen)
+    shown = ["side", "source_system", "source_id", "first_name", "last_name", "email", "phone",
+             "address_line", "city", "postal_code", "birth_date"]  # fmt: skip
+    st.dataframe(privacy.mask_frame(records[shown]), hide_index=True, width="stretch")
