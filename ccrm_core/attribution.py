@@ -122,9 +122,18 @@ def _path_groups(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     join fastest in Arrow. Arrow's dictionary encoding then groups the keys in C++."""
     first = next((p for p in column if p is not None), None)
     if first is None or isinstance(first, list | tuple):
-        keys = pa.array(
-            [PATH_SEPARATOR.join(p) if p is not None else "" for p in column], pa.string()
+        # rows that hold the same list object (common when journeys are built in memory) are
+        # joined once
+        objects = column.to_numpy(dtype=object)
+        object_ids = np.fromiter(map(id, objects), dtype=np.int64, count=len(objects))
+        _, first_row, inverse = np.unique(
+            object_ids, return_index=True, return_inverse=True
         )
+        joined = pa.array(
+            [PATH_SEPARATOR.join(p) if p is not None else "" for p in objects[first_row]],
+            pa.string(),
+        )
+        keys = joined.take(pa.array(inverse))
     else:
         lists = pa.array(column, type=pa.list_(pa.string()))
         keys = pc.fill_null(pc.binary_join(lists, PATH_SEPARATOR), "")
@@ -760,8 +769,16 @@ def experiment_readout(con: duckdb.DuckDBPyConnection, window_days: int = 30) ->
         "last_assigned",
     ]
     if not store.table_exists(con, "identity_map"):
-        return pd.DataFrame(columns=cols)
+        return pd.DataFrame(columns=[cols[0], "channel", *cols[1:]])
     arms = con.execute(EXPERIMENT_SQL, [int(window_days)]).df()
+    # the experiments table has no channel; a campaign named after the experiment gives it
+    channels = dict(
+        con.execute(
+            "SELECT e.experiment_id, any_value(c.channel) FROM (SELECT DISTINCT experiment_id "
+            "FROM experiments) e JOIN campaigns c ON starts_with(c.name, e.experiment_id) "
+            "GROUP BY ALL"
+        ).fetchall()
+    )
     rows = []
     for exp_id, group in arms.groupby("experiment_id", sort=True):
         by_arm = group.set_index("arm")
@@ -798,7 +815,9 @@ def experiment_readout(con: duckdb.DuckDBPyConnection, window_days: int = 30) ->
                 group["last_assigned"].max(),
             ]
         )
-    return pd.DataFrame(rows, columns=cols)
+    out = pd.DataFrame(rows, columns=cols)
+    out.insert(1, "channel", out["experiment_id"].map(channels))
+    return out
 
 
 def reconcile_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
@@ -818,7 +837,7 @@ def reconcile_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
     ).df()
     per_conversion = con.execute(
         "SELECT any_value(revenue_per_conversion) FROM mart_response_curves"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     table = reconcile(overall, top_down, float(per_conversion or 0.0)).assign(model=model)
     rows = replace_table(con, "mart_reconciliation", table)
     replace_table(
@@ -957,3 +976,40 @@ def chart_reconciliation(reconciliation: pd.DataFrame) -> go.Figure:
         legend=dict(orientation="h", y=-0.2),
     )
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Benchmark support
+
+
+def simulate_journeys(n: int, n_channels: int = 10, seed: int = 0) -> pd.DataFrame:
+    """n synthetic journeys (one row each; path lists, conversions 0/1, nulls 1 - conversions,
+    value) with skewed channel frequencies and geometric path lengths (mean ~2.5, max 12), for
+    benchmarks and tests. Journeys repeat the same list objects, as real journeys repeat paths."""
+    rng = np.random.default_rng(seed)
+    names = np.array([f"channel_{i:02d}" for i in range(n_channels)], dtype=object)
+    popularity = 1.0 / np.arange(1, n_channels + 1)
+    pool_size = min(n, 200_000)
+    lengths = np.minimum(rng.geometric(0.4, pool_size), 12)
+    flat = rng.choice(n_channels, size=int(lengths.sum()), p=popularity / popularity.sum())
+    pool = np.empty(pool_size, dtype=object)
+    pool[:] = [list(p) for p in np.split(names[flat], np.cumsum(lengths)[:-1])]
+    # Zipf-like reuse of the pool: common journeys are common
+    pick = np.minimum(rng.zipf(1.3, n) - 1, pool_size - 1)
+    pick = np.where(rng.random(n) < 0.5, pick, rng.integers(0, pool_size, n))
+    conv = (rng.random(n) < 0.05 + 0.03 * np.minimum(lengths[pick], 5)).astype(float)
+    return pd.DataFrame(
+        {
+            "path": pool[pick],
+            "conversions": conv,
+            "nulls": 1.0 - conv,
+            "value": conv * np.round(rng.gamma(2.0, 40.0, n), 2),
+        }
+    )
+
+
+def bench_attribution_all(ctx) -> int:
+    """Bench: generate 1,000,000 journeys, then run all nine models on them (one call)."""
+    journeys = simulate_journeys(1_000_000, 10, seed=42)
+    attribute_all(journeys)
+    return len(journeys)

@@ -129,6 +129,16 @@ OPERATIONS: list[Operation] = [
     # --- Radar operations (issues 5, 6) ---
     # --- Conductor operations (issues 7, 8) ---
     Operation(
+        "attribution_all",
+        lambda ctx: __import__("ccrm_core.attribution").attribution.bench_attribution_all(ctx),
+        "generate 1M journeys + all 9 attribution models (heuristics, Markov 1-3, Shapley)",
+    ),
+    Operation(
+        "mmm_fit",
+        lambda ctx: __import__("ccrm_core.mmm").mmm.bench_mmm_fit(ctx),
+        "media mix model fit, 2 years daily x 10 channels, 100 bootstrap replicates (days x ch)",
+    ),
+    Operation(
         "budget_whatif",
         lambda ctx: __import__("ccrm_core.budget").budget.bench_whatif(ctx),
         "budget what-if: 300 plans on 12 channels (figures: ms per predict / page refresh)",

@@ -11,7 +11,8 @@ Definitions
 - A touch is an addressable-channel event that shows engagement, per channel (`TOUCH_TYPES`):
   opens and clicks of email and push, clicks of sms, clicks and visits from paid search, display
   and social, calls of the call center, and sends of direct mail (mail has no open or click to
-  observe). Impressions, bare digital sends, logins and unsubscribes are not touches. Anonymous
+  observe). Impressions, bare digital sends, logins and unsubscribes are not touches; several
+  touch events of one customer, channel, campaign and day count once. Anonymous
   touches count once their cookie is linked to a customer (the `customer_events` view).
 - A converting journey: the touches of a customer in the `lookback_days` before an order and
   after the previous order (a touch belongs to the first order at or after it). An order with no
@@ -65,9 +66,13 @@ def _touch_filter(touch_types: dict[str, tuple[str, ...]]) -> tuple[str, list]:
 JOURNEYS_SQL = """
 CREATE OR REPLACE TEMP TABLE _journeys AS
 WITH touches AS (
-    SELECT customer_id, ts, channel, 0 AS kind, NULL::VARCHAR AS order_id, NULL::DOUBLE AS revenue
+    -- one touch per customer, channel, campaign and day: an email opened then clicked is one
+    -- interaction, not two
+    SELECT customer_id, min(ts) AS ts, channel, 0 AS kind, NULL::VARCHAR AS order_id,
+           NULL::DOUBLE AS revenue
     FROM customer_events
     WHERE customer_id IS NOT NULL AND ts <= ? AND {touch_filter}
+    GROUP BY customer_id, channel, coalesce(campaign_id, ''), CAST(ts AS DATE)
 ),
 orders AS (
     SELECT customer_id, ts, NULL::VARCHAR AS channel, 1 AS kind, order_id, revenue
@@ -156,7 +161,7 @@ def build_journeys(
             max_touches,
         ],
     )
-    return con.execute("SELECT count(*) FROM _journeys").fetchone()[0]
+    return con.execute("SELECT count(*) FROM _journeys").fetchall()[0][0]
 
 
 def available_schemes(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -201,7 +206,7 @@ def paths_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
     )
     con.execute(sql)
     con.execute("DROP TABLE IF EXISTS _journeys")
-    return con.execute("SELECT count(*) FROM mart_paths").fetchone()[0]
+    return con.execute("SELECT count(*) FROM mart_paths").fetchall()[0][0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,7 +220,8 @@ def segments(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         return pd.DataFrame(columns=["scheme", "segment", "conversions", "nulls"])
     return con.execute(
         "SELECT scheme, segment, sum(conversions) AS conversions, sum(nulls) AS nulls "
-        "FROM mart_paths GROUP BY ALL ORDER BY scheme = 'all' DESC, scheme, segment"
+        "FROM mart_paths GROUP BY scheme, segment "
+        "ORDER BY scheme <> 'all', scheme, segment"
     ).df()
 
 

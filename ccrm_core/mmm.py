@@ -804,3 +804,15 @@ def chart_fit(fit: pd.DataFrame) -> go.Figure:
     fig.update_yaxes(title_text="revenue/day", row=1, col=1)
     fig.update_yaxes(title_text="residual", row=2, col=1)
     return fig
+
+
+def bench_mmm_fit(ctx) -> int:
+    """Bench: the mmm stage's fit on the built database at the scale (two years daily, 10
+    channels, 100 bootstrap replicates). Returns days x channels fitted."""
+    con = store.connect_reader(ctx.db)
+    try:
+        dates, revenue, spend, _, controls = load_inputs(con)
+    finally:
+        con.close()
+    fit_mmm(dates, revenue, spend, controls=controls, n_bootstrap=100)
+    return len(dates) * spend.shape[1]

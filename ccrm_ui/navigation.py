@@ -12,6 +12,7 @@ PAGES: list[tuple[str, str, str, str, bool]] = [
     # --- Librarian pages (issues 3, 4) ---
     ("Librarian", "pages/data_hygiene.py", "Data Hygiene", ":material/cleaning_services:", False),
     # --- Conductor pages (issues 7, 8) ---
+    ("Conductor", "pages/attribution.py", "Attribution", ":material/account_tree:", False),
     ("Conductor", "pages/budget_simulator.py", "Budget Simulator", ":material/savings:", False),
     # --- Data pages (issue 2) ---
     ("Data", "pages/data.py", "Data", ":material/database:", False),

@@ -1,0 +1,214 @@
+"""Attribution (Conductor): which channel earns its budget — bottom-up multi-touch attribution,
+the top-down media mix model, their reconciliation and the experiment readout."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ccrm_core import attribution, journeys, mmm
+from ccrm_ui import db
+
+st.title("Attribution")
+st.caption(
+    "Bottom-up: who touched the customers who bought (journeys of addressable touches). "
+    "Top-down: what the spend added to daily revenue (media mix model, all media incl. tv and "
+    "print). Reconciliation puts the two side by side."
+)
+
+touch_tab, mmm_tab, rec_tab = st.tabs(
+    ["Multi-touch attribution", "Media mix model", "Reconciliation & experiment"]
+)
+
+# ---------------------------------------------------------------------------------------------
+with touch_tab:
+    segments = db.cached(journeys.segments)
+    if segments.empty:
+        st.info(
+            "No journeys yet. Run the `paths` and `attribution` build stages "
+            "(`ccrm build --stage paths --stage attribution`, or Rebuild on the Data page)."
+        )
+    else:
+        schemes = list(dict.fromkeys(segments["scheme"]))
+        c1, c2, c3 = st.columns([1, 1, 2])
+        scheme = c1.selectbox(
+            "Segment scheme", schemes, format_func=lambda s: s.replace("_", " "), key="scheme"
+        )
+        options = segments.loc[segments["scheme"] == scheme, "segment"].tolist()
+        segment = c2.selectbox("Segment", options, key="segment")
+        model = c3.selectbox(
+            "Model",
+            attribution.model_names(),
+            index=attribution.model_names().index("markov_1"),
+            format_func=lambda m: attribution.MODEL_LABELS[m],
+            key="model",
+        )
+        result = db.cached(attribution.load_attribution, scheme, segment)
+        if result.empty:
+            st.info("No attribution for this segment yet: run the `attribution` build stage.")
+        else:
+            chosen = result[result["model"] == model].sort_values("conversions", ascending=False)
+            row = segments[(segments["scheme"] == scheme) & (segments["segment"] == segment)]
+            m1, m2, m3 = st.columns(3)
+            m1.metric("Attributed conversions", f"{chosen['conversions'].sum():,.0f}")
+            m2.metric("Attributed revenue", f"{chosen['value'].sum():,.0f}")
+            m3.metric(
+                "Journeys (converting / not)",
+                f"{int(row['conversions'].sum()):,} / {int(row['nulls'].sum()):,}",
+            )
+            st.subheader(f"{attribution.MODEL_LABELS[model]}: credit by channel")
+            st.dataframe(
+                chosen.drop(columns=["model"]).rename(
+                    columns={
+                        "channel": "Channel",
+                        "conversions": "Conversions",
+                        "value": "Revenue",
+                        "removal_effect": "Removal effect",
+                    }
+                ),
+                hide_index=True,
+                width="stretch",
+                column_config={
+                    "Conversions": st.column_config.NumberColumn(format="%.1f"),
+                    "Revenue": st.column_config.NumberColumn(format="%.0f"),
+                    "Removal effect": st.column_config.NumberColumn(format="percent"),
+                },
+            )
+            st.subheader("Model comparison")
+            measure = st.radio(
+                "Measure",
+                ["conversions", "value"],
+                horizontal=True,
+                key="measure",
+                format_func=lambda m: "conversions" if m == "conversions" else "revenue",
+            )
+            st.plotly_chart(
+                attribution.chart_model_comparison(result, measure=measure), width="stretch"
+            )
+            left, right = st.columns(2)
+            with left:
+                st.subheader("Removal effects (Markov)")
+                order = st.radio("Markov order", [1, 2, 3], horizontal=True, key="order")
+                st.plotly_chart(
+                    attribution.chart_removal_effects(result, f"markov_{order}"), width="stretch"
+                )
+            with right:
+                st.subheader("Transitions (first order)")
+                transitions = db.cached(attribution.load_transitions, scheme, segment)
+                st.plotly_chart(attribution.chart_transition_heatmap(transitions), width="stretch")
+            st.subheader("Top converting paths")
+            st.dataframe(
+                db.cached(journeys.top_paths, scheme, segment),
+                hide_index=True,
+                width="stretch",
+                column_config={
+                    "conversion_rate": st.column_config.NumberColumn(
+                        "Conversion rate", format="percent"
+                    ),
+                    "value": st.column_config.NumberColumn("Revenue", format="%.0f"),
+                },
+            )
+
+# ---------------------------------------------------------------------------------------------
+with mmm_tab:
+    channels = db.cached(mmm.load_channels)
+    if channels is None:
+        st.info("No media mix model yet. Run the `mmm` build stage (`ccrm build --stage mmm`).")
+    else:
+        diag = db.cached(mmm.load_diagnostics) or {}
+        d1, d2, d3, d4 = st.columns(4)
+        d1.metric("R²", f"{diag.get('r2', float('nan')):.2f}")
+        d2.metric("MAPE", f"{diag.get('mape', float('nan')):.1%}")
+        d3.metric("Media contribution", f"{channels['contribution'].sum():,.0f}")
+        d4.metric("Bootstrap replicates", f"{diag.get('bootstrap_replicates', 0):.0f}")
+        st.subheader("Revenue decomposition")
+        st.plotly_chart(mmm.chart_contributions(db.cached(mmm.load_contributions)), width="stretch")
+        left, right = st.columns(2)
+        with left:
+            st.subheader("ROI with 90% interval")
+            st.plotly_chart(mmm.chart_roi(channels, "roi"), width="stretch")
+        with right:
+            st.subheader("Marginal ROI at current spend")
+            st.plotly_chart(mmm.chart_roi(channels, "marginal_roi"), width="stretch")
+        st.dataframe(
+            channels[
+                [
+                    "channel",
+                    "addressable",
+                    "spend",
+                    "contribution",
+                    "share",
+                    "roi",
+                    "roi_low",
+                    "roi_high",
+                    "marginal_roi",
+                    "marginal_roi_low",
+                    "marginal_roi_high",
+                ]
+            ],
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "spend": st.column_config.NumberColumn(format="%.0f"),
+                "contribution": st.column_config.NumberColumn(format="%.0f"),
+                "share": st.column_config.NumberColumn(format="percent"),
+            },
+        )
+        st.subheader("Fit diagnostics")
+        st.caption(
+            f"Durbin-Watson {diag.get('durbin_watson', float('nan')):.2f} (2 = no residual "
+            f"autocorrelation); residual standard deviation "
+            f"{diag.get('residual_sd', float('nan')):,.0f} per day."
+        )
+        st.plotly_chart(mmm.chart_fit(db.cached(mmm.load_fit)), width="stretch")
+
+# ---------------------------------------------------------------------------------------------
+with rec_tab:
+    recon = db.cached(attribution.load_reconciliation)
+    if recon is None:
+        st.info("No reconciliation yet. Run the `reconcile` build stage.")
+    else:
+        experiments = db.cached(attribution.load_experiments)
+        st.markdown(attribution.reconciliation_summary(recon, experiments))
+        st.plotly_chart(attribution.chart_reconciliation(recon), width="stretch")
+        st.dataframe(
+            recon.drop(columns=["model"]),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                c: st.column_config.NumberColumn(format="%.0f")
+                for c in (
+                    "attributed_revenue",
+                    "incremental_revenue",
+                    "incremental_revenue_low",
+                    "incremental_revenue_high",
+                    "attributed_conversions",
+                    "incremental_conversions",
+                )
+            }
+            | {
+                "calibration_factor": st.column_config.NumberColumn(format="%.2f"),
+                "attributed_share": st.column_config.NumberColumn(format="percent"),
+                "incremental_share": st.column_config.NumberColumn(format="percent"),
+            },
+        )
+        segments = db.cached(journeys.segments)
+        if not segments.empty:
+            st.subheader("Calibrated attribution by segment")
+            schemes = list(dict.fromkeys(segments["scheme"]))
+            c1, c2 = st.columns(2)
+            cal_scheme = c1.selectbox("Scheme", schemes, key="cal_scheme")
+            cal_segment = c2.selectbox(
+                "Segment",
+                segments.loc[segments["scheme"] == cal_scheme, "segment"].tolist(),
+                key="cal_segment",
+            )
+            st.dataframe(
+                db.cached(attribution.load_calibrated, cal_scheme, cal_segment),
+                hide_index=True,
+                width="stretch",
+            )
+        st.subheader("Experiment readout")
+        if experiments is None or experiments.empty:
+            st.info("No experiment with a control and a treatment arm in the data.")
+        else:
+            st.dataframe(experiments, hide_index=True, width="stretch")
