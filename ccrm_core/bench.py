@@ -126,6 +126,22 @@ OPERATIONS: list[Operation] = [
     Operation("ingest_parquet", _ingest_parquet, "ccrm ingest events.parquet into an empty db"),
     Operation("build", _build, "ccrm build: every pipeline stage (source records)"),
     # --- Librarian operations (issues 3, 4) ---
+    Operation(
+        "identity_resolve",
+        lambda ctx: __import__("ccrm_core.identity").identity.bench_identity(ctx),
+        "identity stage: deterministic + Splink matching of all source records (figures: "
+        "precision, recall vs ground truth)",
+    ),
+    Operation(
+        "standardise",
+        lambda ctx: __import__("ccrm_core.identity").identity.bench_standardise(ctx),
+        "standardise stage: email-validator, phonenumbers E.164, postal codes (source records)",
+    ),
+    Operation(
+        "hygiene_checks",
+        lambda ctx: __import__("ccrm_core.identity").identity.bench_hygiene(ctx),
+        "hygiene stage: every check over every raw table (source records)",
+    ),
     # --- Radar operations (issues 5, 6) ---
     # --- Conductor operations (issues 7, 8) ---
     Operation(

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime
 
 import duckdb
+import numpy as np
 import pandas as pd
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -184,6 +185,17 @@ def date_status(value, low: date, high: date) -> str:
     return VALID if low <= day <= high else INVALID
 
 
+_NOT_PHONE_CHARS = re.compile(r"[^\d+]")
+
+
+def _phone_lookup_key(value) -> str | None:
+    if not isinstance(value, str):
+        return None
+    if any(c.isalpha() for c in value):
+        return value
+    return _NOT_PHONE_CHARS.sub("", value) or value
+
+
 def _map_unique(values: Iterable, fn: Callable) -> list:
     """fn over the distinct values only (raw columns repeat a lot), mapped back in order."""
     cache: dict = {}
@@ -243,14 +255,19 @@ def standardise_records(raw: pd.DataFrame, as_of: date, default_country: str = D
     out["address_line"] = pd.Series(_map_unique(col("address_line"), normalise_text), dtype=object)
 
     raw_email = col("email")
-    out["email"] = pd.Series(_map_unique(raw_email, normalise_email), dtype=object)
+    # Validate each distinct trimmed lower-cased address once (case never changes validity).
+    email_lookup = raw_email.map(lambda v: v.strip().lower() if isinstance(v, str) else None)
+    out["email"] = pd.Series(_map_unique(email_lookup, normalise_email), dtype=object)
     out["email_key"] = pd.Series(_map_unique(out["email"], email_match_key), dtype=object)
     out["email_status"] = _status(raw_email, out["email"])
     out["email_std_syntax"] = (raw_email == out["email"]) | out["email"].isna()
 
     raw_phone = col("phone")
+    # Parse each distinct number once: '(415) 555-0123' and '415.555.0123' share the key
+    # '4155550123' (values with letters, e.g. vanity numbers or 'ext', keep their own key).
+    phone_lookup = raw_phone.map(_phone_lookup_key)
     out["phone"] = pd.Series(
-        _map_unique_pairs(raw_phone, region_for_parsing, to_e164), dtype=object
+        _map_unique_pairs(phone_lookup, region_for_parsing, to_e164), dtype=object
     )
     out["phone_status"] = _status(raw_phone, out["phone"])
     out["phone_std_syntax"] = (raw_phone == out["phone"]) | out["phone"].isna()
@@ -271,10 +288,10 @@ def standardise_records(raw: pd.DataFrame, as_of: date, default_country: str = D
         ("updated_at", EARLIEST_RECORD_DATE, record_high),
     ):
         values = pd.to_datetime(col(name), errors="coerce")
-        status = pd.Series(
-            [date_status(None if pd.isna(v) else v.to_pydatetime(), low, high) for v in values],
-            dtype=object,
-        )
+        days = values.dt.normalize()
+        in_range = (days >= pd.Timestamp(low)) & (days <= pd.Timestamp(high))
+        status = pd.Series(np.where(in_range, VALID, INVALID), dtype=object)
+        status[values.isna().to_numpy()] = MISSING
         kept = values.where(status == VALID)
         out[name] = kept.dt.date if name == "birth_date" else kept
         out[f"{name}_status"] = status
