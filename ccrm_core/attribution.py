@@ -126,9 +126,7 @@ def _path_groups(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         # joined once
         objects = column.to_numpy(dtype=object)
         object_ids = np.fromiter(map(id, objects), dtype=np.int64, count=len(objects))
-        _, first_row, inverse = np.unique(
-            object_ids, return_index=True, return_inverse=True
-        )
+        _, first_row, inverse = np.unique(object_ids, return_index=True, return_inverse=True)
         joined = pa.array(
             [PATH_SEPARATOR.join(p) if p is not None else "" for p in objects[first_row]],
             pa.string(),
@@ -852,9 +850,10 @@ def load_reconciliation(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
     """mart_reconciliation, or None before the reconcile stage."""
     if not store.table_exists(con, "mart_reconciliation"):
         return None
-    return con.execute(
+    frame = con.execute(
         "SELECT * FROM mart_reconciliation ORDER BY incremental_revenue DESC NULLS LAST"
     ).df()
+    return frame if len(frame) else None
 
 
 def load_calibrated(

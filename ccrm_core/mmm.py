@@ -626,6 +626,34 @@ def response_curves(result: MMMResult, revenue_per_conversion: float) -> pd.Data
     )[RESPONSE_CURVE_COLUMNS]
 
 
+def _write_empty_marts(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        "CREATE OR REPLACE TABLE mart_mmm_contributions "
+        "(date DATE, component VARCHAR, contribution DOUBLE)"
+    )
+    con.execute(
+        "CREATE OR REPLACE TABLE mart_mmm_fit "
+        "(date DATE, actual DOUBLE, fitted DOUBLE, residual DOUBLE)"
+    )
+    summary_cols = ["spend", "contribution", "share", "roi", "marginal_roi"] + [
+        f"{c}_{side}"
+        for c in ("contribution", "share", "roi", "marginal_roi", "beta")
+        for side in ("low", "high")
+    ]
+    con.execute(
+        "CREATE OR REPLACE TABLE mart_mmm_channels (channel VARCHAR, addressable BOOLEAN, "
+        + ", ".join(f"{c} DOUBLE" for c in summary_cols)
+        + ")"
+    )
+    con.execute("CREATE OR REPLACE TABLE mart_mmm_diagnostics (metric VARCHAR, value DOUBLE)")
+    types = {"channel": "VARCHAR", "addressable": "BOOLEAN"}
+    con.execute(
+        "CREATE OR REPLACE TABLE mart_response_curves ("
+        + ", ".join(f"{c} {types.get(c, 'DOUBLE')}" for c in RESPONSE_CURVE_COLUMNS)
+        + ")"
+    )
+
+
 def mmm_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
     """Build stage `mmm`: fit on daily revenue and spend; writes
     mart_mmm_contributions(date, component, contribution) — component 'baseline' or a channel,
@@ -633,6 +661,12 @@ def mmm_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
     spend, contribution, share, roi, marginal_roi with 90% intervals); mart_mmm_diagnostics
     (metric, value); mart_response_curves (the budget simulator's contract)."""
     window = int(ctx.param("reconcile", "experiment_window_days", 30))
+    has_spend = con.execute("SELECT count(*) FROM spend WHERE spend > 0").fetchall()[0][0] > 0
+    if not has_spend:
+        # nothing to model yet (e.g. a database with customers only): empty marts, so the
+        # pages say what to load and later stages still run
+        _write_empty_marts(con)
+        return 0
     dates, revenue, spend, per_order, controls = load_inputs(con, ctx.as_of, window)
     yearly = int(ctx.param("mmm", "yearly_order", 3 if len(dates) >= 365 else 0))
     result = fit_mmm(
@@ -680,7 +714,8 @@ def mmm_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
 def _read(con: duckdb.DuckDBPyConnection, table: str, order: str = "") -> pd.DataFrame | None:
     if not store.table_exists(con, table):
         return None
-    return con.execute(f"SELECT * FROM {store.quote_ident(table)} {order}").df()  # noqa: S608
+    frame = con.execute(f"SELECT * FROM {store.quote_ident(table)} {order}").df()  # noqa: S608
+    return frame if len(frame) else None  # an empty mart (no spend yet) reads as not built
 
 
 def load_contributions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
