@@ -28,7 +28,7 @@ EDITOR_COLUMNS = {
     "min": "Min / wk",
     "max": "Max / wk",
     "locked": "Locked",
-    "roi": "ROI",
+    "roi": "ROI at plan",
     "marginal_roi": "Marginal ROI",
 }
 

@@ -111,6 +111,42 @@ def test_scenarios_save_reject_and_compare(curves_db):
     assert "Plan A" in table.columns
 
 
+def test_segment_focus_weights_addressable_channels(curves_db):
+    import pandas as pd
+
+    con = store.connect_writer(curves_db)
+    try:
+        customers = pd.DataFrame(
+            {"customer_id": ["a", "b"], "value_tier": ["high", "low"], "clv": [400.0, 40.0]}
+        )
+        attribution = pd.DataFrame(
+            {
+                "scheme": "value_tier",
+                "segment": ["high", "low", "high", "low"],
+                "model": "markov_1",
+                "channel": ["email", "email", "display", "display"],
+                "conversions": [8.0, 2.0, 1.0, 9.0],
+                "value": 0.0,
+            }
+        )
+        pipeline.replace_table(con.cursor(), "mart_customer", customers)
+        pipeline.replace_table(con.cursor(), "mart_attribution", attribution)
+    finally:
+        con.close()
+    at = _run()
+    plain = _metric(at, "Revenue / week")
+    at.toggle(key="budget_use_focus").set_value(True).run()
+    assert not at.exception
+    curves = budget.synthetic_curves(10, seed=5)
+    # email: (8*400 + 2*40)/10 = 328, display: (400 + 9*40)/10 = 76, pooled 4040/20 = 202
+    weighted = curves.copy()
+    weighted.loc[weighted["channel"] == "email", ["beta", "beta_low", "beta_high"]] *= 328 / 202
+    weighted.loc[weighted["channel"] == "display", ["beta", "beta_low", "beta_high"]] *= 76 / 202
+    expected = budget.predict(weighted, budget.current_plan(curves)).revenue
+    assert _metric(at, "Value-weighted revenue / week") == pytest.approx(expected, abs=1.0)
+    assert expected != pytest.approx(plain, abs=1.0)
+
+
 def test_page_on_the_demo_company(demo_db_copy, monkeypatch):
     """The MMM's own curves from the generated company: numbers match the core, Optimize helps."""
     monkeypatch.setenv("CCRM_DB", str(demo_db_copy))
