@@ -779,7 +779,11 @@ def figure_field_heatmap(fields: pd.DataFrame) -> go.Figure:
             colorbar=dict(title="score"),
         )
     )
-    fig.update_layout(height=120 + 40 * len(grid.index), margin=dict(l=10, r=10, t=10, b=10))
+    fig.update_layout(
+        height=160 + 45 * len(grid.index),
+        margin=dict(l=10, r=10, t=10, b=10),
+        xaxis=dict(tickangle=-30, side="bottom"),
+    )
     return fig
 
 

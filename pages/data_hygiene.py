@@ -65,13 +65,10 @@ else:
     checks = db.cached(hygiene.checks_for_run, run_ids[-1])
     before = db.cached(hygiene.checks_for_run, run_ids[-2]) if len(run_ids) > 1 else None
 
-    heat, trend = st.columns([3, 2])
-    with heat:
-        st.markdown("**Table × field** (mean check score)")
-        st.plotly_chart(hygiene.figure_field_heatmap(hygiene.field_scores(checks)), width="stretch")
-    with trend:
-        st.markdown("**Trend across builds**")
-        st.plotly_chart(hygiene.figure_score_trend(db.cached(hygiene.score_trend)), width="stretch")
+    st.markdown("**Table × field** (mean check score, 0–100)")
+    st.plotly_chart(hygiene.figure_field_heatmap(hygiene.field_scores(checks)), width="stretch")
+    st.markdown("**Trend across builds**")
+    st.plotly_chart(hygiene.figure_score_trend(db.cached(hygiene.score_trend)), width="stretch")
 
     st.subheader("Checks")
     table = hygiene.check_table(checks, before)
@@ -127,10 +124,14 @@ m[1].metric("Customers", f"{summary['customers']:,}")
 m[2].metric(
     "Duplicate records", f"{summary['duplicate_rate']:.1%}", help="1 − customers / source records"
 )
+linked_share = (
+    summary["anonymous_linked"] / summary["anonymous_ids"] if summary["anonymous_ids"] else 0
+)
 m[3].metric(
     "Anonymous ids linked",
-    f"{summary['anonymous_linked']:,} / {summary['anonymous_ids']:,}",
-    help="Cookies and devices linked to a customer by a login event.",
+    f"{linked_share:.0%}",
+    help=f"{summary['anonymous_linked']:,} of {summary['anonymous_ids']:,} cookies and devices "
+    "linked to a customer by a login event.",
 )
 
 left, right = st.columns(2)
