@@ -57,6 +57,16 @@ STAGES: tuple[Stage, ...] = (
         "daily orders, revenue, active and new customers per sales channel and source system",
     ),
     # --- Radar stages (issue 5): value, segments ---
+    Stage(
+        "value",
+        "ccrm_core.value:value_stage",
+        "RFM summary and scores, BG/NBD + Gamma-Gamma fits, 12-month CLV, holdout check",
+    ),
+    Stage(
+        "segments",
+        "ccrm_core.segments:segments_stage",
+        "mart_customer: RFM segments, value tiers, needs-based segments, behaviour columns",
+    ),
     # --- Radar stages (issue 6) ---
     # --- Conductor stages (issue 7): paths, attribution, mmm, reconcile ---
     Stage(

@@ -227,7 +227,7 @@ def test_fit_needs_segments_is_independent_of_row_order():
     rng = np.random.default_rng(0)
     centres = np.eye(4) * 4
     x = np.vstack([rng.normal(c, 1.0, (80, 4)) for c in centres])
-    frame = pd.DataFrame(x, columns=["share_email", "share_web", "cat_toys", "tenure_weeks"])
+    frame = pd.DataFrame(x, columns=["share_email", "share_web", "cat_toys", "cat_home"])
     ids = pd.Series([f"C{i:03d}" for i in range(len(frame))])
     labels, model = segments.fit_needs_segments(frame, ids, seed=0)
     perm = rng.permutation(len(frame))
