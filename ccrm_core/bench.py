@@ -113,7 +113,7 @@ def _build(ctx: BenchContext) -> int:
         if failed:
             raise RuntimeError(f"build failed: {failed[0].stage}: {failed[0].error}")
         con.execute("CHECKPOINT")
-        rows = con.execute("SELECT count(*) FROM src_customers").fetchone()[0]
+        rows = con.execute("SELECT count(*) FROM src_customers").fetchall()[0][0]
     finally:
         con.close()
     shutil.copy(work, ctx.db)
@@ -141,6 +141,16 @@ OPERATIONS: list[Operation] = [
         "hygiene_checks",
         lambda ctx: __import__("ccrm_core.identity").identity.bench_hygiene(ctx),
         "hygiene stage: every check over every raw table (source records)",
+    ),
+    Operation(
+        "search_p95",
+        lambda ctx: __import__("ccrm_core.customer360").customer360.bench_search(ctx),
+        "Customer 360 search: 200 varied queries (figures: p50/p95/max ms, intended-first share)",
+    ),
+    Operation(
+        "timeline_1000_events",
+        lambda ctx: __import__("ccrm_core.customer360").customer360.bench_timeline(ctx),
+        "Customer 360 timeline of the customer nearest 1,000 events (figures: p50/p95 ms)",
     ),
     # --- Radar operations (issues 5, 6) ---
     # --- Conductor operations (issues 7, 8) ---

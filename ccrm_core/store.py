@@ -232,6 +232,10 @@ def _busy_message(db: Path, exc: Exception) -> str:
     )
 
 
+# duckdb 2.x keeps a result open until it is fetched to the end, and then refuses register() on
+# that connection: everything here fetches with fetchall(), never fetchone().
+
+
 def _open(db: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(str(db), read_only=read_only)
@@ -246,8 +250,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     con.execute(
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP)"
     )
-    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
-    current = row[0] or 0
+    current = con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0] or 0
     if current > SCHEMA_VERSION:
         raise RuntimeError(
             f"database schema version {current} is newer than this ccrm ({SCHEMA_VERSION}); "
@@ -312,12 +315,12 @@ def is_read_only(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    row = con.execute(
+    rows = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
         "AND table_schema = 'main'",
         [name],
-    ).fetchone()
-    return bool(row[0])
+    ).fetchall()
+    return bool(rows[0][0])
 
 
 def quote_ident(name: str) -> str:
@@ -332,7 +335,7 @@ def table_summary(con: duckdb.DuckDBPyConnection) -> list[dict]:
         tc = quote_ident(t.time_column) if t.time_column else "NULL"
         rows, first, last = con.execute(
             f"SELECT count(*), min({tc}), max({tc}) FROM {quote_ident(t.name)}"  # noqa: S608 contract names
-        ).fetchone()
+        ).fetchall()[0]
         out.append(
             {"table": t.name, "rows": rows, "first": first, "last": last, "about": t.description}
         )
@@ -344,5 +347,5 @@ def data_version(con: duckdb.DuckDBPyConnection) -> str:
     ingest, build = con.execute(
         "SELECT (SELECT coalesce(max(ingest_id), 0) FROM ingest_log), "
         "(SELECT coalesce(max(run_id), 0) || ':' || count(*) FROM pipeline_runs)"
-    ).fetchone()
+    ).fetchall()[0]
     return f"{ingest}/{build}"

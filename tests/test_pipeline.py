@@ -24,6 +24,9 @@ def _load_tiny(con) -> None:
     )
 
 
+BASE = ["standardise", "identity", "daily_kpis"]
+
+
 @pytest.fixture()
 def con(tmp_path):
     c = store.connect_writer(tmp_path / "p.duckdb")
@@ -33,8 +36,8 @@ def con(tmp_path):
 
 
 def test_daily_kpis_by_hand(con):
-    results = pipeline.build(con, stages=["identity", "daily_kpis"])
-    assert [r.status for r in results] == ["ok", "ok"]
+    results = pipeline.build(con, stages=BASE)
+    assert [r.status for r in results] == ["ok", "ok", "ok"]
     rows = con.execute(
         "SELECT CAST(date AS VARCHAR), channel, source_system, orders, revenue, buyers, new_customers "
         "FROM mart_daily_kpis ORDER BY ALL"
@@ -50,7 +53,7 @@ def test_daily_kpis_by_hand(con):
 
 
 def test_runs_are_recorded(con):
-    pipeline.build(con, stages=["identity", "daily_kpis"])
+    pipeline.build(con, stages=BASE)
     pipeline.build(con, stages=["daily_kpis"])
     runs = con.execute(
         "SELECT run_id, stage, status, rows FROM pipeline_runs ORDER BY run_id, stage"
@@ -58,6 +61,7 @@ def test_runs_are_recorded(con):
     assert runs == [
         (1, "daily_kpis", "ok", 4),
         (1, "identity", "ok", 3),
+        (1, "standardise", "ok", 3),
         (2, "daily_kpis", "ok", 4),
     ]
     last = pipeline.last_build(con)
@@ -65,7 +69,7 @@ def test_runs_are_recorded(con):
 
 
 def test_a_failing_stage_keeps_every_previous_output(con, monkeypatch):
-    pipeline.build(con, stages=["identity", "daily_kpis"])
+    pipeline.build(con, stages=BASE)
     before = con.execute("SELECT * FROM mart_daily_kpis ORDER BY ALL").fetchall()
     before_map = con.execute("SELECT * FROM identity_map ORDER BY ALL").fetchall()
 
@@ -86,10 +90,11 @@ def test_a_failing_stage_keeps_every_previous_output(con, monkeypatch):
     con.execute("INSERT INTO src_customers (source_system, source_id) VALUES ('loyalty', 'L2')")
     results = pipeline.build(con)
     status = {r.stage: r.status for r in results}
-    assert status["identity"] == "ok" and status["daily_kpis"] == "failed"
-    assert all(
-        s == "skipped" for name, s in status.items() if name not in ("identity", "daily_kpis")
-    )
+    order = pipeline.stage_names()
+    broken_at = order.index("daily_kpis")
+    assert all(status[name] == "ok" for name in order[:broken_at])
+    assert status["daily_kpis"] == "failed"
+    assert all(status[name] == "skipped" for name in order[broken_at + 1 :])
     assert "boom in the middle" in next(r.error for r in results if r.stage == "daily_kpis")
     assert con.execute("SELECT * FROM mart_daily_kpis ORDER BY ALL").fetchall() == before
     # identity ran fine and committed its new record
