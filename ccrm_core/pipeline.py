@@ -150,12 +150,13 @@ def data_end_date(con: duckdb.DuckDBPyConnection) -> date:
     """The last day with an order or event; today for an empty database."""
     row = con.execute(
         "SELECT greatest((SELECT max(ts) FROM orders), (SELECT max(ts) FROM events))"
-    ).fetchone()
+    ).fetchall()[0]
     return row[0].date() if row[0] is not None else date.today()
 
 
 def replace_table(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> int:
     """Replace a pipeline output table with the contents of a DataFrame; returns its rows."""
+    con.complete()  # finish any result a caller left open (duckdb 2 refuses register otherwise)
     con.register("_ccrm_frame", frame)
     try:
         con.execute(
@@ -191,7 +192,7 @@ def build(
             f"unknown stage {', '.join(unknown)}; choose from: {', '.join(known)}"
         )
     selected = [s for s in STAGES if s.name in wanted]
-    run_id = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM pipeline_runs").fetchone()[0]
+    run_id = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM pipeline_runs").fetchall()[0][0]
     ctx = BuildContext(as_of=data_end_date(con), run_id=run_id, params=params or {})
     results: list[StageResult] = []
     failed = False
@@ -256,7 +257,7 @@ def stage_ok(con: duckdb.DuckDBPyConnection, stage: str) -> bool:
     """Whether a stage has ever completed (its output tables exist and are consistent)."""
     row = con.execute(
         "SELECT count(*) FROM pipeline_runs WHERE stage = ? AND status = 'ok'", [stage]
-    ).fetchone()
+    ).fetchall()[0]
     return bool(row[0])
 
 
@@ -273,5 +274,5 @@ def build_needed(con: duckdb.DuckDBPyConnection) -> bool:
     last_build, last_ingest = con.execute(
         "SELECT (SELECT max(ended_at) FROM pipeline_runs WHERE status = 'ok'), "
         "(SELECT max(ended_at) FROM ingest_log WHERE status = 'loaded')"
-    ).fetchone()
+    ).fetchall()[0]
     return last_ingest is not None and last_ingest > last_build
