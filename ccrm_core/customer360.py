@@ -9,7 +9,8 @@ Build stages (heavy preparation, so page lookups stay in milliseconds at 1,000,0
     record and every source record (lower-cased, accents and apostrophes removed); kind `email`:
     lower-cased email; kind `phone`: the last 10 digits of the phone, reversed (so a prefix lookup
     is a suffix match: "555-0100" finds "+1 (415) 555-0100"); kind `id`: customer id, source id
-    and anonymous id, lower-cased, letters and digits only. `value` is what is shown as matched.
+    and anonymous id, lower-cased, letters and digits only; kind `email_rev`: the email's local
+    part reversed (typos at its start). `value` is what is shown as matched.
   * `search_vocab(token, customers)`: the distinct name words and how many customers carry each.
     Typo tolerance works on this small vocabulary, not on the customers.
   * `search_customers(customer_id, name, email, phone, city, source_records, orders, revenue)`:
@@ -21,11 +22,13 @@ Build stages (heavy preparation, so page lookups stay in milliseconds at 1,000,0
 
 Search scoring (0..1, higher is closer): per query word, the best similarity to a name word of
 the customer (1 exact; Jaro-Winkler; a prefix of length q of a word of length w scores
-0.88 + 0.12 q/w); a customer's name score is the mean over the query's words. Email: 1 exact,
-else 0.98 x Jaro-Winkler among emails sharing the first 3 characters, or 0.8 + 0.15 q/w as a
-prefix. Phone: 1 for the same last 10 digits, a suffix of q digits scores 0.6 + 0.04 q, one typo
-in a full number 0.85. Ids: 1 exact, a prefix 0.8 + 0.2 q/w. Each customer keeps its best hit;
-results are ordered by score, then customer id.
+0.88 + 0.12 q/w); a customer's name score is the mean over the query's words (x 0.8 for words
+taken from a typed email). Email: 1 exact, else 0.98 x Jaro-Winkler (>= 0.9) among emails
+sharing the first 3 characters or the last 3 of the local part (kind `email_rev` holds the
+local part reversed), or 0.8 + 0.15 q/w as a prefix. Phone: 1 for the same last 10 digits, a
+suffix of q digits 0.6 + 0.04 q, one wrong digit in a full number 0.85. Ids: 1 exact, a prefix
+0.8 + 0.2 q/w. Each customer keeps its best hit (ties: the field listed first in
+SEARCH_FIELDS); results are ordered by score, then customer id.
 """
 
 from __future__ import annotations
@@ -159,6 +162,11 @@ def search_index_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int
             SELECT 'email', lower(trim(email)), customer_id, 'email', email
             FROM records WHERE email IS NOT NULL AND trim(email) <> ''
             UNION ALL
+            -- the local part reversed: finds an email whose first characters hold the typo
+            SELECT 'email_rev', reverse(split_part(lower(trim(email)), '@', 1)), customer_id,
+                   'email', email
+            FROM records WHERE email IS NOT NULL AND trim(email) <> ''
+            UNION ALL
             SELECT 'phone', {_sql_phone_key("phone")}, customer_id, 'phone', phone
             FROM records WHERE length(regexp_replace(phone, '[^0-9]', '', 'g')) >= 7
             UNION ALL
@@ -173,7 +181,7 @@ def search_index_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int
             FROM identity_map WHERE anonymous_id IS NOT NULL
         )
         SELECT kind, key, customer_id, field, min(value) AS value
-        FROM keys WHERE key <> ''
+        FROM keys WHERE key <> '' AND customer_id IS NOT NULL
         GROUP BY kind, key, customer_id, field
         ORDER BY kind, key, customer_id
         """  # noqa: S608 - column expressions from our own code
@@ -245,148 +253,187 @@ RESULT_COLUMNS = [
 
 
 def search_ready(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the search_index stage has run (its three tables exist)."""
     return all(
         store.table_exists(con, t) for t in ("search_keys", "search_vocab", "search_customers")
     )
 
 
 def _prefix_range(prefix: str) -> list[str]:
-    return [prefix, prefix + _MAX_CHAR]
+    """[low, high) of the keys starting with `prefix`; an empty prefix gives an empty range."""
+    return [prefix, prefix + _MAX_CHAR] if prefix else ["", ""]
 
 
-def _name_hits(con: duckdb.DuckDBPyConnection, words: tuple[str, ...], weight: float) -> list:
-    """(customer_id, field, value, score) by name words; score = mean best similarity."""
-    if not words:
-        return []
-    # step 1: candidate words from the small vocabulary (typo tolerance happens here)
-    matched = con.execute(
-        f"""
-        WITH q AS (SELECT unnest(?::VARCHAR[]) AS word, unnest(range(?)) AS i),
-        scored AS (
-            SELECT q.i, v.token, v.customers,
-                   CASE WHEN v.token = q.word THEN 1.0
-                        ELSE greatest(
-                            jaro_winkler_similarity(q.word, v.token),
-                            CASE WHEN starts_with(v.token, q.word)
-                                 THEN 0.88 + 0.12 * length(q.word) / length(v.token)
-                                 ELSE 0 END)
-                   END AS sim
-            FROM q, search_vocab v
-            WHERE length(v.token) BETWEEN length(q.word) - 3 AND length(q.word) + 12
+# One statement per search, assembled from the fixed fragments below that the query warrants:
+# planning and scheduling several small queries costs more than the lookups themselves, and so
+# does planning lookups that cannot match. Every lookup is a range or equality on the sorted
+# (kind, key) columns, so zone maps skip all but a few row groups. The name-word join keeps at
+# most MAX_NAME_WORDS candidate words so that DuckDB turns the join into an IN filter on the
+# scan (dynamic_or_filter_threshold, default 50).
+_NAME_SQL = f"""
+q AS (SELECT unnest($words::VARCHAR[]) AS word, unnest(range(len($words))) AS i),
+scored_words AS (
+    SELECT q.i, v.token, v.customers,
+           CASE WHEN v.token = q.word THEN 1.0
+                ELSE greatest(
+                    jaro_winkler_similarity(q.word, v.token),
+                    CASE WHEN starts_with(v.token, q.word)
+                         THEN 0.88 + 0.12 * length(q.word) / length(v.token) ELSE 0 END)
+           END AS sim
+    FROM q, search_vocab v
+    WHERE length(v.token) BETWEEN length(q.word) - 3 AND length(q.word) + 12
+),
+words AS (
+    SELECT i, token, sim FROM scored_words
+    WHERE sim >= {MIN_WORD_SIMILARITY}
+    QUALIFY row_number() OVER (PARTITION BY i ORDER BY sim DESC, customers DESC, token)
+            <= $per_word
+),
+name_best AS (
+    SELECT k.customer_id, w.i, max(w.sim) AS sim, arg_max(k.value, w.sim) AS value
+    FROM search_keys k JOIN words w ON k.key = w.token
+    WHERE k.kind = 'token'
+    GROUP BY k.customer_id, w.i
+),
+name_hits AS (
+    SELECT customer_id, 'name' AS field, arg_max(value, sim) AS value,
+           sum(sim) / len($words) * $name_weight AS score
+    FROM name_best GROUP BY customer_id
+    ORDER BY score DESC, customer_id LIMIT {CANDIDATES}
+)"""  # noqa: S608 - numeric constants from this module
+_EMAIL_SQL = """
+email_hits AS (
+    SELECT customer_id, 'email' AS field, value,
+           CASE WHEN key = $email THEN 1.0
+                ELSE 0.98 * jaro_winkler_similarity(key, $email) END AS score
+    FROM search_keys
+    WHERE kind = 'email' AND key >= $email_lo AND key < $email_hi
+      AND (key = $email OR jaro_winkler_similarity(key, $email) >= 0.9)
+    UNION ALL
+    SELECT customer_id, 'email' AS field, value,
+           0.98 * jaro_winkler_similarity(lower(trim(value)), $email) AS score
+    FROM search_keys
+    WHERE kind = 'email_rev' AND key >= $email_rev_lo AND key < $email_rev_hi
+      AND jaro_winkler_similarity(lower(trim(value)), $email) >= 0.9
+)"""
+_EMAIL_PREFIX_SQL = f"""
+email_prefix_hits AS (
+    SELECT customer_id, 'email' AS field, value,
+           CASE WHEN key = $email_prefix THEN 1.0
+                ELSE 0.8 + 0.15 * length($email_prefix) / length(key) END AS score
+    FROM (SELECT * FROM search_keys
+          WHERE kind = 'email' AND key >= $email_prefix_lo AND key < $email_prefix_hi
+          LIMIT {CANDIDATES})
+)"""  # noqa: S608 - numeric constants from this module
+_PHONE_SQL = f"""
+phone_hits AS (
+    SELECT customer_id, 'phone' AS field, value,
+           CASE WHEN key = $phone THEN 1.0 ELSE 0.6 + 0.04 * length($phone) END AS score
+    FROM (SELECT * FROM search_keys
+          WHERE kind = 'phone' AND key >= $phone_lo AND key < $phone_hi
+          LIMIT {CANDIDATES})
+)"""  # noqa: S608 - numeric constants from this module
+_PHONE_TYPO_SQL = """
+phone_typo_hits AS (
+    -- one wrong digit in a full number: the same last 4 digits, then edit distance 1
+    SELECT customer_id, 'phone' AS field, value, 0.85 AS score
+    FROM search_keys
+    WHERE kind = 'phone' AND key >= $phone4_lo AND key < $phone4_hi
+      AND key <> $phone AND damerau_levenshtein(key, $phone) <= 1
+)"""
+_ID_SQL = f"""
+id_hits AS (
+    SELECT customer_id, field, value,
+           CASE WHEN key = $ident THEN 1.0 ELSE 0.8 + 0.2 * length($ident) / length(key) END
+               AS score
+    FROM (SELECT * FROM search_keys
+          WHERE kind = 'id' AND key >= $ident_lo AND key < $ident_hi
+          LIMIT {CANDIDATES})
+)"""  # noqa: S608 - numeric constants from this module
+_RANK_SQL = """
+keyed AS (
+    -- ties on score go to the field listed first in SEARCH_FIELDS (scores have 4 decimals)
+    SELECT customer_id, field, value, round(score::DOUBLE, 4) AS score,
+           round(score::DOUBLE, 4) - list_position($field_order, field) * 1e-6 AS sort_key
+    FROM hits
+),
+ranked AS (
+    -- a GROUP BY, not a window: far cheaper for a few hundred rows
+    SELECT customer_id, arg_max(field, sort_key) AS field, arg_max(value, sort_key) AS value,
+           max(score) AS score, max(sort_key) AS sort_key
+    FROM keyed GROUP BY customer_id
+    ORDER BY max(sort_key) DESC, customer_id
+    LIMIT $limit
+)
+SELECT r.customer_id, c.name, c.email, c.phone, c.city,
+       r.field AS matched_field, r.value AS matched_value, r.score
+FROM ranked r LEFT JOIN search_customers c USING (customer_id)
+ORDER BY r.sort_key DESC, r.customer_id
+"""
+# Candidate name words in the join at most (see above), and query words used at most.
+MAX_NAME_WORDS = 48
+MAX_QUERY_WORDS = 6
+
+
+def search_statement(q: SearchQuery, limit: int) -> tuple[str, dict]:
+    """The SQL (assembled from this module's fixed fragments only) and named parameters that
+    search a parsed query (pure)."""
+    parts: list[tuple[str, str, dict]] = []  # (CTE text, CTE name, its parameters)
+    words = list(q.words[:MAX_QUERY_WORDS])
+    if words:
+        per_word = max(4, min(WORDS_PER_QUERY_WORD, MAX_NAME_WORDS // len(words)))
+        # name words found inside an email address count a little less than a typed name
+        weight = 0.8 if q.email else 1.0
+        parts.append(
+            (_NAME_SQL, "name_hits", {"words": words, "per_word": per_word, "name_weight": weight})
         )
-        SELECT i, token, sim FROM scored
-        WHERE sim >= {MIN_WORD_SIMILARITY}
-        QUALIFY row_number() OVER (PARTITION BY i ORDER BY sim DESC, customers DESC, token)
-                <= {WORDS_PER_QUERY_WORD}
-        """,  # noqa: S608 - numeric constants from this module
-        [list(words), len(words)],
-    ).fetchall()
-    if not matched:
-        return []
-    # step 2: the customers carrying those words (IN list: zone maps keep this a few row groups)
-    tokens = sorted({t for _, t, _ in matched})
-    rows = con.execute(
-        f"""
-        WITH m AS (
-            SELECT unnest(?::BIGINT[]) AS i, unnest(?::VARCHAR[]) AS token,
-                   unnest(?::DOUBLE[]) AS sim
-        ),
-        postings AS (
-            SELECT customer_id, key, value FROM search_keys
-            WHERE kind = 'token' AND key IN (SELECT unnest(?::VARCHAR[]))
-        ),
-        best AS (
-            SELECT p.customer_id, m.i, max(m.sim) AS sim, arg_max(p.value, m.sim) AS value
-            FROM postings p JOIN m ON m.token = p.key
-            GROUP BY p.customer_id, m.i
-        )
-        SELECT customer_id, 'name', arg_max(value, sim), sum(sim) / ? * ? AS score
-        FROM best GROUP BY customer_id
-        ORDER BY score DESC, customer_id LIMIT {CANDIDATES}
-        """,  # noqa: S608 - numeric constants from this module
-        [
-            [r[0] for r in matched],
-            [r[1] for r in matched],
-            [float(r[2]) for r in matched],
-            tokens,
-            len(words),
-            weight,
-        ],
-    ).fetchall()
-    return rows
-
-
-def _email_hits(con: duckdb.DuckDBPyConnection, q: SearchQuery) -> list:
-    hits: list = []
     if q.email:
-        hits += con.execute(
-            f"""
-            SELECT customer_id, 'email', value,
-                   CASE WHEN key = ? THEN 1.0
-                        ELSE 0.98 * jaro_winkler_similarity(key, ?) END AS score
-            FROM search_keys
-            WHERE kind = 'email' AND key >= ? AND key < ?
-              AND (key = ? OR jaro_winkler_similarity(key, ?) >= 0.9)
-            ORDER BY score DESC LIMIT {CANDIDATES}
-            """,  # noqa: S608 - numeric constants from this module
-            [q.email, q.email, *_prefix_range(q.email[:3]), q.email, q.email],
-        ).fetchall()
+        lo, hi = _prefix_range(q.email[:3])
+        rev_lo, rev_hi = _prefix_range(q.email.split("@", 1)[0][::-1][:3])
+        parts.append(
+            (
+                _EMAIL_SQL,
+                "email_hits",
+                {
+                    "email": q.email,
+                    "email_lo": lo,
+                    "email_hi": hi,
+                    "email_rev_lo": rev_lo,
+                    "email_rev_hi": rev_hi,
+                },
+            )
+        )
     if q.email_prefix:
-        hits += con.execute(
-            f"""
-            SELECT customer_id, 'email', value,
-                   CASE WHEN key = ? THEN 1.0 ELSE 0.8 + 0.15 * ? / length(key) END AS score
-            FROM search_keys
-            WHERE kind = 'email' AND key >= ? AND key < ?
-            ORDER BY score DESC, key LIMIT {CANDIDATES}
-            """,  # noqa: S608 - numeric constants from this module
-            [q.email_prefix, len(q.email_prefix), *_prefix_range(q.email_prefix)],
-        ).fetchall()
-    return hits
-
-
-def _phone_hits(con: duckdb.DuckDBPyConnection, q: SearchQuery) -> list:
-    if not q.phone:
-        return []
-    reversed_digits = q.phone[::-1]
-    hits = con.execute(
-        f"""
-        SELECT customer_id, 'phone', value,
-               CASE WHEN key = ? THEN 1.0 ELSE 0.6 + 0.04 * ? END AS score
-        FROM search_keys
-        WHERE kind = 'phone' AND key >= ? AND key < ?
-        ORDER BY score DESC, key LIMIT {CANDIDATES}
-        """,  # noqa: S608 - numeric constants from this module
-        [reversed_digits, len(q.phone), *_prefix_range(reversed_digits)],
-    ).fetchall()
-    if not hits and len(q.phone) >= 9:
-        # one typo in a full number: candidates share the last 4 digits, then edit distance 1
-        hits = con.execute(
-            f"""
-            SELECT customer_id, 'phone', value, 0.85 AS score
-            FROM search_keys
-            WHERE kind = 'phone' AND key >= ? AND key < ?
-              AND damerau_levenshtein(key, ?) <= 1
-            LIMIT {CANDIDATES}
-            """,  # noqa: S608 - numeric constants from this module
-            [*_prefix_range(reversed_digits[:4]), reversed_digits],
-        ).fetchall()
-    return hits
-
-
-def _id_hits(con: duckdb.DuckDBPyConnection, q: SearchQuery) -> list:
-    if not q.ident:
-        return []
-    return con.execute(
-        f"""
-        SELECT customer_id, field, value,
-               CASE WHEN key = ? THEN 1.0 ELSE 0.8 + 0.2 * ? / length(key) END AS score
-        FROM search_keys
-        WHERE kind = 'id' AND key >= ? AND key < ?
-        ORDER BY score DESC, key LIMIT {CANDIDATES}
-        """,  # noqa: S608 - numeric constants from this module
-        [q.ident, len(q.ident), *_prefix_range(q.ident)],
-    ).fetchall()
+        lo, hi = _prefix_range(q.email_prefix)
+        parts.append(
+            (
+                _EMAIL_PREFIX_SQL,
+                "email_prefix_hits",
+                {"email_prefix": q.email_prefix, "email_prefix_lo": lo, "email_prefix_hi": hi},
+            )
+        )
+    if q.phone:
+        rev = q.phone[::-1]  # keys hold reversed digits: a suffix is a prefix
+        lo, hi = _prefix_range(rev)
+        parts.append((_PHONE_SQL, "phone_hits", {"phone": rev, "phone_lo": lo, "phone_hi": hi}))
+        if len(rev) >= 9:
+            lo, hi = _prefix_range(rev[:4])
+            parts.append(
+                (
+                    _PHONE_TYPO_SQL,
+                    "phone_typo_hits",
+                    {"phone": rev, "phone4_lo": lo, "phone4_hi": hi},
+                )
+            )
+    if q.ident:
+        lo, hi = _prefix_range(q.ident)
+        parts.append((_ID_SQL, "id_hits", {"ident": q.ident, "ident_lo": lo, "ident_hi": hi}))
+    params: dict = {"field_order": list(SEARCH_FIELDS), "limit": int(limit)}
+    for _, _, p in parts:
+        params.update(p)
+    hits = " UNION ALL ".join(f"SELECT * FROM {name}" for _, name, _ in parts)  # noqa: S608 our CTE names
+    sql = "WITH " + ",".join(text for text, _, _ in parts) + f",\nhits AS ({hits})," + _RANK_SQL
+    return sql, params
 
 
 def search(con: duckdb.DuckDBPyConnection, query: str, limit: int = 20) -> pd.DataFrame:
@@ -394,36 +441,18 @@ def search(con: duckdb.DuckDBPyConnection, query: str, limit: int = 20) -> pd.Da
 
     Columns: customer_id, name, email, phone, city (the golden record, unmasked: mask before
     display), matched_field (name, email, phone, customer_id, source_id, anonymous_id),
-    matched_value, score (0..1, see the module docstring). Needs the `search_index` stage.
+    matched_value, score (0..1, see the module docstring). Needs the `search_index` stage;
+    without it the result is empty.
     """
     q = parse_query(query)
-    if not q.text or not search_ready(con):
+    if limit < 1 or not (q.words or q.email or q.email_prefix or q.phone or q.ident):
         return pd.DataFrame(columns=RESULT_COLUMNS)
-    hits = (
-        _id_hits(con, q)
-        + _phone_hits(con, q)
-        + _email_hits(con, q)
-        # name words found inside an email address count a little less than a typed name
-        + _name_hits(con, q.words, 0.8 if q.email else 1.0)
-    )
-    if not hits:
-        return pd.DataFrame(columns=RESULT_COLUMNS)
-    frame = pd.DataFrame(hits, columns=["customer_id", "matched_field", "matched_value", "score"])
-    frame["score"] = frame["score"].astype(float).round(4)
-    order = {f: i for i, f in enumerate(SEARCH_FIELDS)}
-    frame["_field_order"] = frame["matched_field"].map(order)
-    best = (
-        frame.sort_values(["score", "_field_order", "customer_id"], ascending=[False, True, True])
-        .drop_duplicates("customer_id")
-        .head(limit)
-    )
-    cards = con.execute(
-        "SELECT customer_id, name, email, phone, city FROM search_customers "
-        "WHERE customer_id IN (SELECT unnest(?::VARCHAR[]))",
-        [best["customer_id"].tolist()],
-    ).df()
-    out = best.drop(columns="_field_order").merge(cards, on="customer_id", how="left")
-    return out[RESULT_COLUMNS].reset_index(drop=True)
+    sql, params = search_statement(q, limit)
+    try:
+        cur = con.execute(sql, params)
+    except duckdb.CatalogException:
+        return pd.DataFrame(columns=RESULT_COLUMNS)  # search_index has not run yet
+    return pd.DataFrame(cur.fetchall(), columns=RESULT_COLUMNS)
 
 
 def mask_results(results: pd.DataFrame, reveal: bool = False) -> pd.DataFrame:
@@ -881,3 +910,198 @@ def chart_gauge(
     )
     fig.update_layout(height=200, margin=dict(l=20, r=20, t=50, b=10))
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Benchmarks (`ccrm bench`): 200 varied searches, and the timeline of a busy customer
+
+# Query mix of the search benchmark: kind -> how many of the 200.
+BENCH_QUERY_MIX = {
+    "name": 40,
+    "name_typo": 40,
+    "name_prefix": 20,
+    "phone": 30,
+    "email": 20,
+    "email_typo": 10,
+    "customer_id": 20,
+    "source_id": 10,
+    "anonymous_id": 10,
+}
+
+
+def _typo(word: str, rng) -> str:
+    """One random edit (delete, transpose, substitute) away from `word` (4+ letters)."""
+    if len(word) < 4:
+        return word
+    i = int(rng.integers(1, len(word) - 1))
+    edit = int(rng.integers(0, 3))
+    if edit == 0:
+        return word[:i] + word[i + 1 :]
+    if edit == 1:
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    return word[:i] + "aeiouy"[int(rng.integers(0, 6))] + word[i + 1 :]
+
+
+def _phone_format(e164: str, style: int) -> str:
+    digits = re.sub(r"\D", "", e164)
+    national = digits[-10:]
+    area, mid, last = national[:3], national[3:6], national[6:]
+    return [
+        e164,
+        national,
+        f"({area}) {mid}-{last}",
+        f"+1 {area}.{mid}.{last}",
+        f"{mid}-{last}",
+    ][style % 5]
+
+
+def _bench_query(kind: str, row: tuple, rng) -> str:
+    """One benchmark query of `kind` for a customers row (customer_id, first, last, email,
+    phone)."""
+    cid, first, last, email, phone = row
+    if kind == "name":
+        return f"{first} {last}"
+    if kind == "name_typo":
+        return f"{_typo(first.lower(), rng)} {_typo(last.lower(), rng)}"
+    if kind == "name_prefix":
+        return last[: int(rng.integers(3, 6))]
+    if kind == "phone":
+        return _phone_format(phone, int(rng.integers(0, 5)))
+    if kind == "email":
+        return email
+    if kind == "email_typo":
+        local, domain = email.split("@", 1)
+        return _typo(local, rng) + "@" + domain
+    return cid
+
+
+def bench_queries(con: duckdb.DuckDBPyConnection, seed: int = 42) -> list[tuple[str, str, str]]:
+    """(query, intended customer_id, kind) for the search benchmark, drawn from the data with
+    a fixed seed: exact and typo'd names, name prefixes, phones in five formats, emails exact
+    and typo'd, customer, source and anonymous ids (see BENCH_QUERY_MIX)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    pool = con.execute(
+        """
+        SELECT customer_id, first_name, last_name, email, phone FROM customers
+        WHERE first_name IS NOT NULL AND last_name IS NOT NULL
+        USING SAMPLE reservoir(2000 ROWS) REPEATABLE (42)
+        """
+    ).fetchall()
+    ids = con.execute(
+        """
+        SELECT customer_id, source_id, anonymous_id FROM identity_map
+        WHERE customer_id IS NOT NULL
+        USING SAMPLE reservoir(5000 ROWS) REPEATABLE (42)
+        """
+    ).fetchall()
+    out: list[tuple[str, str, str]] = []
+
+    def pick(rows, cond):
+        for _ in range(200):
+            row = rows[int(rng.integers(0, len(rows)))]
+            if cond(row):
+                return row
+        return None
+
+    for kind, count in BENCH_QUERY_MIX.items():
+        for _ in range(count):
+            if kind in ("source_id", "anonymous_id"):
+                col = 1 if kind == "source_id" else 2
+                row = pick(ids, lambda r, c=col: r[c] is not None)
+                if row:
+                    out.append((row[col], row[0], kind))
+                continue
+            row = pick(
+                pool,
+                {
+                    "phone": lambda r: r[4] is not None,
+                    "email": lambda r: r[3] is not None,
+                    "email_typo": lambda r: r[3] is not None,
+                }.get(kind, lambda r: True),
+            )
+            if row is None:
+                continue
+            query = _bench_query(kind, row, rng)
+            out.append((query, row[0], kind))
+    return out
+
+
+def bench_search(ctx) -> tuple[int, dict]:
+    """`ccrm bench` operation: 200 varied searches on the built database; figures: p50, p95 and
+    max milliseconds per search, and the share of queries whose intended customer is first /
+    in the top 5 (a prefix or a common name may rightly rank others first)."""
+    import statistics
+    import time
+
+    con = store.connect_reader(ctx.db)
+    try:
+        queries = bench_queries(con)
+        for q, _, _ in queries[:5]:  # warm the file cache the way a running app has it
+            search(con, q)
+        times, top1, top5 = [], 0, 0
+        for q, cid, _ in queries:
+            t0 = time.perf_counter()
+            found = search(con, q, 20)["customer_id"].tolist()
+            times.append((time.perf_counter() - t0) * 1000)
+            top1 += bool(found) and found[0] == cid
+            top5 += cid in found[:5]
+    finally:
+        con.close()
+    times.sort()
+    p95 = times[min(len(times) - 1, int(round(0.95 * len(times))) - 1)]
+    figures = {
+        "queries": len(queries),
+        "p50_ms": statistics.median(times),
+        "p95_ms": p95,
+        "max_ms": times[-1],
+        "top1_share": top1 / len(queries),
+        "top5_share": top5 / len(queries),
+    }
+    print(
+        f"search: {len(queries)} queries, p50 {figures['p50_ms']:.1f} ms, p95 {p95:.1f} ms, "
+        f"max {times[-1]:.1f} ms; intended customer first {figures['top1_share']:.0%}, "
+        f"top 5 {figures['top5_share']:.0%}"
+    )
+    return len(queries), figures
+
+
+def bench_timeline(ctx) -> tuple[int, dict]:
+    """`ccrm bench` operation: the timeline of the customer whose event count is closest to
+    1,000 (first page, a channel filter, and the chart rows), 20 times; figures: events of that
+    customer, p50 and p95 milliseconds per timeline call."""
+    import statistics
+    import time
+
+    con = store.connect_reader(ctx.db)
+    try:
+        cid, events = con.execute(
+            """
+            SELECT customer_id, count(*) AS n FROM customer_timeline
+            GROUP BY customer_id ORDER BY abs(count(*) - 1000), customer_id LIMIT 1
+            """
+        ).fetchone()
+        channel = con.execute(
+            "SELECT channel FROM customer_timeline WHERE customer_id = ? "
+            "GROUP BY channel ORDER BY count(*) DESC LIMIT 1",
+            [cid],
+        ).fetchone()[0]
+        times = []
+        for i in range(20):
+            t0 = time.perf_counter()
+            timeline(con, cid, channels=[channel] if i % 2 else None, page=1 + i % 3)
+            times.append((time.perf_counter() - t0) * 1000)
+    finally:
+        con.close()
+    times.sort()
+    figures = {
+        "customer_events": events,
+        "p50_ms": statistics.median(times),
+        "p95_ms": times[18],
+    }
+    print(
+        f"timeline: customer {cid} with {events:,} rows, p50 {figures['p50_ms']:.1f} ms, "
+        f"p95 {figures['p95_ms']:.1f} ms"
+    )
+    return events, figures

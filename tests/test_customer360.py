@@ -93,6 +93,9 @@ def test_email_exact_and_with_a_typo(con):
     assert typo["customer_id"].iloc[0] == "C1"
     assert typo["matched_field"].iloc[0] == "email"
     assert typo["matched_value"].iloc[0] == "john.smith@example.com"
+    # a typo among the first characters: found through the reversed local part
+    first = c360.search(con, "jhon.smith@example.com")
+    assert first["customer_id"].iloc[0] == "C1" and first["matched_field"].iloc[0] == "email"
 
 
 def test_source_record_values_are_searchable(con):
