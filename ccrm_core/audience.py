@@ -247,3 +247,31 @@ def write_audience(audience: pd.DataFrame, path: str | Path) -> Path:
 def audience_csv(audience: pd.DataFrame) -> bytes:
     """The audience as CSV bytes (the page's download button)."""
     return audience.to_csv(index=False).encode("utf-8")
+
+
+def export_audience_command(args) -> int:
+    """`ccrm export audience --segment NAME --channel CH --out FILE [--scheme S] [--db PATH]`."""
+    from ccrm_core.cli import CliError
+
+    out = Path(args.out)
+    if not out.parent.exists():
+        raise CliError(f"folder {out.parent} does not exist; create it or choose another --out")
+    con = store.connect_reader(args.db)
+    try:
+        try:
+            scheme, segment = resolve_segment(con, args.segment, args.scheme)
+            export = build_audience(con, scheme, segment, args.channel)
+            write_audience(export.audience, out)
+        except (ValueError, segments.RuleError) as exc:
+            raise CliError(str(exc)) from exc
+    finally:
+        con.close()
+    print(
+        f"{segment} ({scheme}) on {args.channel}: {export.members:,} members, "
+        f"{len(export.audience):,} exported to {out}, {export.excluded:,} excluded"
+    )
+    for reason, customers in zip(
+        export.exclusions["reason"], export.exclusions["customers"], strict=True
+    ):
+        print(f"  excluded {customers:,}: {reason}")
+    return 0

@@ -243,6 +243,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
 
     # --- more commands (export: issue 5) ---
+    def cmd_export_audience(args: argparse.Namespace) -> int:
+        from ccrm_core import audience
+
+        return audience.export_audience_command(args)
+
+    p = sub.add_parser("export", help="export data for activation")
+    export_sub = p.add_subparsers(dest="export_what", required=True, metavar="WHAT")
+    p = export_sub.add_parser(
+        "audience",
+        help="a segment's customers for one channel: customer_id + SHA-256 of email and phone",
+        description="Write a segment's customers for one channel (customer_id, email_sha256, "
+        "phone_sha256), leaving out customers without an opt_in for the channel or suppressed "
+        "by the contact policy; prints how many were left out and why.",
+    )
+    p.add_argument("--segment", required=True, metavar="NAME", help="segment or saved segment")
+    p.add_argument("--channel", required=True, metavar="CH", help="channel, e.g. email, sms")
+    p.add_argument("--out", required=True, metavar="FILE", help="output .csv, .csv.gz or .parquet")
+    p.add_argument(
+        "--scheme",
+        choices=["rfm_segment", "value_tier", "needs_segment", "saved"],
+        help="where to look the segment up (default: wherever the name is unique)",
+    )
+    p.add_argument("--db", help=db_help)
+    p.set_defaults(func=cmd_export_audience)
 
     return parser
 

@@ -581,6 +581,21 @@ def rule_columns(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return out
 
 
+def rule_value_options(con: duckdb.DuckDBPyConnection, column: str, limit: int = 100) -> list:
+    """Distinct values of a text column of mart_customer (most common first), for pick lists;
+    [] for other columns or when it has more than `limit` distinct values."""
+    columns = rule_columns(con)
+    if columns.get(column) != "text":
+        return []
+    col = store.quote_ident(next(c for c in columns if c == column))
+    rows = con.execute(
+        f"SELECT {col} FROM mart_customer WHERE {col} IS NOT NULL "  # noqa: S608 - checked name
+        f"GROUP BY {col} ORDER BY count(*) DESC, {col} LIMIT ?",
+        [limit + 1],
+    ).fetchall()
+    return [] if len(rows) > limit else [r[0] for r in rows]
+
+
 def operators_for(kind: str) -> tuple[str, ...]:
     return {"number": NUMERIC_OPERATORS, "text": TEXT_OPERATORS, "date": DATE_OPERATORS}[kind]
 
@@ -616,7 +631,12 @@ def rules_where(
     parts: list[str] = []
     params: list[Any] = []
     for i, raw in enumerate(rules, start=1):
-        rule = Rule(**raw) if isinstance(raw, dict) else raw
+        if isinstance(raw, dict):
+            rule = Rule(**raw)
+        elif isinstance(raw, Rule):
+            rule = raw
+        else:  # (column, operator, value) tuples: hashable, so pages can cache on them
+            rule = Rule(*raw)
         where = f"rule {i} ({rule.column} {rule.operator})"
         if rule.column not in columns:
             raise RuleError(

@@ -1,0 +1,400 @@
+"""Segment Explorer (Radar): who the customers are, what they are worth, and audiences to act on.
+
+Schemes: RFM segments, value tiers (12-month discounted CLV), needs-based segments, and the
+user's saved rule segments. Every number comes from ccrm_core.segments / value / audience.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import streamlit as st
+
+from ccrm_core import audience, segments, value
+from ccrm_ui import db
+
+st.title("Segment Explorer")
+st.caption(
+    "Who the customers are and what they are worth: RFM segments, value tiers from the "
+    "12-month discounted lifetime value (BG/NBD x Gamma-Gamma), needs-based segments from "
+    "behaviour, and your own rule segments. Export an audience for a channel, consent applied."
+)
+
+if not db.cached(segments.mart_ready):
+    st.info(
+        "mart_customer does not exist yet. Run the `value` and `segments` build stages "
+        "(`ccrm build --stage value --stage segments`, or Rebuild on the Data page)."
+    )
+    st.stop()
+
+
+def money(x: float) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.0f}"
+
+
+base = db.cached(segments.base_totals)
+m1, m2, m3, m4, m5 = st.columns(5)
+m1.metric("Customers", f"{base['customers']:,}")
+m2.metric("Buyers", f"{base['buyers']:,}")
+m3.metric("Revenue (all time)", money(base["revenue"]))
+m4.metric("Avg CLV (12 months)", f"{base['avg_clv']:,.2f}")
+m5.metric("Avg P(alive)", f"{base['avg_prob_alive']:.0%}")
+
+saved = db.run(segments.saved_segments)  # uncached: saving does not change the data version
+scheme_options = list(segments.SCHEMES) + ([segments.SAVED_SCHEME] if len(saved) else [])
+scheme_labels = {**segments.SCHEMES, segments.SAVED_SCHEME: "Saved rule segments"}
+scheme = st.selectbox("Segment scheme", scheme_options, format_func=scheme_labels.get, key="scheme")
+
+
+def read(fn, *args):
+    """Cached per data version, except for saved segments: saving one does not change the data
+    version, so anything that reads saved_segments runs uncached."""
+    return db.run(fn, *args) if scheme == segments.SAVED_SCHEME else db.cached(fn, *args)
+
+
+profile = read(segments.segment_profile, scheme)
+seg_tab, overlap_tab, drill_tab, rule_tab, model_tab = st.tabs(
+    ["Segments", "Overlap", "Drill-down & export", "Rule builder", "Model check"]
+)
+
+# ---------------------------------------------------------------------------------------------
+with seg_tab:
+    st.dataframe(
+        profile[
+            [
+                "segment",
+                "customers",
+                "share",
+                "revenue",
+                "revenue_share",
+                "avg_clv",
+                "avg_prob_alive",
+                "avg_orders",
+                "avg_order_value",
+            ]
+        ].rename(
+            columns={
+                "segment": "Segment",
+                "customers": "Customers",
+                "share": "Share",
+                "revenue": "Revenue",
+                "revenue_share": "Revenue share",
+                "avg_clv": "Avg CLV",
+                "avg_prob_alive": "Avg P(alive)",
+                "avg_orders": "Avg orders",
+                "avg_order_value": "Avg order value",
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+        key="profile_table",
+        column_config={
+            "Customers": st.column_config.NumberColumn(format="localized"),
+            "Share": st.column_config.NumberColumn(format="percent"),
+            "Revenue": st.column_config.NumberColumn(format="%.0f"),
+            "Revenue share": st.column_config.NumberColumn(format="percent"),
+            "Avg CLV": st.column_config.NumberColumn(format="%.2f"),
+            "Avg P(alive)": st.column_config.NumberColumn(format="percent"),
+            "Avg orders": st.column_config.NumberColumn(format="%.2f"),
+            "Avg order value": st.column_config.NumberColumn(format="%.2f"),
+        },
+    )
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Size and value")
+        st.plotly_chart(segments.figure_treemap(profile, scheme_labels[scheme]), width="stretch")
+    with right:
+        st.subheader("Frequency vs monetary value")
+        if scheme == segments.SAVED_SCHEME:
+            st.info("Saved segments may overlap; pick a column scheme for the scatter.")
+        else:
+            st.plotly_chart(
+                segments.figure_scatter(db.cached(segments.scatter_sample, scheme)),
+                width="stretch",
+            )
+    st.subheader("Mix against the base")
+    kind = st.radio(
+        "Mix",
+        list(segments.MIX_KINDS),
+        format_func=lambda k: segments.MIX_KINDS[k][1],
+        horizontal=True,
+        key="mix_kind",
+    )
+    mix = read(segments.segment_mix, scheme, kind)
+    if mix.empty:
+        st.info("No behaviour of this kind in mart_customer.")
+    else:
+        st.caption(
+            "Index = the segment's average share / the base's average share x 100 "
+            "(100 = like everyone; the base is every customer with that behaviour)."
+        )
+        st.plotly_chart(segments.figure_mix(mix), width="stretch")
+    if scheme == "needs_segment":
+        st.subheader("What distinguishes each needs segment")
+        drivers = db.cached(segments.needs_segment_drivers)
+        st.dataframe(
+            drivers.rename(
+                columns={
+                    "segment": "Segment",
+                    "label": "Feature",
+                    "z_score": "Std. devs above mean",
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+            column_config={"Std. devs above mean": st.column_config.NumberColumn(format="%.2f")},
+        )
+
+# ---------------------------------------------------------------------------------------------
+with overlap_tab:
+    c1, c2 = st.columns(2)
+    column_schemes = list(segments.SCHEMES)
+    scheme_a = c1.selectbox("Rows", column_schemes, format_func=scheme_labels.get, key="overlap_a")
+    scheme_b = c2.selectbox(
+        "Columns", column_schemes, index=1, format_func=scheme_labels.get, key="overlap_b"
+    )
+    overlap = db.cached(segments.segment_overlap, scheme_a, scheme_b)
+    st.caption("Share of each row segment's customers that fall in each column segment.")
+    st.plotly_chart(
+        segments.figure_overlap(overlap, scheme_labels[scheme_a], scheme_labels[scheme_b]),
+        width="stretch",
+    )
+
+# ---------------------------------------------------------------------------------------------
+with drill_tab:
+    names = list(profile["segment"])
+    if not names:
+        st.info("No segments in this scheme yet.")
+    else:
+        segment = st.selectbox("Segment", names, key="drill_segment")
+        row = profile[profile["segment"] == segment].iloc[0]
+        d1, d2, d3, d4 = st.columns(4)
+        d1.metric("Customers in segment", f"{int(row['customers']):,}")
+        d2.metric("Segment revenue", money(row["revenue"]))
+        d3.metric(
+            "Segment avg CLV", f"{row['avg_clv']:,.2f}" if row["avg_clv"] == row["avg_clv"] else "—"
+        )
+        d4.metric(
+            "Segment avg P(alive)",
+            f"{row['avg_prob_alive']:.0%}"
+            if row["avg_prob_alive"] == row["avg_prob_alive"]
+            else "—",
+        )
+        customers = read(segments.segment_customers, scheme, segment, 200)
+        st.caption(
+            f"Top {len(customers):,} customers by lifetime value; names and emails masked. "
+            "Open one in Customer 360 with the link."
+        )
+        st.dataframe(
+            customers,
+            hide_index=True,
+            width="stretch",
+            column_order=[
+                "link",
+                "first_name",
+                "last_name",
+                "email",
+                "city",
+                "orders",
+                "revenue",
+                "clv",
+                "prob_alive",
+                "rfm_segment",
+                "value_tier",
+                "needs_segment",
+            ],
+            column_config={
+                "link": st.column_config.LinkColumn("Customer", display_text=r"customer_id=(.*)$"),
+                "revenue": st.column_config.NumberColumn("Revenue", format="%.0f"),
+                "clv": st.column_config.NumberColumn("CLV", format="%.2f"),
+                "prob_alive": st.column_config.NumberColumn("P(alive)", format="percent"),
+            },
+        )
+
+        st.subheader("Export an audience")
+        channels = db.cached(audience.consentable_channels)
+        if not channels:
+            st.info("No consent records are loaded, so no channel can be exported.")
+        else:
+            channel = st.selectbox("Channel", channels, key="export_channel")
+            summary = read(audience.audience_summary, scheme, segment, channel)
+            e1, e2, e3 = st.columns(3)
+            e1.metric("Members", f"{summary['members']:,}")
+            e2.metric("Exportable", f"{summary['exported']:,}")
+            e3.metric("Excluded", f"{summary['excluded']:,}")
+            if summary["excluded"]:
+                st.dataframe(
+                    summary["exclusions"].rename(
+                        columns={"reason": "Excluded because", "customers": "Customers"}
+                    ),
+                    hide_index=True,
+                    width="stretch",
+                )
+            st.caption(
+                "File columns: customer_id, email_sha256 (SHA-256 of the lower-cased, trimmed "
+                "email), phone_sha256 (SHA-256 of the E.164 phone)."
+            )
+            st.download_button(
+                f"Download {summary['exported']:,} customers (CSV)",
+                data=audience.audience_csv(summary["audience"]),
+                file_name=f"audience_{channel}_{segment}.csv".replace(" ", "_"),
+                mime="text/csv",
+                disabled=summary["exported"] == 0,
+                key="download",
+            )
+
+# ---------------------------------------------------------------------------------------------
+with rule_tab:
+    st.caption(
+        "Filter mart_customer by up to four conditions; counts update as you edit. "
+        "Save the result by name to use it as a segment (and export it)."
+    )
+    columns = db.cached(segments.rule_columns)
+    names_ = ["(none)"] + [c for c in columns if c != "customer_id"]
+    defaults = ["value_tier", "prob_alive", "(none)", "(none)"]
+    rules: list[tuple] = []
+    errors: list[str] = []
+    for i in range(4):
+        c1, c2, c3 = st.columns([2, 1, 2])
+        default = defaults[i] if defaults[i] in names_ else "(none)"
+        column = c1.selectbox(
+            f"Column {i + 1}", names_, index=names_.index(default), key=f"rule_col_{i}"
+        )
+        if column == "(none)":
+            continue
+        kind = columns[column]
+        ops = list(segments.operators_for(kind))
+        op_default = {"value_tier": "in", "prob_alive": ">="}.get(column, ops[0])
+        op = c2.selectbox(
+            f"Operator {i + 1}", ops, index=ops.index(op_default), key=f"rule_op_{column}_{i}"
+        )
+        val = None
+        if op in ("is null", "is not null"):
+            pass
+        elif kind == "text":
+            options = db.cached(segments.rule_value_options, column)
+            if op in ("in", "not in"):
+                pick_default = options[:1] if column != "value_tier" else options[-2:]
+                val = tuple(
+                    c3.multiselect(
+                        f"Values {i + 1}",
+                        options,
+                        default=[p for p in pick_default if p in options],
+                        key=f"rule_val_{column}_{op}_{i}",
+                    )
+                )
+            elif options:
+                val = c3.selectbox(f"Value {i + 1}", options, key=f"rule_val_{column}_{op}_{i}")
+            else:
+                val = c3.text_input(f"Value {i + 1}", key=f"rule_val_{column}_{op}_{i}")
+        elif kind == "date":
+            if op == "between":
+                val = tuple(
+                    str(d)
+                    for d in c3.date_input(
+                        f"Dates {i + 1}",
+                        value=(dt.date.today() - dt.timedelta(days=365), dt.date.today()),
+                        key=f"rule_val_{column}_{op}_{i}",
+                    )
+                )
+            else:
+                val = str(c3.date_input(f"Date {i + 1}", key=f"rule_val_{column}_{op}_{i}"))
+        elif op == "between":
+            lo = c3.number_input(f"From {i + 1}", value=0.0, key=f"rule_lo_{column}_{i}")
+            hi = c3.number_input(f"To {i + 1}", value=100.0, key=f"rule_hi_{column}_{i}")
+            val = (lo, hi)
+        else:
+            default_num = 0.5 if column == "prob_alive" else 1.0
+            val = c3.number_input(
+                f"Value {i + 1}", value=default_num, key=f"rule_val_{column}_{op}_{i}"
+            )
+        rules.append((column, op, val))
+    match = st.radio(
+        "Match",
+        ["all", "any"],
+        horizontal=True,
+        key="rule_match",
+        format_func=lambda m: "all conditions" if m == "all" else "any condition",
+    )
+    try:
+        counts = db.cached(segments.rule_counts, tuple(rules), match)
+    except segments.RuleError as exc:
+        counts = None
+        st.warning(str(exc))
+    if counts is not None:
+        r1, r2, r3, r4 = st.columns(4)
+        r1.metric("Matching customers", f"{counts['customers']:,}")
+        r2.metric("Share of customers", f"{counts['share']:.1%}")
+        r3.metric("Their revenue", money(counts["revenue"]))
+        r4.metric(
+            "Their avg CLV",
+            f"{counts['avg_clv']:,.2f}" if counts["avg_clv"] == counts["avg_clv"] else "—",
+        )
+        read_only = db.read_only()
+        s1, s2 = st.columns([3, 1])
+        name = s1.text_input("Save as", placeholder="e.g. High-value at risk", key="rule_name")
+        if s2.button(
+            "Save segment",
+            disabled=read_only or not name.strip() or not rules,
+            key="rule_save",
+            help="The app was opened read-only" if read_only else None,
+        ):
+            try:
+                n = db.run(segments.save_segment, name, rules, match)
+                st.success(f"Saved '{name.strip()}' ({n:,} customers). Pick 'Saved rule segments'.")
+            except segments.RuleError as exc:
+                st.error(str(exc))
+    if len(saved):
+        st.subheader("Saved segments")
+        st.dataframe(
+            saved.assign(
+                rules=[
+                    f" {m.upper()} ".join(
+                        f"{r['column']} {r['operator']} {r.get('value')}" for r in rs
+                    )
+                    for rs, m in zip(saved["rules"], saved["match"], strict=True)
+                ]
+            )[["name", "rules", "customers", "updated_at"]],
+            hide_index=True,
+            width="stretch",
+        )
+
+# ---------------------------------------------------------------------------------------------
+with model_tab:
+    params = db.cached(value.model_parameters)
+    holdout = db.cached(value.holdout_table)
+    if params.empty:
+        st.info("No model fits yet: run the `value` build stage.")
+    else:
+        metrics = params[params["model"] == "holdout"].set_index("parameter")["value"]
+        if len(metrics):
+            h1, h2, h3 = st.columns(3)
+            h1.metric("Holdout purchases: predicted", f"{metrics['predicted_total']:,.0f}")
+            h2.metric("Holdout purchases: actual", f"{metrics['actual_total']:,.0f}")
+            h3.metric("Relative error", f"{metrics['relative_error']:+.1%}")
+            st.caption(
+                f"BG/NBD fitted on the data up to {metrics['holdout_units']:.0f} weeks before "
+                "the end, then asked how many repeat purchases each customer makes in those "
+                "weeks; bars compare the mean per customer by purchases in the calibration "
+                "period."
+            )
+            st.plotly_chart(value.figure_holdout(holdout), width="stretch")
+        fits = params[params["model"] != "holdout"]
+        st.dataframe(
+            fits.rename(
+                columns={
+                    "model": "Model",
+                    "fitted_on": "Fitted on",
+                    "parameter": "Parameter",
+                    "value": "Estimate",
+                    "std_error": "Std. error",
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "Estimate": st.column_config.NumberColumn(format="%.4f"),
+                "Std. error": st.column_config.NumberColumn(format="%.4f"),
+            },
+        )
