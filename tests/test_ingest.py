@@ -311,7 +311,14 @@ def test_required_null_and_row_rules(con, tmp_path):
         "e1,2024-01-01 00:00:00,web,visit,,a1\n"
         "e2,2024-01-01 00:00:00,web,visit,,\n",  # line 3: nobody
     )
-    r1, r2 = ingest.ingest_files(con, [consents, events], max_reject_rate=1.0)
+    spend = write(
+        tmp_path / "spend.csv",
+        "date,channel,spend,impressions\n"
+        "2024-01-01,tv,10,2.0\n"
+        "2024-01-02,tv,10,1.5\n"  # line 3: fraction of an impression
+        "2024-01-03,tv,10,many\n",  # line 4
+    )
+    r1, r2, r3 = ingest.ingest_files(con, [consents, events, spend], max_reject_rate=1.0)
     assert (r1.status, r1.rows_loaded, r1.rows_rejected) == ("loaded", 1, 2)
     assert [(x[2], x[3], x[4], x[5]) for x in rejects(con, r1.ingest_id)] == [
         (3, "status", "yes", "must be opt_in or opt_out"),
@@ -320,6 +327,11 @@ def test_required_null_and_row_rules(con, tmp_path):
     assert (r2.status, r2.rows_loaded, r2.rows_rejected) == ("loaded", 1, 1)
     assert [(x[2], x[3]) for x in rejects(con, r2.ingest_id)] == [(3, "anonymous_id")]
     assert "neither source_id nor anonymous_id" in rejects(con, r2.ingest_id)[0][5]
+    assert [(x[2], x[3], x[4], x[5]) for x in rejects(con, r3.ingest_id)] == [
+        (3, "impressions", "1.5", "not a whole number"),
+        (4, "impressions", "many", "not a whole number"),
+    ]
+    assert rows(con, "spend", "date") == [(date(2024, 1, 1), "tv", None, 10.0, 2)]
 
 
 def test_reject_rate_threshold_refuses_whole_file(con, tmp_path):
@@ -748,7 +760,8 @@ def test_killed_ingest_leaves_before_or_after(tmp_path):
             cwd=Path(__file__).resolve().parents[1],
         )
         assert child.stdout.readline().strip() == "ready"
-        threading.Event().wait(rng.uniform(0.05, 0.95) * seconds)
+        # one moment early in each third of the load, so at least one lands before the commit
+        threading.Event().wait(rng.uniform(0.05 + attempt * 0.3, 0.3 + attempt * 0.3) * seconds)
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
         c = store.connect_writer(db)
@@ -759,3 +772,21 @@ def test_killed_ingest_leaves_before_or_after(tmp_path):
         assert logged == (2 if got == after else 1)  # the log commits with the data
         outcomes.append((child.returncode, got == after))
     assert any(code == -signal.SIGKILL for code, _ in outcomes), outcomes
+
+
+def test_generator_csv_round_trips_exactly(tmp_path):
+    """`ccrm sample --csv` writes the format ingest reads: loading its files gives back exactly
+    the tables the generator wrote (row count and checksum per raw table)."""
+    from ccrm_core import sample
+
+    data = sample.generate(200, 60, 5)
+    direct = store.connect_writer(tmp_path / "direct.duckdb")
+    sample.write_sample(direct, data)
+    files = sample.write_csv(data, tmp_path / "csv")
+    loaded = store.connect_writer(tmp_path / "loaded.duckdb")
+    reports = ingest.ingest_files(loaded, files)
+    assert [(r.status, r.rows_rejected) for r in reports] == [("loaded", 0)] * len(files)
+    assert state(loaded) == state(direct)
+    assert all(n > 0 for n, _ in state(loaded).values())
+    direct.close()
+    loaded.close()
