@@ -157,7 +157,7 @@ OPERATIONS: list[Operation] = [
     Operation(
         "attribution_all",
         lambda ctx: __import__("ccrm_core.attribution").attribution.bench_attribution_all(ctx),
-        "generate 1M journeys + all 9 attribution models (heuristics, Markov 1-3, Shapley)",
+        "1M journeys: generate + all 9 attribution models (figures: models_s = models alone)",
     ),
     Operation(
         "mmm_fit",
