@@ -729,7 +729,7 @@ class _Company:
         suffix[pattern == 3] = rng.integers(1, 1000, n)[pattern == 3]
         self.email_pattern, self.email_sep, self.email_suffix = pattern, sep, suffix
         for _ in range(50):
-            local = self._email_local(np.arange(n), sep=np.full(n, 1), case=None)
+            local = self._email_local(np.arange(n), sep=np.full(n, 1))
             key = _join(local, "@", _take(self.domains, dom))
             codes = key.dictionary_encode().indices.to_numpy()
             _, first_seen = np.unique(codes, return_index=True)
@@ -741,9 +741,7 @@ class _Company:
             suffix[dup] = rng.integers(1000, 100000, k)
         self.email_suffix = suffix
 
-    def _email_local(
-        self, person: np.ndarray, sep: np.ndarray, case: np.ndarray | None
-    ) -> pa.Array:
+    def _email_local(self, person: np.ndarray, sep: np.ndarray) -> pa.Array:
         """Local part for rows (person index, sep code 0 '.', 1 '', 2 '_', 3 ' ')."""
         pattern = self.email_pattern[person]
         initials = [x[:1] for x in self.first_lower]
@@ -907,7 +905,10 @@ class _Company:
         first = np.concatenate([first[keep], f2])
         in_win = t >= 0
         self.buy_person, self.buy_t, self.buy_first = person[in_win], t[in_win], first[in_win]
-        # Repeat purchases cannot precede the first purchase's clock time on the same day.
+        # Repeat purchases keep their day (the thinning decided on it) but get a daytime clock
+        # time, never before the acquisition on the same day.
+        repeat = ~self.buy_first
+        self.buy_t[repeat] = np.floor(self.buy_t[repeat]) + _hours(self.rng, int(repeat.sum()))
         self.buy_t = np.maximum(self.buy_t, self.t0[self.buy_person])
 
     def _anomaly_days(self) -> int:
@@ -964,11 +965,11 @@ class _Company:
         # Earliest record per (person, system), -1 if none.
         self.rec_of = np.full((n, 3), -1, dtype=np.int64)
         for sys_i in range(3):
-            m = self.rec_system == sys_i
-            idx = np.flatnonzero(m)
-            o = np.lexsort((created[idx], self.rec_person[idx]))
-            idx = idx[o][::-1]  # last write wins -> earliest stays
-            self.rec_of[self.rec_person[idx], sys_i] = idx
+            idx = np.flatnonzero(self.rec_system == sys_i)
+            idx = idx[np.lexsort((created[idx], self.rec_person[idx]))]
+            head = np.ones(idx.size, dtype=bool)
+            head[1:] = self.rec_person[idx[1:]] != self.rec_person[idx[:-1]]
+            self.rec_of[self.rec_person[idx[head]], sys_i] = idx[head]
         self.rec_of[np.arange(n), self.primary_sys] = self.primary_rec
         # Record numbers: per system in order of creation, with small random gaps.
         number = np.zeros(R, dtype=np.int64)
@@ -1540,7 +1541,7 @@ class _Company:
         mal = mask("email", "malformed")
         mal_kind = rng.integers(0, 3, R)  # 0 no domain, 1 space in local part, 2 no '@'
         sep = np.where(mal & (mal_kind == 1), 3, sep)
-        local = self._email_local(person, sep, None)
+        local = self._email_local(person, sep)
         domain = _take(self.domains, self.email_domain[person])
         at = _select(mal & (mal_kind == 2), _s("."), _s("@"))
         dom = _select(mal & (mal_kind == 0), _s(""), domain)
@@ -1983,7 +1984,17 @@ class _Events:
         self.parts: list[dict[str, np.ndarray]] = []
 
     def add(self, t, channel, etype, record=None, anon=None, campaign=None, value=None) -> None:
+        """Add events at generator times t; responses that would fall after the window end
+        (an open the day after the last day) are left out."""
         t = np.asarray(t, dtype=np.float64)
+        inside = (t >= 0) & (t < self.company.D)
+        if not inside.all():
+            t = t[inside]
+            record, anon, campaign, value = (
+                x[inside] if x is not None and np.ndim(x) else x
+                for x in (record, anon, campaign, value)
+            )
+            channel = channel[inside] if np.ndim(channel) else channel
         k = t.size
         if k == 0:
             return
