@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
-PAGE = "pages/attribution.py"
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "attribution.py")
 
 
 def _metric(at: AppTest, label: str) -> str:
