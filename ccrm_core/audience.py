@@ -249,13 +249,17 @@ def audience_csv(audience: pd.DataFrame) -> bytes:
     return audience.to_csv(index=False).encode("utf-8")
 
 
+class AudienceError(ValueError):
+    """A user error in `ccrm export audience` (the CLI prints it as one line, exit code 2)."""
+
+
 def export_audience_command(args) -> int:
     """`ccrm export audience --segment NAME --channel CH --out FILE [--scheme S] [--db PATH]`."""
-    from ccrm_core.cli import CliError
-
     out = Path(args.out)
     if not out.parent.exists():
-        raise CliError(f"folder {out.parent} does not exist; create it or choose another --out")
+        raise AudienceError(
+            f"folder {out.parent} does not exist; create it or choose another --out"
+        )
     con = store.connect_reader(args.db)
     try:
         try:
@@ -263,7 +267,7 @@ def export_audience_command(args) -> int:
             export = build_audience(con, scheme, segment, args.channel)
             write_audience(export.audience, out)
         except (ValueError, segments.RuleError) as exc:
-            raise CliError(str(exc)) from exc
+            raise AudienceError(str(exc)) from exc
     finally:
         con.close()
     print(

@@ -246,7 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     def cmd_export_audience(args: argparse.Namespace) -> int:
         from ccrm_core import audience
 
-        return audience.export_audience_command(args)
+        try:
+            return audience.export_audience_command(args)
+        except audience.AudienceError as exc:
+            raise CliError(str(exc)) from exc
 
     p = sub.add_parser("export", help="export data for activation")
     export_sub = p.add_subparsers(dest="export_what", required=True, metavar="WHAT")

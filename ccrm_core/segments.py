@@ -619,6 +619,16 @@ def _coerce(kind: str, value: Any, where: str) -> Any:
     return str(value)
 
 
+def _as_rule(raw: Rule | dict | Sequence) -> Rule:
+    """A Rule from a Rule, a dict, or a (column, operator, value) tuple (hashable, so pages can
+    cache on it)."""
+    if isinstance(raw, Rule):
+        return raw
+    if isinstance(raw, dict):
+        return Rule(**raw)
+    return Rule(*raw)
+
+
 def rules_where(
     con: duckdb.DuckDBPyConnection, rules: Sequence[Rule | dict], match: str = "all"
 ) -> tuple[str, list[Any]]:
@@ -631,12 +641,7 @@ def rules_where(
     parts: list[str] = []
     params: list[Any] = []
     for i, raw in enumerate(rules, start=1):
-        if isinstance(raw, dict):
-            rule = Rule(**raw)
-        elif isinstance(raw, Rule):
-            rule = raw
-        else:  # (column, operator, value) tuples: hashable, so pages can cache on them
-            rule = Rule(*raw)
+        rule = _as_rule(raw)
         where = f"rule {i} ({rule.column} {rule.operator})"
         if rule.column not in columns:
             raise RuleError(
@@ -700,7 +705,7 @@ def rule_counts(
 
 
 def _definition(rules: Sequence[Rule | dict], match: str) -> str:
-    items = [asdict(r) if isinstance(r, Rule) else dict(r) for r in rules]
+    items = [asdict(_as_rule(r)) for r in rules]
     for item in items:  # dates to text so the definition is JSON
         if isinstance(item.get("value"), list | tuple):
             item["value"] = [str(v) if hasattr(v, "isoformat") else v for v in item["value"]]

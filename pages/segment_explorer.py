@@ -342,9 +342,17 @@ with rule_tab:
         ):
             try:
                 n = db.run(segments.save_segment, name, rules, match)
-                st.success(f"Saved '{name.strip()}' ({n:,} customers). Pick 'Saved rule segments'.")
             except segments.RuleError as exc:
                 st.error(str(exc))
+            else:
+                # rerun so the scheme list above offers the saved segments at once
+                st.session_state["segment_saved"] = (
+                    f"Saved '{name.strip()}' ({n:,} customers): choose 'Saved rule segments' "
+                    "as the scheme to explore or export it."
+                )
+                st.rerun()
+        if "segment_saved" in st.session_state:
+            st.success(st.session_state.pop("segment_saved"))
     if len(saved):
         st.subheader("Saved segments")
         st.dataframe(
