@@ -2,19 +2,22 @@
 
 Build stages (heavy preparation, so page lookups stay in milliseconds at 1,000,000 customers):
 
-- `search_index` writes three tables, each sorted so that DuckDB's zone maps (min/max per row
-  group) turn equality and prefix lookups into reads of a few row groups:
-  * `search_keys(kind, key, customer_id, field, value)`: normalised lookup keys, one row per
-    (kind, key, customer, field). kind `token`: one word of a first or last name from the golden
-    record and every source record (lower-cased, accents and apostrophes removed); kind `email`:
-    lower-cased email; kind `phone`: the last 10 digits of the phone, reversed (so a prefix lookup
-    is a suffix match: "555-0100" finds "+1 (415) 555-0100"); kind `id`: customer id, source id
-    and anonymous id, lower-cased, letters and digits only; kind `email_rev`: the email's local
-    part reversed (typos at its start). `value` is what is shown as matched.
-  * `search_vocab(token, customers)`: the distinct name words and how many customers carry each.
-    Typo tolerance works on this small vocabulary, not on the customers.
-  * `search_customers(customer_id, name, email, phone, city, source_records, orders, revenue)`:
-    the result card (revenue in currency units, all time).
+- `search_index` writes four tables, each sorted so that DuckDB's zone maps (min/max per row
+  group) turn lookups into reads of a few row groups of integers:
+  * `search_customers(customer_no, customer_id, name, email, phone, city, source_records,
+    orders, revenue)`: the result card (revenue in currency units, all time); customer_no is
+    the customer's number in customer_id order, so the lookups below join and group integers.
+  * `search_vocab(token_id, token, customers)`: the distinct name words (from the golden record
+    and every source record: lower-cased, accents and apostrophes removed) and how many
+    customers carry each. Typo tolerance works on this small vocabulary, not on the customers.
+  * `search_postings(token_id, customer_no, value)`: which customers carry which name word;
+    `value` is the full name of the record it came from.
+  * `search_keys(kind, code, key, customer_no, field, value)`: other lookup keys. kind `email`:
+    the lower-cased email; `email_rev`: its local part reversed (typos at its start); `phone`:
+    the last 10 digits reversed (a prefix lookup is a suffix match: "555-0100" finds
+    "+1 (415) 555-0100"); `id`: customer, source and anonymous ids, lower-cased, letters and
+    digits only. `code` packs the key's first 8 characters into an order-preserving UBIGINT
+    (prefix_code), so a prefix is an integer range. `value` is what is shown as matched.
 - `customer_timeline` writes `customer_timeline(customer_id, ts, kind, channel, event_type,
   campaign_id, value, ref_id, source, detail)`: every linked event (kind 'event') and order (kind
   'order', event_type 'order', value = revenue) sorted by customer and time, and
@@ -47,8 +50,6 @@ from ccrm_core.pipeline import BuildContext
 
 PAGE_URL_PATH = "customer_360"
 SEARCH_FIELDS = ("name", "email", "phone", "customer_id", "source_id", "anonymous_id")
-# Upper bound for prefix ranges: sorts after every character a key can hold.
-_MAX_CHAR = "\U0010ffff"
 # Name words whose similarity to a query word is below this are not candidates.
 MIN_WORD_SIMILARITY = 0.82
 # Candidate name words kept per query word (best first): keeps the posting lists small.
@@ -137,12 +138,50 @@ def parse_query(text: str) -> SearchQuery:
 # Build stages
 
 
+def _sql_code(col: str) -> str:
+    """SQL twin of `prefix_code`: the first 8 characters of a key as an order-preserving
+    UBIGINT (character codes capped at 255)."""
+    return " + ".join(
+        f"(least(ascii(substr({col}, {i + 1}, 1)), 255)::UBIGINT << {8 * (7 - i)})"
+        for i in range(8)
+    )
+
+
+def prefix_code(prefix: str) -> tuple[int, int]:
+    """[low, high] of the UBIGINT codes (see `_sql_code`) of every key that starts with
+    `prefix`; a prefix longer than 8 characters gives the codes of its first 8 (check the rest
+    with starts_with)."""
+    head = prefix[:8]
+    low = sum(min(ord(c), 255) << (8 * (7 - i)) for i, c in enumerate(head))
+    return low, low + (1 << (8 * (8 - len(head)))) - 1
+
+
 def search_index_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
-    """Write search_keys, search_vocab and search_customers (see the module docstring)."""
+    """Write search_customers, search_vocab, search_postings and search_keys (see the module
+    docstring). Customers are numbered (customer_no) so lookups join and group on integers."""
     name = "coalesce(first_name, '') || ' ' || coalesce(last_name, '')"
     con.execute(
         f"""
-        CREATE OR REPLACE TABLE search_keys AS
+        CREATE OR REPLACE TABLE search_customers AS
+        SELECT CAST(row_number() OVER (ORDER BY c.customer_id) AS INTEGER) AS customer_no,
+               c.customer_id, trim({name}) AS name, c.email, c.phone, c.city,
+               coalesce(n.records, 0) AS source_records,
+               coalesce(o.orders, 0) AS orders, coalesce(o.revenue, 0) AS revenue
+        FROM customers c
+        LEFT JOIN (
+            SELECT customer_id, count(*) AS records FROM identity_map
+            WHERE source_id IS NOT NULL GROUP BY customer_id
+        ) n USING (customer_id)
+        LEFT JOIN (
+            SELECT customer_id, count(*) AS orders, sum(revenue) AS revenue
+            FROM customer_orders GROUP BY customer_id
+        ) o USING (customer_id)
+        ORDER BY customer_no
+        """  # noqa: S608 - column expressions from our own code
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _search_all AS
         WITH records AS (
             -- the golden record and every source record of each customer
             SELECT customer_id, first_name, last_name, email, phone FROM customers
@@ -157,15 +196,15 @@ def search_index_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int
         ),
         keys AS (
             SELECT 'token' AS kind, key, customer_id, 'name' AS field, value
-            FROM words WHERE length(key) >= 1
+            FROM words
             UNION ALL
             SELECT 'email', lower(trim(email)), customer_id, 'email', email
-            FROM records WHERE email IS NOT NULL AND trim(email) <> ''
+            FROM records WHERE email IS NOT NULL
             UNION ALL
             -- the local part reversed: finds an email whose first characters hold the typo
             SELECT 'email_rev', reverse(split_part(lower(trim(email)), '@', 1)), customer_id,
                    'email', email
-            FROM records WHERE email IS NOT NULL AND trim(email) <> ''
+            FROM records WHERE email IS NOT NULL
             UNION ALL
             SELECT 'phone', {_sql_phone_key("phone")}, customer_id, 'phone', phone
             FROM records WHERE length(regexp_replace(phone, '[^0-9]', '', 'g')) >= 7
@@ -180,39 +219,43 @@ def search_index_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int
             SELECT 'id', {_sql_id("anonymous_id")}, customer_id, 'anonymous_id', anonymous_id
             FROM identity_map WHERE anonymous_id IS NOT NULL
         )
-        SELECT kind, key, customer_id, field, min(value) AS value
-        FROM keys WHERE key <> '' AND customer_id IS NOT NULL
-        GROUP BY kind, key, customer_id, field
-        ORDER BY kind, key, customer_id
+        SELECT k.kind, k.key, c.customer_no, k.field, min(k.value) AS value
+        FROM keys k JOIN search_customers c USING (customer_id)
+        WHERE k.key <> ''
+        GROUP BY k.kind, k.key, c.customer_no, k.field
         """  # noqa: S608 - column expressions from our own code
     )
     con.execute(
         """
         CREATE OR REPLACE TABLE search_vocab AS
-        SELECT key AS token, count(DISTINCT customer_id) AS customers
-        FROM search_keys WHERE kind = 'token'
+        SELECT CAST(row_number() OVER (ORDER BY key) AS INTEGER) AS token_id, key AS token,
+               count(DISTINCT customer_no) AS customers
+        FROM _search_all WHERE kind = 'token'
         GROUP BY key ORDER BY key
         """
     )
     con.execute(
+        """
+        CREATE OR REPLACE TABLE search_postings AS
+        SELECT v.token_id, a.customer_no, min(a.value) AS value
+        FROM _search_all a JOIN search_vocab v ON v.token = a.key
+        WHERE a.kind = 'token'
+        GROUP BY v.token_id, a.customer_no
+        ORDER BY v.token_id, a.customer_no
+        """
+    )
+    con.execute(
         f"""
-        CREATE OR REPLACE TABLE search_customers AS
-        SELECT c.customer_id, trim({name}) AS name, c.email, c.phone, c.city,
-               coalesce(n.records, 0) AS source_records,
-               coalesce(o.orders, 0) AS orders, coalesce(o.revenue, 0) AS revenue
-        FROM customers c
-        LEFT JOIN (
-            SELECT customer_id, count(*) AS records FROM identity_map
-            WHERE source_id IS NOT NULL GROUP BY customer_id
-        ) n USING (customer_id)
-        LEFT JOIN (
-            SELECT customer_id, count(*) AS orders, sum(revenue) AS revenue
-            FROM customer_orders GROUP BY customer_id
-        ) o USING (customer_id)
-        ORDER BY c.customer_id
+        CREATE OR REPLACE TABLE search_keys AS
+        SELECT kind, {_sql_code("key")} AS code, key, customer_no, field, value
+        FROM _search_all WHERE kind <> 'token'
+        ORDER BY kind, code, key, customer_no
         """  # noqa: S608 - column expressions from our own code
     )
-    return con.execute("SELECT count(*) FROM search_keys").fetchone()[0]
+    con.execute("DROP TABLE _search_all")
+    return con.execute(
+        "SELECT (SELECT count(*) FROM search_keys) + (SELECT count(*) FROM search_postings)"
+    ).fetchone()[0]
 
 
 def customer_timeline_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
@@ -255,25 +298,22 @@ RESULT_COLUMNS = [
 def search_ready(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the search_index stage has run (its three tables exist)."""
     return all(
-        store.table_exists(con, t) for t in ("search_keys", "search_vocab", "search_customers")
+        store.table_exists(con, t)
+        for t in ("search_keys", "search_vocab", "search_postings", "search_customers")
     )
-
-
-def _prefix_range(prefix: str) -> list[str]:
-    """[low, high) of the keys starting with `prefix`; an empty prefix gives an empty range."""
-    return [prefix, prefix + _MAX_CHAR] if prefix else ["", ""]
 
 
 # One statement per search, assembled from the fixed fragments below that the query warrants:
 # planning and scheduling several small queries costs more than the lookups themselves, and so
-# does planning lookups that cannot match. Every lookup is a range or equality on the sorted
-# (kind, key) columns, so zone maps skip all but a few row groups. The name-word join keeps at
-# most MAX_NAME_WORDS candidate words so that DuckDB turns the join into an IN filter on the
-# scan (dynamic_or_filter_threshold, default 50).
+# does planning lookups that cannot match. Lookups filter sorted integer columns (token_id;
+# kind + the 8-character prefix code), so zone maps skip all but a few row groups and what is
+# scanned is cheap integers, not strings; joins and groups run on customer_no. The name-word
+# join keeps at most MAX_NAME_WORDS candidate words so that DuckDB turns it into an IN filter on
+# the postings scan (dynamic_or_filter_threshold, default 50).
 _NAME_SQL = f"""
 q AS (SELECT unnest($words::VARCHAR[]) AS word, unnest(range(len($words))) AS i),
 scored_words AS (
-    SELECT q.i, v.token, v.customers,
+    SELECT q.i, v.token_id, v.token, v.customers,
            CASE WHEN v.token = q.word THEN 1.0
                 ELSE greatest(
                     jaro_winkler_similarity(q.word, v.token),
@@ -284,91 +324,93 @@ scored_words AS (
     WHERE length(v.token) BETWEEN length(q.word) - 3 AND length(q.word) + 12
 ),
 words AS (
-    SELECT i, token, sim FROM scored_words
+    SELECT i, token_id, sim FROM scored_words
     WHERE sim >= {MIN_WORD_SIMILARITY}
     QUALIFY row_number() OVER (PARTITION BY i ORDER BY sim DESC, customers DESC, token)
             <= $per_word
 ),
 name_best AS (
-    SELECT k.customer_id, w.i, max(w.sim) AS sim, arg_max(k.value, w.sim) AS value
-    FROM search_keys k JOIN words w ON k.key = w.token
-    WHERE k.kind = 'token'
-    GROUP BY k.customer_id, w.i
+    SELECT p.customer_no, w.i, max(w.sim) AS sim, arg_max(p.value, w.sim) AS value
+    FROM search_postings p JOIN words w ON p.token_id = w.token_id
+    GROUP BY p.customer_no, w.i
 ),
 name_hits AS (
-    SELECT customer_id, 'name' AS field, arg_max(value, sim) AS value,
+    SELECT customer_no, 'name' AS field, arg_max(value, sim) AS value,
            sum(sim) / len($words) * $name_weight AS score
-    FROM name_best GROUP BY customer_id
-    ORDER BY score DESC, customer_id LIMIT {CANDIDATES}
+    FROM name_best GROUP BY customer_no
+    ORDER BY score DESC, customer_no LIMIT {CANDIDATES}
 )"""  # noqa: S608 - numeric constants from this module
 _EMAIL_SQL = """
 email_hits AS (
-    SELECT customer_id, 'email' AS field, value,
+    SELECT customer_no, 'email' AS field, value,
            CASE WHEN key = $email THEN 1.0
                 ELSE 0.98 * jaro_winkler_similarity(key, $email) END AS score
     FROM search_keys
-    WHERE kind = 'email' AND key >= $email_lo AND key < $email_hi
+    WHERE kind = 'email' AND code BETWEEN $email_lo AND $email_hi
       AND (key = $email OR jaro_winkler_similarity(key, $email) >= 0.9)
     UNION ALL
-    SELECT customer_id, 'email' AS field, value,
+    SELECT customer_no, 'email' AS field, value,
            0.98 * jaro_winkler_similarity(lower(trim(value)), $email) AS score
     FROM search_keys
-    WHERE kind = 'email_rev' AND key >= $email_rev_lo AND key < $email_rev_hi
+    WHERE kind = 'email_rev' AND code BETWEEN $email_rev_lo AND $email_rev_hi
       AND jaro_winkler_similarity(lower(trim(value)), $email) >= 0.9
 )"""
 _EMAIL_PREFIX_SQL = f"""
 email_prefix_hits AS (
-    SELECT customer_id, 'email' AS field, value,
+    SELECT customer_no, 'email' AS field, value,
            CASE WHEN key = $email_prefix THEN 1.0
                 ELSE 0.8 + 0.15 * length($email_prefix) / length(key) END AS score
     FROM (SELECT * FROM search_keys
-          WHERE kind = 'email' AND key >= $email_prefix_lo AND key < $email_prefix_hi
+          WHERE kind = 'email' AND code BETWEEN $email_prefix_lo AND $email_prefix_hi
+            AND starts_with(key, $email_prefix)
           LIMIT {CANDIDATES})
 )"""  # noqa: S608 - numeric constants from this module
 _PHONE_SQL = f"""
 phone_hits AS (
-    SELECT customer_id, 'phone' AS field, value,
+    SELECT customer_no, 'phone' AS field, value,
            CASE WHEN key = $phone THEN 1.0 ELSE 0.6 + 0.04 * length($phone) END AS score
     FROM (SELECT * FROM search_keys
-          WHERE kind = 'phone' AND key >= $phone_lo AND key < $phone_hi
+          WHERE kind = 'phone' AND code BETWEEN $phone_lo AND $phone_hi
+            AND starts_with(key, $phone)
           LIMIT {CANDIDATES})
 )"""  # noqa: S608 - numeric constants from this module
 _PHONE_TYPO_SQL = """
 phone_typo_hits AS (
     -- one wrong digit in a full number: the same last 4 digits, then edit distance 1
-    SELECT customer_id, 'phone' AS field, value, 0.85 AS score
+    SELECT customer_no, 'phone' AS field, value, 0.85 AS score
     FROM search_keys
-    WHERE kind = 'phone' AND key >= $phone4_lo AND key < $phone4_hi
+    WHERE kind = 'phone' AND code BETWEEN $phone4_lo AND $phone4_hi
       AND key <> $phone AND damerau_levenshtein(key, $phone) <= 1
 )"""
 _ID_SQL = f"""
 id_hits AS (
-    SELECT customer_id, field, value,
+    SELECT customer_no, field, value,
            CASE WHEN key = $ident THEN 1.0 ELSE 0.8 + 0.2 * length($ident) / length(key) END
                AS score
     FROM (SELECT * FROM search_keys
-          WHERE kind = 'id' AND key >= $ident_lo AND key < $ident_hi
+          WHERE kind = 'id' AND code BETWEEN $ident_lo AND $ident_hi
+            AND starts_with(key, $ident)
           LIMIT {CANDIDATES})
 )"""  # noqa: S608 - numeric constants from this module
 _RANK_SQL = """
 keyed AS (
     -- ties on score go to the field listed first in SEARCH_FIELDS (scores have 4 decimals)
-    SELECT customer_id, field, value, round(score::DOUBLE, 4) AS score,
+    SELECT customer_no, field, value, round(score::DOUBLE, 4) AS score,
            round(score::DOUBLE, 4) - list_position($field_order, field) * 1e-6 AS sort_key
     FROM hits
 ),
 ranked AS (
     -- a GROUP BY, not a window: far cheaper for a few hundred rows
-    SELECT customer_id, arg_max(field, sort_key) AS field, arg_max(value, sort_key) AS value,
+    SELECT customer_no, arg_max(field, sort_key) AS field, arg_max(value, sort_key) AS value,
            max(score) AS score, max(sort_key) AS sort_key
-    FROM keyed GROUP BY customer_id
-    ORDER BY max(sort_key) DESC, customer_id
+    FROM keyed GROUP BY customer_no
+    ORDER BY max(sort_key) DESC, customer_no
     LIMIT $limit
 )
-SELECT r.customer_id, c.name, c.email, c.phone, c.city,
+SELECT c.customer_id, c.name, c.email, c.phone, c.city,
        r.field AS matched_field, r.value AS matched_value, r.score
-FROM ranked r LEFT JOIN search_customers c USING (customer_id)
-ORDER BY r.sort_key DESC, r.customer_id
+FROM ranked r JOIN search_customers c USING (customer_no)
+ORDER BY r.sort_key DESC, c.customer_id
 """
 # Candidate name words in the join at most (see above), and query words used at most.
 MAX_NAME_WORDS = 48
@@ -388,8 +430,8 @@ def search_statement(q: SearchQuery, limit: int) -> tuple[str, dict]:
             (_NAME_SQL, "name_hits", {"words": words, "per_word": per_word, "name_weight": weight})
         )
     if q.email:
-        lo, hi = _prefix_range(q.email[:3])
-        rev_lo, rev_hi = _prefix_range(q.email.split("@", 1)[0][::-1][:3])
+        lo, hi = prefix_code(q.email[:3])
+        rev_lo, rev_hi = prefix_code(q.email.split("@", 1)[0][::-1][:3])
         parts.append(
             (
                 _EMAIL_SQL,
@@ -404,7 +446,7 @@ def search_statement(q: SearchQuery, limit: int) -> tuple[str, dict]:
             )
         )
     if q.email_prefix:
-        lo, hi = _prefix_range(q.email_prefix)
+        lo, hi = prefix_code(q.email_prefix)
         parts.append(
             (
                 _EMAIL_PREFIX_SQL,
@@ -414,10 +456,10 @@ def search_statement(q: SearchQuery, limit: int) -> tuple[str, dict]:
         )
     if q.phone:
         rev = q.phone[::-1]  # keys hold reversed digits: a suffix is a prefix
-        lo, hi = _prefix_range(rev)
+        lo, hi = prefix_code(rev)
         parts.append((_PHONE_SQL, "phone_hits", {"phone": rev, "phone_lo": lo, "phone_hi": hi}))
         if len(rev) >= 9:
-            lo, hi = _prefix_range(rev[:4])
+            lo, hi = prefix_code(rev[:4])
             parts.append(
                 (
                     _PHONE_TYPO_SQL,
@@ -426,7 +468,7 @@ def search_statement(q: SearchQuery, limit: int) -> tuple[str, dict]:
                 )
             )
     if q.ident:
-        lo, hi = _prefix_range(q.ident)
+        lo, hi = prefix_code(q.ident)
         parts.append((_ID_SQL, "id_hits", {"ident": q.ident, "ident_lo": lo, "ident_hi": hi}))
     params: dict = {"field_order": list(SEARCH_FIELDS), "limit": int(limit)}
     for _, _, p in parts:

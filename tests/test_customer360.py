@@ -48,6 +48,17 @@ def test_normalisers_agree_between_python_and_sql(con):
     )
 
 
+def test_prefix_codes_agree_between_python_and_sql(con):
+    for key in ["c000001234", "john.smith@example.com", "0010555514", "ab", "é-x"]:
+        sql = con.execute(f"SELECT {c360._sql_code('$k')}", {"k": key}).fetchone()[0]
+        low, high = c360.prefix_code(key)
+        assert sql == low and (high == low if len(key) >= 8 else high > low)
+        # every key that starts with a prefix has its code inside the prefix's range
+        lo3, hi3 = c360.prefix_code(key[:2])
+        assert lo3 <= sql <= hi3
+    assert c360.prefix_code("ab") == (0x6162 << 48, (0x6162 << 48) + (1 << 48) - 1)
+
+
 # --- search ------------------------------------------------------------------------------------
 
 
