@@ -333,9 +333,11 @@ def table_summary(con: duckdb.DuckDBPyConnection) -> list[dict]:
     out = []
     for t in TABLES.values():
         tc = quote_ident(t.time_column) if t.time_column else "NULL"
-        rows, first, last = con.execute(
-            f"SELECT count(*), min({tc}), max({tc}) FROM {quote_ident(t.name)}"  # noqa: S608 contract names
-        ).fetchall()[0]
+        sql = (
+            f"SELECT count(*), CAST(min({tc}) AS TIMESTAMP), CAST(max({tc}) AS TIMESTAMP) "  # noqa: S608 contract names
+            f"FROM {quote_ident(t.name)}"
+        )
+        rows, first, last = con.execute(sql).fetchall()[0]
         out.append(
             {"table": t.name, "rows": rows, "first": first, "last": last, "about": t.description}
         )

@@ -75,6 +75,6 @@ def test_cli_ingest_while_the_app_is_open_fails_clearly_and_changes_nothing(
     page, errors = open_page(browser, f"{base}/data")
     try:
         assert page.locator("[data-testid='stException']").count() == 0 and not errors
-        assert page.get_by_text("campaigns").first.is_visible()
+        assert page.get_by_role("heading", name="What is loaded").first.is_visible()
     finally:
         page.close()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from ccrm_core import ingest, store
 
-PAGE = "pages/data.py"
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "data.py")
 
 
 @pytest.fixture()
