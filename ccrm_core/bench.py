@@ -210,17 +210,22 @@ def prepare(ctx: BenchContext, progress: Callable[[str], None] = print) -> None:
 
     progress(f"preparing {ctx.customers:,} customers x {BENCH_DAYS} days (seed {BENCH_SEED})")
     data = sample.generate(ctx.customers, BENCH_DAYS, BENCH_SEED)
-    con = store.connect_writer(ctx.workdir / "raw.duckdb")
+    # written under a temporary name and renamed last, so an interrupted preparation is redone
+    partial = ctx.workdir / "raw.partial.duckdb"
+    for leftover in (partial, Path(f"{partial}.wal")):
+        leftover.unlink(missing_ok=True)
+    con = store.connect_writer(partial)
     try:
         sample.write_sample(con, data)
-        con.execute("CHECKPOINT")
+        del data
         ctx.csv_dir.mkdir(parents=True, exist_ok=True)
         ctx.parquet_dir.mkdir(parents=True, exist_ok=True)
         con.execute(f"COPY events TO '{ctx.csv_dir / 'events.csv'}' (HEADER, DELIMITER ',')")
         con.execute(f"COPY events TO '{ctx.parquet_dir / 'events.parquet'}' (FORMAT parquet)")
+        con.execute("CHECKPOINT")
     finally:
         con.close()
-    del data
+    partial.rename(ctx.workdir / "raw.duckdb")
 
 
 def run_bench(
