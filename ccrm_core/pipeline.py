@@ -68,6 +68,21 @@ STAGES: tuple[Stage, ...] = (
         "mart_customer: RFM segments, value tiers, needs-based segments, behaviour columns",
     ),
     # --- Radar stages (issue 6) ---
+    Stage(
+        "customer_kpis",
+        "ccrm_core.kpis:customer_kpis_stage",
+        "per-customer KPI facts, segment membership, daily KPIs and active spells by segment",
+    ),
+    Stage(
+        "radar_funnel",
+        "ccrm_core.kpis:radar_funnel_stage",
+        "funnel by segment, monthly cohort retention, journeys to first purchase",
+    ),
+    Stage(
+        "kpi_alerts",
+        "ccrm_core.kpis:kpi_alerts_stage",
+        "daily and weekly KPI forecasts with prediction bands; points outside are alerts",
+    ),
     # --- Conductor stages (issue 7): paths, attribution, mmm, reconcile ---
     Stage(
         "paths",

@@ -1,0 +1,406 @@
+"""Command center KPIs (issue 6) on a tiny hand-made company (tests/radar_data.py).
+
+Data end 2024-12-31 (the last event). Default view: period 30 days = 2024-12-02..2024-12-31,
+previous period 2024-11-02..2024-12-01, active window 365 days. Every expected number below is
+worked out by hand from radar_data's rows.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+import radar_data
+
+from ccrm_core import kpis, pipeline, store
+from ccrm_core.kpis import KpiFilters
+
+
+@pytest.fixture(scope="module")
+def company(tmp_path_factory):
+    path = radar_data.build_company(tmp_path_factory.mktemp("radar") / "radar.duckdb")
+    con = store.connect_reader(path)
+    yield con
+    con.close()
+
+
+def tiles(con, **kw) -> dict[str, kpis.KpiTile]:
+    return {t.key: t for t in kpis.kpi_tiles(con, KpiFilters(**kw))}
+
+
+# --- each KPI on hand-made data -----------------------------------------------------------------
+
+
+def test_active_customers(company):
+    t = tiles(company)["active_customers"]
+    # ordered in 2024-01-01..2024-12-31: A, B, C; in 2023-12-02..2024-12-01: A, D
+    assert (t.value, t.previous) == (3, 2)
+    # window 30 days: ordered 2024-12-02..12-31: A, B, C; 2024-11-02..12-01: nobody
+    t30 = tiles(company, active_window=30)["active_customers"]
+    assert (t30.value, t30.previous) == (3, 0)
+
+
+def test_new_customers(company):
+    t = tiles(company)["new_customers"]
+    assert (t.value, t.previous) == (1, 0)  # B's first order 2024-12-05
+    # on channel web: B's first order was on web; on store: nobody's first order is in the period
+    assert tiles(company, channel="web")["new_customers"].value == 1
+    assert tiles(company, channel="store")["new_customers"].value == 0
+
+
+def test_repeat_rate(company):
+    t = tiles(company)["repeat_rate"]
+    # buyers A, B, C; B is new -> 2/3; previous period has no buyers -> no rate
+    assert t.value == pytest.approx(2 / 3)
+    assert t.previous is None
+    # store: buyers A (first store order ever on 12-20) and C (bought on store before) -> 1/2
+    assert tiles(company, channel="store")["repeat_rate"].value == pytest.approx(0.5)
+
+
+def test_retention_and_churn(company):
+    t = tiles(company)
+    # S = active at 12-01 = {A, D}; D lapses 2024-12-14 (365 days after 2023-12-15) -> 1/2
+    assert t["retention_rate"].value == pytest.approx(0.5)
+    assert t["churn_rate"].value == pytest.approx(0.5)
+    # previous: S = active at 11-01 = {A, C, D}; C lapses 2024-11-30 -> retention 2/3
+    assert t["retention_rate"].previous == pytest.approx(2 / 3)
+    assert t["churn_rate"].previous == pytest.approx(1 / 3)
+    assert not t["churn_rate"].higher_is_better
+
+
+def test_revenue_orders_and_aov(company):
+    t = tiles(company)
+    assert (t["revenue"].value, t["revenue"].previous) == (190, 0)  # 30 + 80 + 20 + 60
+    assert (t["orders"].value, t["orders"].previous) == (4, 0)
+    assert t["aov"].value == pytest.approx(47.5)
+    assert t["aov"].previous is None  # no orders: no average
+    web = tiles(company, channel="web")
+    assert (web["revenue"].value, web["orders"].value) == (100, 2)
+
+
+def test_revenue_per_active_customer(company):
+    t = tiles(company)["revenue_per_active"]
+    assert t.value == pytest.approx(190 / 3)
+    assert t.previous == 0
+
+
+def test_average_lifetime_value(company):
+    assert tiles(company)["avg_clv"].value == pytest.approx((300 + 100 + 200 + 10) / 4)
+    champions = tiles(company, scheme="rfm_segment", segment="Champions")["avg_clv"]
+    assert champions.value == pytest.approx(250)
+    assert champions.change is None  # a snapshot
+
+
+def test_contactable_reach(company):
+    t = tiles(company)["contactable_reach"]
+    # opt-in now: A (email 03-01), B (email 12-10), C (sms 11-20), E (push 2023-01-01); D out
+    assert (t.value, t.previous) == (4, 3)
+    assert "80% of 5 customers" in t.help
+    assert tiles(company, source_system="crm")["contactable_reach"].value == 2  # C, E
+
+
+def test_hygiene_score_absent_without_hygiene_stage(company):
+    t = tiles(company)["hygiene_score"]
+    assert t.value is None and "hygiene" in t.note
+
+
+def test_segment_filter_restricts_every_additive_kpi(company):
+    t = tiles(company, scheme="rfm_segment", segment="Champions")  # A and C
+    assert t["revenue"].value == 90  # A 30 + C 60
+    assert t["active_customers"].value == 2
+    assert t["new_customers"].value == 0
+
+
+def test_custom_period_matches_the_standard_one(company):
+    custom = tiles(company, period="custom", start=date(2024, 12, 2), end=date(2024, 12, 31))
+    standard = tiles(company)
+    for key in ("revenue", "orders", "active_customers", "repeat_rate", "retention_rate"):
+        assert custom[key].value == pytest.approx(standard[key].value), key
+    # 10 days: buyers come from orders directly (no stored window of that length)
+    ten = tiles(company, period="custom", start=date(2024, 12, 20), end=date(2024, 12, 29))
+    assert ten["revenue"].value == 90  # A 30 (12-20), C 60 (12-25)
+    assert ten["repeat_rate"].value == pytest.approx(1.0)  # A and C both bought before
+
+
+def test_sparklines_end_with_the_tile_value(company):
+    for t in kpis.kpi_tiles(company, KpiFilters()):
+        if t.sparkline:
+            assert t.sparkline[-1] == pytest.approx(t.value), t.key
+
+
+def test_delta_text():
+    assert kpis.KpiTile("x", "X", "count", 110, 100).delta_text() == "+10 (+10.0%)"
+    assert kpis.KpiTile("x", "X", "ratio", 0.5, 0.6).delta_text() == "-10.0 pp"
+    assert kpis.KpiTile("x", "X", "currency", 2.5e6, 2e6).delta_text() == "+500.0k (+25.0%)"
+    assert kpis.KpiTile("x", "X", "count", 1, None).delta_text() is None
+
+
+# --- funnel, cohorts, journeys ------------------------------------------------------------------
+
+
+def test_funnel_counts_and_rates(company):
+    f = kpis.funnel_by_segment(company, 30, "rfm_segment").set_index("segment")
+    everyone = f.loc["everyone"]
+    # reached: A B C D E; engaged: A (visit) B (click) D (open); converted: A B; repeat: A B;
+    # loyal (>= 3 orders in this build): A
+    assert [everyone[s] for s in kpis.FUNNEL_STAGES] == [5, 3, 2, 2, 1]
+    assert everyone["rate_engaged"] == pytest.approx(0.6)
+    assert everyone["rate_converted"] == pytest.approx(2 / 3)
+    assert everyone["rate_loyal"] == pytest.approx(0.5)
+    champions = f.loc["Champions"]  # A, C: C was only sent an sms
+    assert [champions[s] for s in kpis.FUNNEL_STAGES] == [2, 1, 1, 1, 1]
+    # a period of 10 days uses the stored 30-day funnel
+    assert kpis.funnel_period(10) == 30
+
+
+def test_funnel_stages_are_nested_on_every_row(company):
+    f = kpis.funnel_by_segment(company, 365, "rfm_segment")
+    counts = f[list(kpis.FUNNEL_STAGES)].to_numpy()
+    assert (np.diff(counts, axis=1) <= 0).all()
+
+
+def test_cohort_retention_counts(company):
+    c = kpis.cohort_retention(company)
+    jan = c[c["cohort_month"] == pd.Timestamp("2024-01-01")].set_index("months_since")
+    assert list(jan.index) == [0, 5, 11]  # A: Jan, Jun, Dec
+    assert (jan["active_customers"] == 1).all() and (jan["retention"] == 1.0).all()
+    nov = c[c["cohort_month"] == pd.Timestamp("2023-11-01")].set_index("months_since")
+    assert list(nov.index) == [0, 1]  # D: Nov and Dec 2023
+    assert c.groupby("cohort_month")["cohort_customers"].first().sum() == 4  # A B C D
+
+
+def test_journeys_from_events(company):
+    paths = kpis.first_purchase_paths(company)
+    got = {tuple(p): n for p, n in zip(paths["path"], paths["conversions"], strict=True)}
+    # B: email send, email click, web visit (collapsed to email, web), 4 days; D: display, 5
+    # days; A and C: no tracked touch before their first order
+    assert got == {(): 2, ("email", "web"): 1, ("display",): 1}
+    assert set(paths["source"]) == {"mart_journeys"}
+    lengths = kpis.path_length_distribution(company)
+    assert dict(zip(lengths["path_length"], lengths["conversions"], strict=True)) == {
+        0: 2,
+        1: 1,
+        2: 1,
+    }
+    ttc = kpis.time_to_convert_distribution(company)
+    assert dict(zip(ttc["days_to_convert"], ttc["customers"], strict=True)) == {4: 1, 5: 1}
+
+
+def test_journeys_prefer_mart_paths(tmp_path):
+    path = radar_data.build_company(tmp_path / "r.duckdb")
+    con = store.connect_writer(path)
+    try:
+        con.execute(
+            "CREATE TABLE mart_paths AS SELECT 'all' AS scheme, 'all' AS segment, "
+            "['social', 'email'] AS path, 3.0 AS conversions, 0.0 AS nulls, 10.0 AS value"
+        )
+        paths = kpis.first_purchase_paths(con)
+        assert paths["path"].tolist() == [["social", "email"]]
+        assert paths["source"].iloc[0] == "mart_paths"
+        assert kpis.path_length_distribution(con)["path_length"].tolist() == [2]
+    finally:
+        con.close()
+
+
+# --- filters and URL --------------------------------------------------------------------------
+
+
+def test_filter_options(company):
+    o = kpis.filter_options(company)
+    assert (o.data_start, o.data_end) == (date(2023, 11, 15), date(2024, 12, 31))
+    assert o.channels == ("store", "web") and o.source_systems == ("crm", "shop")
+    assert ("rfm_segment", "Champions") in o.segments
+
+
+def test_filters_round_trip_through_query_params(company):
+    o = kpis.filter_options(company)
+    f = KpiFilters(
+        period="custom",
+        start=date(2024, 6, 1),
+        end=date(2024, 6, 30),
+        scheme="rfm_segment",
+        segment="Champions",
+        channel="web",
+        source_system="shop",
+        active_window=90,
+    )
+    params = kpis.filters_to_params(f)
+    assert params["segment"] == "rfm_segment:Champions"
+    back, warnings = kpis.filters_from_params(params, o)
+    assert back == f and warnings == []
+    assert kpis.filters_to_params(KpiFilters()) == {}
+
+
+def test_unknown_query_params_fall_back_with_a_warning(company):
+    o = kpis.filter_options(company)
+    f, warnings = kpis.filters_from_params(
+        {"channel": "fax", "period": "12", "segment": "rfm_segment:Nope", "window": "5"}, o
+    )
+    assert f == KpiFilters()
+    assert len(warnings) == 4 and any("fax" in w for w in warnings)
+
+
+# --- pages must cope with missing marts -------------------------------------------------------
+
+
+def test_everything_is_empty_before_the_radar_stages(tmp_path):
+    con = store.connect_writer(tmp_path / "empty.duckdb")
+    try:
+        radar_data.write_company(con, with_segments=False)
+        view = kpis.command_center(con)
+        assert view.tiles == [] and not view.options.ready
+        assert view.options.missing == ("customer_kpis",)
+        assert kpis.funnel_by_segment(con, 30).empty
+        assert kpis.first_purchase_paths(con).empty
+        assert kpis.kpi_alerts(con).empty
+    finally:
+        con.close()
+
+
+def test_without_mart_customer_there_are_no_segments(tmp_path):
+    path = radar_data.build_company(tmp_path / "r.duckdb", with_segments=False)
+    con = store.connect_reader(path)
+    try:
+        assert kpis.filter_options(con).segments == ()
+        t = tiles(con)
+        assert t["avg_clv"].value is None and t["revenue"].value == 190
+        view = kpis.command_center(con)
+        assert len(view.tiles) == 12 and not view.funnel.empty
+    finally:
+        con.close()
+
+
+# --- forecast and alerts on hand-made series --------------------------------------------------
+
+
+def _series(seed: int, level: float, n: int = 730) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """Poisson counts with trend, weekly and yearly seasonality (multiplicative)."""
+    t = np.arange(n)
+    mu = (
+        level
+        * (1 + 0.3 * t / n)
+        * (1 + 0.25 * np.sin(2 * np.pi * t / 7))
+        * (1 + 0.2 * np.cos(2 * np.pi * (t - 30) / 365.25))
+    )
+    return pd.date_range("2023-01-01", periods=n), mu
+
+
+def test_forecast_flags_a_planted_drop_and_spike_and_little_else():
+    hits, false = 0, 0
+    for seed in range(10):
+        dates, mu = _series(seed, level=30)
+        mu[400:404] *= 0.4  # 60% drop for 4 days
+        mu[600] *= 4  # one day at 4x
+        y = np.random.default_rng(seed).poisson(mu).astype(float)
+        alerts = kpis.group_alerts(kpis.fit_forecast(dates, y))
+        start = pd.to_datetime(alerts["start_date"])
+        end = pd.to_datetime(alerts["end_date"])
+        on_drop = (start <= dates[403]) & (end >= dates[400])
+        on_spike = (start <= dates[600]) & (end >= dates[600])
+        hits += int((on_drop & (alerts["direction"] == "drop")).any())
+        hits += int((on_spike & (alerts["direction"] == "spike")).any())
+        false += int((~(on_drop | on_spike)).sum())
+    assert hits == 20
+    assert false <= 2  # 10 series x 730 days
+
+
+def test_forecast_band_and_horizon():
+    dates, mu = _series(0, level=50)
+    y = np.random.default_rng(0).poisson(mu).astype(float)
+    fc = kpis.fit_forecast(dates, y, settings=kpis.ForecastSettings(horizon_days=14))
+    assert len(fc) == 730 + 14 and fc["is_forecast"].sum() == 14
+    hist = fc[~fc["is_forecast"]]
+    # the expected value tracks the true mean within a few percent
+    assert np.median(np.abs(hist["expected"] / mu - 1)) < 0.05
+    assert ((hist["lower"] <= hist["expected"]) & (hist["expected"] <= hist["upper"])).all()
+    # outside the band <=> alert (no sustained runs in a clean series)
+    outside = (hist["actual"] > hist["upper"]) | (hist["actual"] < hist["lower"])
+    assert (outside == hist["is_alert"]).mean() > 0.99
+    assert fc.loc[fc["is_forecast"], "actual"].isna().all()
+
+
+def test_thin_series_do_not_alert_on_zero_days():
+    dates = pd.date_range("2024-01-01", periods=400)
+    y = np.random.default_rng(3).poisson(2.0, 400).astype(float)  # many zero days
+    assert not kpis.fit_forecast(dates, y)["is_alert"].any()
+
+
+def test_group_alerts_merges_a_run_and_reports_the_change():
+    fc = pd.DataFrame(
+        {
+            "date": pd.date_range("2024-03-01", periods=6).date,
+            "actual": [10.0, 2.0, 3.0, 10.0, 30.0, 10.0],
+            "expected": [10.0] * 6,
+            "score": [0.0, -5.0, -4.8, 0.1, 6.0, 0.0],
+            "is_alert": [False, True, True, False, True, False],
+        }
+    )
+    g = kpis.group_alerts(fc)
+    assert g["direction"].tolist() == ["spike", "drop"]  # newest first
+    drop = g.iloc[1]
+    assert (drop["start_date"], drop["end_date"], drop["points"]) == (
+        date(2024, 3, 2),
+        date(2024, 3, 3),
+        2,
+    )
+    assert drop["change"] == pytest.approx(-15) and drop["change_pct"] == pytest.approx(-0.75)
+    msg = kpis.alert_message("orders", "app", drop)
+    assert msg.startswith("Orders (channel app) fell 75% below forecast from 2024-03-02")
+
+
+def test_kpi_alerts_stage_on_a_built_series(tmp_path):
+    """The stage reads mart_daily_kpis and stores forecasts and alerts, newest first."""
+    con = store.connect_writer(tmp_path / "a.duckdb")
+    try:
+        dates, mu = _series(1, level=40, n=400)
+        mu[300] *= 5
+        y = np.random.default_rng(1).poisson(mu)
+        frame = pd.DataFrame(
+            {
+                "date": dates.date,
+                "channel": "web",
+                "source_system": "shop",
+                "orders": y,
+                "revenue": y * 20.0,
+                "buyers": y,
+                "new_customers": y // 4,
+            }
+        )
+        pipeline.replace_table(con, "mart_daily_kpis", frame)
+        ctx = pipeline.BuildContext(as_of=dates[-1].date(), run_id=1)
+        assert kpis.kpi_alerts_stage(con, ctx) > 0
+        alerts = kpis.kpi_alerts(con)
+        spike = alerts[
+            (alerts["metric"] == "orders")
+            & (alerts["channel"] == "all")
+            & (alerts["grain"] == "day")
+        ]
+        assert spike["start_date"].tolist() == [dates[300]]
+        assert list(alerts["end_date"]) == sorted(alerts["end_date"], reverse=True)
+        assert kpis.monitored_channels(con) == ["all", "web"]
+        assert not kpis.kpi_forecast(con, "revenue", "web", "week").empty
+    finally:
+        con.close()
+
+
+# --- figures ----------------------------------------------------------------------------------
+
+
+def test_figures_build_from_core_data(company):
+    view = kpis.command_center(company)
+    figs = [
+        kpis.figure_funnel(view.funnel),
+        kpis.figure_funnel_rates(view.funnel),
+        kpis.figure_cohort_heatmap(view.cohorts),
+        kpis.figure_journey_sankey(view.paths),
+        kpis.figure_distribution(view.path_lengths, "path_length", "conversions", "t", "x"),
+        kpis.figure_forecast(view.forecast, "Revenue"),
+    ]
+    assert all(isinstance(f, go.Figure) for f in figs)
+    sankey = figs[3].data[0]
+    assert "Purchase" in sankey.node.label and sum(sankey.link.value) > 0
+    # empty inputs give an empty figure with a title, not an exception
+    assert "no data" in kpis.figure_cohort_heatmap(pd.DataFrame()).layout.title.text
