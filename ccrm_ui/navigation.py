@@ -10,6 +10,7 @@ import streamlit as st
 PAGES: list[tuple[str, str, str, str, bool]] = [
     # --- Radar pages (issues 5, 6) ---
     # --- Librarian pages (issues 3, 4) ---
+    ("Librarian", "pages/customer_360.py", "Customer 360", ":material/person_search:", False),
     ("Librarian", "pages/data_hygiene.py", "Data Hygiene", ":material/cleaning_services:", False),
     # --- Conductor pages (issues 7, 8) ---
     ("Conductor", "pages/attribution.py", "Attribution", ":material/account_tree:", False),
