@@ -940,7 +940,11 @@ def chart_gauge(
             number=dict(valueformat=number_format),
             title=dict(text=title if value is not None else f"{title} (not built)"),
             gauge=dict(
-                axis=dict(range=[0, maximum], tickformat=number_format),
+                axis=dict(
+                    range=[0, maximum],
+                    tickformat=number_format,
+                    tickvals=[0, maximum / 2, maximum],
+                ),
                 bar=dict(color="#24292f"),
                 steps=[
                     dict(range=[0, lo], color=colours[0]),
@@ -950,7 +954,7 @@ def chart_gauge(
             ),
         )
     )
-    fig.update_layout(height=200, margin=dict(l=20, r=20, t=50, b=10))
+    fig.update_layout(height=210, margin=dict(l=35, r=35, t=50, b=10))
     return fig
 
 

@@ -52,16 +52,12 @@ st.caption(
     "profile; the URL (`?customer_id=...`) links straight to it."
 )
 
-search_col, reveal_col = st.columns([4, 1])
-with reveal_col:
-    st.write("")
-    reveal = reveal_contact_details()
-with search_col:
-    query = st.text_input(
-        "Search customers",
-        key="c360_query",
-        placeholder="name, email, phone, customer id, source id or cookie id",
-    )
+query = st.text_input(
+    "Search customers",
+    key="c360_query",
+    placeholder="name, email, phone, customer id, source id or cookie id",
+)
+reveal = reveal_contact_details()
 
 if not db.cached(c360.search_ready):
     st.info(
@@ -144,21 +140,29 @@ prop = profile.propensity or {}
 m = st.columns(6)
 m[0].metric("Orders", f"{value['orders']:,}" if value.get("orders") is not None else "n/a")
 m[1].metric("Revenue", _money(value.get("revenue")))
-m[2].metric("Lifetime value (CLV)", _money(value.get("clv")))
-m[3].metric("Probability alive", _pct(value.get("prob_alive")))
-m[4].metric("Buy in next 30 days", _pct(prop.get("p_buy_30d")))
-m[5].metric("Churn risk (90 days)", _pct(prop.get("churn_risk")))
+m[2].metric("CLV", _money(value.get("clv")), help="Customer lifetime value (value stage)")
+m[3].metric(
+    "P(alive)",
+    _pct(value.get("prob_alive")),
+    help="Probability the customer is still active (BG/NBD)",
+)
+m[4].metric("P(buy 30d)", _pct(prop.get("p_buy_30d")), help="Propensity to buy in the next 30 days")
+m[5].metric(
+    "Churn risk",
+    _pct(prop.get("churn_risk")),
+    help="Past buyer: probability of no purchase in the next 90 days",
+)
 
 g = st.columns(3)
 value_share = profile.percentiles.get("clv", profile.percentiles.get("revenue"))
-value_basis = "lifetime value" if "clv" in profile.percentiles else "revenue"
+value_basis = "CLV" if "clv" in profile.percentiles else "revenue"
 g[0].plotly_chart(
-    c360.chart_gauge(value_share, f"Value percentile ({value_basis})"),
+    c360.chart_gauge(value_share, f"Value ({value_basis} pct.)"),
     width="stretch",
     key="g_value",
 )
 g[1].plotly_chart(
-    c360.chart_gauge(prop.get("p_buy_30d"), "Propensity to buy (30 days)"),
+    c360.chart_gauge(prop.get("p_buy_30d"), "Buy in 30 days"),
     width="stretch",
     key="g_buy",
 )
