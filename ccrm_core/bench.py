@@ -153,6 +153,16 @@ OPERATIONS: list[Operation] = [
         "Customer 360 timeline of the customer nearest 1,000 events (figures: p50/p95 ms)",
     ),
     # --- Radar operations (issues 5, 6) ---
+    Operation(
+        "value_fit",
+        lambda ctx: __import__("ccrm_core.value").value.bench_value_fit(ctx),
+        "BG/NBD + Gamma-Gamma fits on every buyer's summary (figures: fit_s = fits alone)",
+    ),
+    Operation(
+        "segment_filter",
+        lambda ctx: __import__("ccrm_core.segments").segments.bench_segment_filter(ctx),
+        "Segment Explorer: 40 live rule counts + scheme switches (figures: p50/p95 ms)",
+    ),
     # --- Conductor operations (issues 7, 8) ---
     Operation(
         "attribution_all",

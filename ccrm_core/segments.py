@@ -865,7 +865,7 @@ def segment_profile(con: duckdb.DuckDBPyConnection, scheme: str) -> pd.DataFrame
 
 
 MIX_KINDS = {
-    "channel": ("share_", "Engagement by channel"),
+    "channel": ("share_", "Events by channel"),
     "sales_channel": ("order_share_", "Orders by sales channel"),
     "category": ("cat_", "Orders by category"),
 }
@@ -874,7 +874,8 @@ MIX_KINDS = {
 def segment_mix(con: duckdb.DuckDBPyConnection, scheme: str, kind: str) -> pd.DataFrame:
     """Mix per segment against the base (all customers with that behaviour): segment, item,
     share (mean share of an average member), base_share, index (share / base x 100).
-    kind: 'channel' (engagement events), 'sales_channel' (orders) or 'category' (orders)."""
+    kind: 'channel' (events: touches and responses), 'sales_channel' (orders) or 'category'
+    (orders)."""
     if kind not in MIX_KINDS:
         raise ValueError(f"unknown mix {kind!r}; choose one of {', '.join(MIX_KINDS)}")
     prefix = MIX_KINDS[kind][0]
@@ -886,7 +887,7 @@ def segment_mix(con: duckdb.DuckDBPyConnection, scheme: str, kind: str) -> pd.Da
     if not cols:
         return pd.DataFrame(columns=["segment", "item", "share", "base_share", "index"])
     # customers without that behaviour (no engagements / no orders) do not dilute the mix
-    has = "engagements > 0" if kind == "channel" else "orders > 0"
+    has = "events > 0" if kind == "channel" else "orders > 0"
     avgs = ", ".join(f"avg({store.quote_ident(c)}) AS {store.quote_ident(c)}" for c in cols)
     if _check_scheme(scheme) == SAVED_SCHEME:
         parts, params = [], []
@@ -1111,3 +1112,46 @@ def figure_mix(mix: pd.DataFrame) -> go.Figure:
     )
     fig.update_layout(height=max(280, 40 * len(pivot) + 120), margin=dict(l=10, r=10, t=10, b=10))
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Benchmark (ccrm bench: segment_filter)
+
+
+def bench_segment_filter(ctx) -> tuple[int, dict]:
+    """What the Segment Explorer does when a filter or the scheme changes, on the built
+    database: 40 rule-count queries with varying thresholds (the rule builder's live count) and
+    a profile + mix per scheme. Figures: p50/p95/max ms of a rule count, p95 ms of a scheme
+    switch (profile + channel mix + overlap)."""
+    import time
+
+    con = store.connect_reader(ctx.db)
+    try:
+        customers = con.execute("SELECT count(*) FROM mart_customer").fetchall()[0][0]
+        tiers = [name for name, _ in VALUE_TIERS]
+        rule_ms = []
+        for i in range(40):
+            rules = [
+                ("value_tier", "in", tuple(tiers[: 1 + i % 3])),
+                ("prob_alive", ">=", 0.2 + 0.015 * i),
+                ("orders", ">=", 1 + i % 4),
+            ]
+            t0 = time.perf_counter()
+            rule_counts(con, rules)
+            rule_ms.append((time.perf_counter() - t0) * 1000)
+        switch_ms = []
+        for scheme in (*SCHEMES, *SCHEMES):
+            t0 = time.perf_counter()
+            segment_profile(con, scheme)
+            segment_mix(con, scheme, "channel")
+            segment_overlap(con, scheme, "value_tier")
+            switch_ms.append((time.perf_counter() - t0) * 1000)
+    finally:
+        con.close()
+    figures = {
+        "rule_count_p50_ms": round(float(np.percentile(rule_ms, 50)), 1),
+        "rule_count_p95_ms": round(float(np.percentile(rule_ms, 95)), 1),
+        "rule_count_max_ms": round(max(rule_ms), 1),
+        "scheme_switch_p95_ms": round(float(np.percentile(switch_ms, 95)), 1),
+    }
+    return int(customers), figures

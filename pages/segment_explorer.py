@@ -61,7 +61,7 @@ seg_tab, overlap_tab, drill_tab, rule_tab, model_tab = st.tabs(
 # ---------------------------------------------------------------------------------------------
 with seg_tab:
     st.dataframe(
-        profile[
+        profile.round({"revenue": 0})[
             [
                 "segment",
                 "customers",
@@ -92,7 +92,7 @@ with seg_tab:
         column_config={
             "Customers": st.column_config.NumberColumn(format="localized"),
             "Share": st.column_config.NumberColumn(format="percent"),
-            "Revenue": st.column_config.NumberColumn(format="%.0f"),
+            "Revenue": st.column_config.NumberColumn(format="localized"),
             "Revenue share": st.column_config.NumberColumn(format="percent"),
             "Avg CLV": st.column_config.NumberColumn(format="%.2f"),
             "Avg P(alive)": st.column_config.NumberColumn(format="percent"),
@@ -187,7 +187,7 @@ with drill_tab:
             "Open one in Customer 360 with the link."
         )
         st.dataframe(
-            customers,
+            customers.round({"revenue": 0}),
             hide_index=True,
             width="stretch",
             column_order=[
@@ -206,9 +206,17 @@ with drill_tab:
             ],
             column_config={
                 "link": st.column_config.LinkColumn("Customer", display_text=r"customer_id=(.*)$"),
-                "revenue": st.column_config.NumberColumn("Revenue", format="%.0f"),
-                "clv": st.column_config.NumberColumn("CLV", format="%.2f"),
+                "first_name": st.column_config.TextColumn("First name"),
+                "last_name": st.column_config.TextColumn("Last name"),
+                "email": st.column_config.TextColumn("Email"),
+                "city": st.column_config.TextColumn("City"),
+                "orders": st.column_config.NumberColumn("Orders"),
+                "revenue": st.column_config.NumberColumn("Revenue", format="localized"),
+                "clv": st.column_config.NumberColumn("CLV (12 m)", format="%.2f"),
                 "prob_alive": st.column_config.NumberColumn("P(alive)", format="percent"),
+                "rfm_segment": st.column_config.TextColumn("RFM segment"),
+                "value_tier": st.column_config.TextColumn("Value tier"),
+                "needs_segment": st.column_config.TextColumn("Needs segment"),
             },
         )
 
