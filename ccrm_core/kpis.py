@@ -286,11 +286,11 @@ def customer_kpis_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> in
     con.execute(KPI_DAILY_SQL)
     con.execute(KPI_ACTIVITY_SQL, [activity_windows(ctx), ctx.as_of])
     con.execute(KPI_REACH_SQL)
-    # the tiles' calendar: first order day .. the build's data end (last order or event)
+    # the tiles' calendar: first .. last order day (not a later event day, which would put a day
+    # without orders into the current period and show a drop that is not there)
     con.execute(
-        "CREATE OR REPLACE TABLE mart_kpi_meta AS SELECT "
-        "(SELECT CAST(min(ts) AS DATE) FROM customer_orders) AS data_start, "
-        "CAST(? AS DATE) AS data_end",
+        "CREATE OR REPLACE TABLE mart_kpi_meta AS SELECT CAST(min(ts) AS DATE) AS data_start, "
+        "least(CAST(max(ts) AS DATE), CAST(? AS DATE)) AS data_end FROM customer_orders",
         [ctx.as_of],
     )
     return con.execute("SELECT count(*) FROM mart_customer_kpis").fetchone()[0]
@@ -970,8 +970,9 @@ def filters_from_params(
 # Tiles
 
 
-def _format_value(value: float | None, unit: str) -> str:
-    """Compact display of a KPI value: counts and money with k/M, ratios as percent."""
+def _format_value(value: float | None, unit: str, compact: bool = False) -> str:
+    """Display of a KPI value: counts and money with k/M (from 1,000 when `compact`), ratios as
+    percent, scores with one decimal."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     if unit == "ratio":
@@ -982,6 +983,8 @@ def _format_value(value: float | None, unit: str) -> str:
     if a >= 1e6:
         text = f"{value / 1e6:.2f}M"
     elif a >= 1e4:
+        text = f"{value / 1e3:.1f}k"
+    elif a >= 1e3 and compact:
         text = f"{value / 1e3:.1f}k"
     elif unit == "currency" and a < 1000:
         text = f"{value:,.2f}"
@@ -1030,9 +1033,10 @@ class KpiTile:
         if self.unit == "score":
             return f"{c:+.1f}"
         sign = "+" if c >= 0 else "-"
-        text = sign + _format_value(abs(c), self.unit)
-        if self.change_pct is not None:
-            text += f" ({self.change_pct:+.1%})"
+        text = sign + _format_value(abs(c), self.unit, compact=True)
+        pct = self.change_pct
+        if pct is not None:  # whole percent from 10% on, so the tile's delta stays short
+            text += f" ({pct:+.0%})" if abs(pct) >= 0.1 else f" ({pct:+.1%})"
         return text
 
     @property
@@ -1241,22 +1245,23 @@ def kpi_tiles(con: duckdb.DuckDBPyConnection, f: KpiFilters) -> list[KpiTile]:
     tiles = [
         KpiTile(
             "active_customers",
-            f"Active customers ({w}d)",
+            f"Active ({w}d)",
             "count",
             active(end),
             active(prev_end),
             series(active, spark_level),
-            f"Customers with an order in the {w} days up to the period end "
+            f"Active customers: customers with an order in the {w} days up to the period end "
             f"(sales channel/source filters apply). Previous: at {prev_end}.",
         ),
         KpiTile(
             "new_customers",
-            "New customers",
+            "New cust.",
             "count",
             window_sum("new_customers", end),
             window_sum("new_customers", prev_end),
             series(lambda d: window_sum("new_customers", d), spark_sum),
-            "Customers whose first order ever falls in the period (on the filtered channel and "
+            "New customers: customers whose first order ever falls in the period (on the "
+            "filtered channel and "
             "source system of that first order).",
         ),
         KpiTile(
@@ -1310,31 +1315,32 @@ def kpi_tiles(con: duckdb.DuckDBPyConnection, f: KpiFilters) -> list[KpiTile]:
         ),
         KpiTile(
             "aov",
-            "Avg order value",
+            "Avg order",
             "currency",
             aov(end),
             aov(prev_end),
             series(aov, spark_sum),
-            "Revenue / orders in the period.",
+            "Average order value: revenue / orders in the period.",
         ),
         KpiTile(
             "revenue_per_active",
-            "Revenue / active cust.",
+            "Rev / active",
             "currency",
             rev_per_active(end),
             rev_per_active(prev_end),
             series(rev_per_active, spark_sum),
-            f"Revenue in the period / active customers ({w}d) at its end.",
+            f"Revenue per active customer: revenue in the period / active customers ({w}d) at "
+            "its end.",
         ),
     ]
     clv = _average_clv(con, f)
     tiles.append(
         KpiTile(
             "avg_clv",
-            "Avg lifetime value",
+            "Avg CLV",
             "currency",
             clv,
-            help="Mean predicted customer lifetime value (mart_customer.clv) of the segment "
+            help="Average lifetime value: mean predicted CLV (mart_customer.clv) of the segment "
             "today; a snapshot, so no change. Channel and source filters do not apply.",
             note="" if clv is not None else "run the value stage (issue 5) to see CLV",
         )
@@ -1344,11 +1350,12 @@ def kpi_tiles(con: duckdb.DuckDBPyConnection, f: KpiFilters) -> list[KpiTile]:
     tiles.append(
         KpiTile(
             "hygiene_score",
-            "Data hygiene score",
+            "Hygiene",
             "score",
             score,
             previous_score,
-            help="Overall data quality score (0-100) of the latest hygiene checks; the change "
+            help="Data hygiene score: overall data quality (0-100) of the latest hygiene checks; "
+            "the change "
             "is against the previous build, not the previous period.",
             note="" if score is not None else "run the hygiene stage (issue 3) to see it",
         )
@@ -1381,12 +1388,14 @@ def _reach_tile(con, f: KpiFilters, end, prev_end, spark_dates, cal: _Cum, days)
     share = f" ({now / customers:.0%} of {customers:,} customers)" if customers else ""
     return KpiTile(
         "contactable_reach",
-        "Contactable reach",
+        "Reach",
         "count",
         now,
         cal.at(cum, prev_end) + (before if cal.index(prev_end) < 0 else 0),
         tuple(cal.at(cum, d) for d in spark_dates),
-        "Customers whose current consent is opt-in on at least one channel" + share + ". "
+        "Contactable reach: customers whose current consent is opt-in on at least one channel"
+        + share
+        + ". "
         "Change counts opt-ins still current that were given in the period (consents keep only "
         "the latest status). Sales-channel filter does not apply.",
     )
@@ -1751,8 +1760,10 @@ def figure_distribution(frame: pd.DataFrame, x: str, y: str, title: str, x_title
     return fig.update_layout(title=title, bargap=0.1, **_LAYOUT)
 
 
-def figure_forecast(forecast: pd.DataFrame, title: str) -> go.Figure:
-    """Actual series, forecast, prediction band, alerts (red) and the forecast horizon."""
+def figure_forecast(forecast: pd.DataFrame, title: str, show_days: int | None = None) -> go.Figure:
+    """Actual series, forecast, prediction band, alerts (red) and the forecast horizon.
+    `show_days` zooms the x axis on the last days of history (plus the horizon); the whole
+    series stays one double-click away."""
     fig = go.Figure()
     if forecast is None or forecast.empty:
         return fig.update_layout(title=f"{title}: no data", **_LAYOUT)
@@ -1804,5 +1815,8 @@ def figure_forecast(forecast: pd.DataFrame, title: str) -> go.Figure:
             fillcolor="rgba(0,0,0,0.04)",
             line_width=0,
         )
+    if show_days and not hist.empty:
+        last = pd.Timestamp(hist["date"].max())
+        fig.update_xaxes(range=[last - pd.Timedelta(days=show_days), pd.Timestamp(f["date"].max())])
     fig.update_layout(title=title, legend=dict(orientation="h", y=-0.15), **_LAYOUT)
     return fig

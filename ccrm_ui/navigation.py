@@ -9,6 +9,7 @@ import streamlit as st
 
 PAGES: list[tuple[str, str, str, str, bool]] = [
     # --- Radar pages (issues 5, 6) ---
+    ("Radar", "pages/command_center.py", "Command Center", ":material/monitoring:", True),
     ("Radar", "pages/segment_explorer.py", "Segment Explorer", ":material/donut_small:", False),
     # --- Librarian pages (issues 3, 4) ---
     ("Librarian", "pages/customer_360.py", "Customer 360", ":material/person_search:", False),

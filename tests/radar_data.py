@@ -28,7 +28,7 @@ ORDERS = [  # order_id, ts, source_system, source_id, revenue, channel
     ("o4", "2024-12-05 10:00", "shop", "B", 80.0, "web"),
     ("o5", "2024-12-06 10:00", "shop", "B", 20.0, "web"),
     ("o6", "2023-12-01 10:00", "crm", "C", 40.0, "store"),
-    ("o7", "2024-12-25 10:00", "crm", "C", 60.0, "store"),
+    ("o7", "2024-12-31 10:00", "crm", "C", 60.0, "store"),  # the last order: the data end
     ("o8", "2023-11-15 10:00", "shop", "D", 20.0, "web"),
     ("o9", "2023-12-15 10:00", "shop", "D", 10.0, "web"),
 ]

@@ -1,6 +1,6 @@
 """Command center KPIs (issue 6) on a tiny hand-made company (tests/radar_data.py).
 
-Data end 2024-12-31 (the last event). Default view: period 30 days = 2024-12-02..2024-12-31,
+Data end 2024-12-31 (the last order). Default view: period 30 days = 2024-12-02..2024-12-31,
 previous period 2024-11-02..2024-12-01, active window 365 days. Every expected number below is
 worked out by hand from radar_data's rows.
 """
@@ -119,10 +119,12 @@ def test_custom_period_matches_the_standard_one(company):
     standard = tiles(company)
     for key in ("revenue", "orders", "active_customers", "repeat_rate", "retention_rate"):
         assert custom[key].value == pytest.approx(standard[key].value), key
-    # 10 days: buyers come from orders directly (no stored window of that length)
-    ten = tiles(company, period="custom", start=date(2024, 12, 20), end=date(2024, 12, 29))
-    assert ten["revenue"].value == 90  # A 30 (12-20), C 60 (12-25)
-    assert ten["repeat_rate"].value == pytest.approx(1.0)  # A and C both bought before
+    # 12 days: buyers come from orders directly (no stored window of that length)
+    twelve = tiles(company, period="custom", start=date(2024, 12, 20), end=date(2024, 12, 31))
+    assert twelve["revenue"].value == 90  # A 30 (12-20), C 60 (12-31)
+    assert twelve["repeat_rate"].value == pytest.approx(1.0)  # A and C both bought before
+    # previous 12 days (12-08..12-19): nobody bought -> no rate; 12-05/06 of B are before
+    assert twelve["repeat_rate"].previous is None
 
 
 def test_sparklines_end_with_the_tile_value(company):
@@ -132,9 +134,10 @@ def test_sparklines_end_with_the_tile_value(company):
 
 
 def test_delta_text():
-    assert kpis.KpiTile("x", "X", "count", 110, 100).delta_text() == "+10 (+10.0%)"
+    assert kpis.KpiTile("x", "X", "count", 110, 100).delta_text() == "+10 (+10%)"
+    assert kpis.KpiTile("x", "X", "count", 1050, 1000).delta_text() == "+50 (+5.0%)"
     assert kpis.KpiTile("x", "X", "ratio", 0.5, 0.6).delta_text() == "-10.0 pp"
-    assert kpis.KpiTile("x", "X", "currency", 2.5e6, 2e6).delta_text() == "+500.0k (+25.0%)"
+    assert kpis.KpiTile("x", "X", "currency", 2.5e6, 2e6).delta_text() == "+500.0k (+25%)"
     assert kpis.KpiTile("x", "X", "count", 1, None).delta_text() is None
 
 

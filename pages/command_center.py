@@ -1,0 +1,299 @@
+"""Command center: the executive home page (Radar).
+
+KPI tiles with change against the previous period and sparklines, the latest alert, then tabs
+for trends and alerts, the funnel by segment, cohort retention and journeys to first purchase.
+Every filter lives in the URL (st.query_params), so a copied link reproduces the view.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import streamlit as st
+
+from ccrm_core import kpis
+from ccrm_ui import db
+
+PERIODS = [str(p) for p in kpis.STANDARD_PERIODS] + ["custom"]
+METRIC_KEYS = list(kpis.METRICS)
+GRAINS = ["day", "week"]
+
+st.markdown("#### Command Center")
+options: kpis.FilterOptions = db.cached(kpis.filter_options)
+if not options.ready:
+    stages = " ".join(f"--stage {s}" for s in options.missing) or "--stage customer_kpis"
+    st.info(
+        "The KPI marts are not built yet"
+        + (" (no orders loaded)" if not options.missing else "")
+        + f". Run `ccrm build` (or `ccrm build {stages}`), or press **Rebuild** on the Data page."
+    )
+    st.stop()
+
+# ---- filters: URL -> widgets (first run of a session) -> URL ---------------------------------
+url = st.query_params.to_dict()
+from_url, warnings = kpis.filters_from_params(url, options)
+defaults = {
+    "cc_period": from_url.period,
+    "cc_dates": (
+        from_url.bounds(options.data_start, options.data_end)[:2]
+        if from_url.period == "custom"
+        else (options.data_end.replace(day=1), options.data_end)
+    ),
+    "cc_segment": f"{from_url.scheme}:{from_url.segment}",
+    "cc_channel": from_url.channel,
+    "cc_source": from_url.source_system,
+    "cc_window": from_url.active_window,
+    "cc_metric": url.get("metric") if url.get("metric") in METRIC_KEYS else "revenue",
+    "cc_grain": url.get("grain") if url.get("grain") in GRAINS else "day",
+}
+for key, value in defaults.items():
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+segment_choices = ["all:all"] + [f"{s}:{v}" for s, v in options.segments]
+if st.session_state["cc_segment"] not in segment_choices:
+    st.session_state["cc_segment"] = "all:all"
+
+cols = st.columns([3.9, 2.5, 1.6, 1.6, 1.6])
+with cols[0]:
+    period = st.segmented_control(
+        "Period",
+        PERIODS,
+        key="cc_period",
+        format_func=lambda p: f"{p}d" if p != "custom" else "Custom",
+    )
+period = period or "30"  # a click on the selected option clears it: keep the default
+with cols[1]:
+    segment = st.selectbox(
+        "Segment",
+        segment_choices,
+        key="cc_segment",
+        format_func=lambda s: "Everyone" if s == "all:all" else s.replace(":", ": ", 1),
+        help="Today's members of a segment (issue 5's schemes), with their history.",
+    )
+with cols[2]:
+    channel = st.selectbox(
+        "Sales channel", ["all", *options.channels], key="cc_channel", help="Where orders were"
+    )
+with cols[3]:
+    source = st.selectbox("Source system", ["all", *options.source_systems], key="cc_source")
+with cols[4]:
+    window = st.selectbox(
+        "Active window",
+        list(kpis.ACTIVE_WINDOWS),
+        key="cc_window",
+        format_func=lambda w: f"{w} days",
+        help="An active customer ordered in this many days up to the day measured.",
+    )
+picked = None
+if period == "custom":
+    picked = st.date_input(
+        "Custom period (from - to)",
+        key="cc_dates",
+        min_value=options.data_start,
+        max_value=options.data_end,
+        width=300,
+    )
+
+start = end = None
+if period == "custom":
+    if isinstance(picked, tuple | list) and len(picked) == 2:
+        start, end = picked
+    else:  # the date picker is half-way through a range: keep the last full one
+        start, end = defaults["cc_dates"]
+scheme, _, segment_name = segment.partition(":")
+filters = kpis.KpiFilters(
+    period=period,
+    start=start if isinstance(start, date) else None,
+    end=end if isinstance(end, date) else None,
+    scheme=scheme,
+    segment=segment_name,
+    channel=channel,
+    source_system=source,
+    active_window=int(window),
+)
+params = kpis.filters_to_params(filters)
+if st.session_state["cc_metric"] != "revenue":
+    params["metric"] = st.session_state["cc_metric"]
+if st.session_state["cc_grain"] != "day":
+    params["grain"] = st.session_state["cc_grain"]
+if params != url:
+    st.query_params.from_dict(params)
+for warning in warnings:
+    st.warning(f"Link not fully applied: {warning}.")
+
+first, last, days = filters.bounds(options.data_start, options.data_end)
+st.caption(
+    f"**{first:%d %b %Y} - {last:%d %b %Y}** ({days} days; data to {options.data_end:%d %b %Y}),"
+    f" compared with the {days} days before. Sparklines: the same KPI over the last four periods."
+)
+
+# ---- tiles ------------------------------------------------------------------------------------
+tiles: list[kpis.KpiTile] = db.cached(kpis.kpi_tiles, filters)
+per_row = 6
+for row in range(0, len(tiles), per_row):
+    for col, tile in zip(st.columns(per_row), tiles[row : row + per_row], strict=False):
+        with col:
+            st.metric(
+                tile.label,
+                tile.display,
+                delta=tile.delta_text(),
+                delta_color="normal" if tile.higher_is_better else "inverse",
+                help=tile.help + (f" ({tile.note})" if tile.note else ""),
+                border=True,
+                chart_data=list(tile.sparkline) if len(tile.sparkline) > 1 else None,
+                chart_type="line",
+            )
+
+alerts: pd.DataFrame = db.cached(kpis.kpi_alerts)
+if not alerts.empty:
+    newest = alerts.iloc[0]
+    st.warning(
+        f"**Latest alert** ({newest['grain']}ly series): {newest['message']}. "
+        f"{len(alerts)} alerts in the history: see *Trends & alerts*.",
+        icon=":material/notifications_active:",
+    )
+
+# ---- sections ---------------------------------------------------------------------------------
+trends, funnel_tab, cohorts_tab, journeys_tab = st.tabs(
+    ["Trends & alerts", "Funnel", "Cohorts", "Journeys"]
+)
+
+with trends:
+    monitored = db.cached(kpis.monitored_channels)
+    if not monitored:
+        st.info("No forecasts yet: run `ccrm build --stage kpi_alerts`.")
+    else:
+        c1, c2, c3 = st.columns([2.6, 1.3, 4])
+        with c1:
+            metric = st.segmented_control(
+                "KPI",
+                METRIC_KEYS,
+                key="cc_metric",
+                format_func=lambda m: kpis.METRICS[m][0],
+            )
+        with c2:
+            grain = st.segmented_control(
+                "Grain",
+                GRAINS,
+                key="cc_grain",
+                format_func=lambda g: f"{g}ly".replace("dayly", "daily"),
+            )
+        metric, grain = metric or "revenue", grain or "day"
+        trend_channel = channel if channel in monitored else "all"
+        with c3:
+            note = (
+                ""
+                if trend_channel == channel
+                else f" Channel {channel} is too thin to monitor; showing all channels."
+            )
+            st.caption(
+                "Forecast: robust regression with trend, weekly and yearly seasonality; band: "
+                f"quasi-Poisson interval at {kpis.ForecastSettings().z} sd. Red points are "
+                "alerts. All customers (segment and source filters do not apply)." + note
+            )
+        forecast = db.cached(kpis.kpi_forecast, metric, trend_channel, grain)
+        label = kpis.METRICS[metric][0] + ("" if trend_channel == "all" else f" - {trend_channel}")
+        st.plotly_chart(
+            kpis.figure_forecast(
+                forecast,
+                f"{label}, {'daily (last 6 months; double-click for all)' if grain == 'day' else 'weekly'}",
+                show_days=182 if grain == "day" else None,
+            ),
+            width="stretch",
+        )
+        if alerts.empty:
+            st.success("No alerts: every point is inside its band.")
+        else:
+            shown = alerts.assign(
+                kpi=alerts["metric"].map(lambda m: kpis.METRICS[m][0]),
+                change=alerts["change_pct"],
+            )[
+                [
+                    "end_date",
+                    "start_date",
+                    "kpi",
+                    "channel",
+                    "grain",
+                    "direction",
+                    "change",
+                    "message",
+                ]
+            ]
+            st.dataframe(
+                shown,
+                hide_index=True,
+                width="stretch",
+                height=240,
+                column_config={
+                    "end_date": st.column_config.DateColumn("Until"),
+                    "start_date": st.column_config.DateColumn("From"),
+                    "kpi": "KPI",
+                    "change": st.column_config.NumberColumn("vs forecast", format="percent"),
+                    "message": st.column_config.TextColumn("What moved", width="large"),
+                },
+            )
+
+with funnel_tab:
+    scheme_for_funnel = scheme if scheme != "all" else next((s for s, _ in options.segments), "all")
+    funnel = db.cached(kpis.funnel_by_segment, days, scheme_for_funnel)
+    if funnel.empty:
+        st.info("No funnel yet: run `ccrm build --stage radar_funnel`.")
+    else:
+        left, right = st.columns([2, 3])
+        chosen = segment_name if scheme != "all" else None
+        with left:
+            st.plotly_chart(kpis.figure_funnel(funnel, chosen), width="stretch")
+        with right:
+            st.plotly_chart(kpis.figure_funnel_rates(funnel), width="stretch")
+        st.caption(
+            f"Last {kpis.funnel_period(days)} days to the data end. **Reached**: any event "
+            "(send, impression, visit, ...); **engaged**: opened, clicked or visited; "
+            "**converted**: engaged and ordered; **repeat**: converted with 2+ lifetime orders; "
+            f"**loyal**: repeat with {kpis.LOYAL_MIN_ORDERS}+ lifetime orders. Each stage is a "
+            "subset of the one before."
+        )
+
+with cohorts_tab:
+    cohorts = db.cached(kpis.cohort_retention, scheme, segment_name)
+    if cohorts.empty:
+        st.info("No cohorts yet: run `ccrm build --stage radar_funnel`.")
+    else:
+        st.plotly_chart(kpis.figure_cohort_heatmap(cohorts), width="stretch")
+        st.caption(
+            "Cohort = month of the first order. Cell = share of the cohort that ordered in that "
+            "month after its first; the latest month may be partial."
+        )
+
+with journeys_tab:
+    paths = db.cached(kpis.first_purchase_paths, scheme, segment_name)
+    if paths.empty:
+        st.info("No journeys yet: run `ccrm build --stage radar_funnel` (or `--stage paths`).")
+    else:
+        st.plotly_chart(kpis.figure_journey_sankey(paths), width="stretch")
+        a, b = st.columns(2)
+        with a:
+            lengths = db.cached(kpis.path_length_distribution, scheme, segment_name)
+            st.plotly_chart(
+                kpis.figure_distribution(
+                    lengths, "path_length", "conversions", "Path length", "channel steps"
+                ),
+                width="stretch",
+            )
+        with b:
+            ttc = db.cached(kpis.time_to_convert_distribution, scheme, segment_name)
+            st.plotly_chart(
+                kpis.figure_distribution(
+                    ttc,
+                    "days_to_convert",
+                    "customers",
+                    "Time to convert",
+                    "days from first touch to first order",
+                ),
+                width="stretch",
+            )
+        st.caption(
+            f"Channels touched in the {kpis.JOURNEY_LOOKBACK_DAYS} days before the first order, "
+            "repeats in a row collapsed; the last four steps shown."
+        )

@@ -1,0 +1,112 @@
+"""Command center page (issue 6): renders, filters change the tiles, the URL restores the view,
+and it copes with a database where the marts are not built yet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import radar_data
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from ccrm_core import store
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "command_center.py")
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def _open(path: Path, monkeypatch, query: dict | None = None) -> AppTest:
+    # cached results are keyed on the data version, which two small test databases can share
+    st.cache_data.clear()
+    monkeypatch.setenv("CCRM_DB", str(path))
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture(scope="module")
+def company_db(tmp_path_factory) -> Path:
+    return radar_data.build_company(tmp_path_factory.mktemp("ccpage") / "radar.duckdb")
+
+
+def test_renders_every_tile_with_the_hand_computed_numbers(company_db, monkeypatch):
+    at = _open(company_db, monkeypatch)
+    assert len(at.metric) == 12
+    assert _metric(at, "Revenue") == "190.00"
+    assert _metric(at, "Orders") == "4"
+    assert _metric(at, "Active (365d)") == "3"
+    assert _metric(at, "Repeat rate") == "66.7%"
+    revenue = next(m for m in at.metric if m.label == "Revenue")
+    assert revenue.delta == "+190.00"  # from nothing in the previous 30 days
+
+
+def test_a_filter_change_changes_the_tiles_and_the_url(company_db, monkeypatch):
+    at = _open(company_db, monkeypatch)
+    at.selectbox(key="cc_channel").set_value("web").run()
+    assert not at.exception
+    assert _metric(at, "Revenue") == "100.00"  # B's two web orders
+    assert at.query_params["channel"] == ["web"] or at.query_params["channel"] == "web"
+    at.selectbox(key="cc_window").set_value(30).run()
+    # ordered on web in 2024-12-02..12-31: only B (A's web orders are from January and June)
+    assert _metric(at, "Active (30d)") == "1"
+    assert at.query_params["window"] in (["30"], "30")
+    at.selectbox(key="cc_channel").set_value("all").run()
+    assert _metric(at, "Active (30d)") == "3"  # A, B, C
+    assert "channel" not in at.query_params  # back to the default: left out of the link
+
+
+def test_query_params_restore_the_filters(company_db, monkeypatch):
+    at = _open(
+        company_db,
+        monkeypatch,
+        {
+            "period": "custom",
+            "start": "2024-12-20",
+            "end": "2024-12-31",
+            "segment": "rfm_segment:Champions",
+            "channel": "store",
+        },
+    )
+    assert at.segmented_control(key="cc_period").value == "custom"
+    assert at.selectbox(key="cc_segment").value == "rfm_segment:Champions"
+    assert at.selectbox(key="cc_channel").value == "store"
+    assert _metric(at, "Revenue") == "90.00"  # A 30 (12-20) + C 60 (12-31), both Champions
+    assert not [w for w in at.warning if "Link" in w.value]
+
+
+def test_a_bad_link_warns_and_shows_the_default_view(company_db, monkeypatch):
+    at = _open(company_db, monkeypatch, {"channel": "fax"})
+    assert any("fax" in w.value for w in at.warning)
+    assert _metric(at, "Revenue") == "190.00"
+
+
+def test_sections_switch_with_the_trend_controls(company_db, monkeypatch):
+    at = _open(company_db, monkeypatch)
+    at.segmented_control(key="cc_metric").set_value("orders").run()
+    assert not at.exception
+    assert at.query_params["metric"] in (["orders"], "orders")
+
+
+def test_renders_before_any_build(tmp_path, monkeypatch):
+    con = store.connect_writer(tmp_path / "raw.duckdb")
+    try:
+        radar_data.write_company(con, with_segments=False)
+    finally:
+        con.close()
+    at = _open(tmp_path / "raw.duckdb", monkeypatch)
+    assert any("customer_kpis" in i.value for i in at.info)
+    assert not at.metric
+
+
+def test_renders_without_segments_hygiene_or_paths(tmp_path, monkeypatch):
+    path = radar_data.build_company(tmp_path / "r.duckdb", with_segments=False)
+    at = _open(path, monkeypatch)
+    assert _metric(at, "Avg CLV") == "–"
+    assert at.selectbox(key="cc_segment").options == ["Everyone"]
