@@ -6,7 +6,9 @@ the lower-cased, trimmed email), phone_sha256 (SHA-256 hex of the E.164 phone, e
 '+14155550123'; empty when the stored phone is not E.164).
 
 A member is excluded, with the first reason that applies:
-1. "opted out of <channel>": the latest consent for the channel is opt_out;
+1. "opted out of <channel>": the latest consent for the channel is opt_out; "... on a linked
+   record": a later opt-in exists, but another source record of the same customer opted out
+   (opt-out wins across merged records, so a wrong merge can never re-open a channel);
 2. "no consent recorded for <channel>": no consent row for the channel (only opt_in exports);
 3. "over the <channel> frequency cap (N contacts in 7 / 30 days)": the contact policy
    (ccrm_core/contact_policy.toml, read through ccrm_core.decisioning) caps the channel and the
@@ -157,6 +159,15 @@ def build_audience(
         consent AS (
             SELECT customer_id, status FROM customer_consents WHERE channel = ?
         ),
+        linked_opt_out AS (
+            -- opt-out wins across merged records: a later opt-in on another record of the
+            -- same golden customer (or a false merge) never overrides an explicit opt-out
+            SELECT m.customer_id, bool_or(c.status = 'opt_out') AS any_opt_out
+            FROM consents c JOIN identity_map m
+              ON m.source_system = c.source_system AND m.source_id = c.source_id
+            WHERE c.channel = ?
+            GROUP BY m.customer_id
+        ),
         golden AS (
             SELECT customer_id,
                    arg_max(lower(trim(email)), updated_at) FILTER (
@@ -166,13 +177,15 @@ def build_audience(
             FROM customers WHERE customer_id IN (SELECT customer_id FROM members)
             GROUP BY customer_id
         )
-        SELECT m.customer_id, c.status, g.email, g.phone
+        SELECT m.customer_id, c.status, coalesce(o.any_opt_out, false) AS any_opt_out,
+               g.email, g.phone
         FROM members m
         LEFT JOIN consent c USING (customer_id)
+        LEFT JOIN linked_opt_out o USING (customer_id)
         LEFT JOIN golden g USING (customer_id)
         ORDER BY m.customer_id
         """,  # noqa: S608 - condition from segments.segment_condition; values are parameters
-        [*params, channel],
+        [*params, channel, channel],
     ).df()
     # object dtype with None for missing: pandas' string dtype would hand NaN to the hasher
     phone = frame["phone"].astype(object)
@@ -181,6 +194,8 @@ def build_audience(
     status = frame["status"]
     reason = pd.Series([None] * len(frame), index=frame.index, dtype=object)
     reason[status == "opt_out"] = f"opted out of {channel}"
+    linked = reason.isna() & frame["any_opt_out"].astype(bool)
+    reason[linked] = f"opted out of {channel} on a linked record"
     reason[reason.isna() & status.isna()] = f"no consent recorded for {channel}"
     other = reason.isna() & (status != "opt_in")
     reason[other] = [f"consent status {s!r} for {channel}" for s in status[other]]

@@ -145,3 +145,20 @@ def test_cli_export_audience(demo_db_copy, tmp_path):
     )
     assert bad.returncode == 2 and bad.stderr.startswith("error: no segment named 'Nope'")
     assert bad.stderr.count("\n") == 1
+
+
+def test_needs_segment_labels_stay_put_when_the_stage_reruns(demo_db_copy):
+    from ccrm_core.pipeline import BuildContext
+
+    con = store.connect_writer(demo_db_copy)
+    try:
+        before = con.execute(
+            "SELECT customer_id, needs_segment FROM mart_customer ORDER BY customer_id"
+        ).df()
+        segments.segments_stage(con, BuildContext(as_of=data_end_date(con), run_id=999))
+        after = con.execute(
+            "SELECT customer_id, needs_segment FROM mart_customer ORDER BY customer_id"
+        ).df()
+    finally:
+        con.close()
+    pd.testing.assert_frame_equal(before, after)
