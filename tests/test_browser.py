@@ -43,7 +43,15 @@ def test_page_renders_in_a_real_browser(app_server, browser, entry):
     page, errors = open_page(browser, f"{base}/{_url_path(entry)}")
     try:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{Path(entry[1]).stem}.png"), full_page=True)
+        stem = Path(entry[1]).stem
+        # what an executive sees at a glance on a 1400x900 screen, then the whole page
+        page.screenshot(path=str(SCREENSHOTS / f"{stem}.png"))
+        height = page.evaluate(
+            "() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight"
+        )
+        page.set_viewport_size({"width": 1400, "height": max(900, min(int(height), 12000))})
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(SCREENSHOTS / f"{stem}_full.png"))
         exceptions = page.locator("[data-testid='stException']")
         assert exceptions.count() == 0, exceptions.first.inner_text()
         assert not errors, errors
