@@ -25,6 +25,34 @@ with pyarrow kernels or fixed-width byte matrices.
 
 Public API: `generate`, `write_sample`, `write_csv`, `build_sample_db`, plus the constants
 `GROUND_TRUTH_TABLES` (ground-truth schemas) and the planted parameters below.
+
+Ground truth (person_id is 1..N; one row per ...):
+- ground_truth_identity: source record -> person_id.
+- ground_truth_anonymous: anonymous id -> person_id (NULL: a visitor who never logs in).
+- ground_truth_persons: person -> persona, acquisition time/source (organic, spike or the media
+  channel), BG/NBD lambda (purchases/week) and p, Gamma-Gamma nu and p/nu (expected order value),
+  dropout time (NULL = alive at the end), records, primary record, and the person's orders in the
+  orders table by cause (btyd_orders incl. the acquisition purchase, media_orders,
+  experiment_orders). Persons acquired before the window have purchases before it that are not
+  in the data (their first purchase in the data is not their acquisition).
+- ground_truth_defects / ground_truth_defect_rows: defect rates and the exact rows (src_customers).
+  Completeness defects are NULLs; `stale` means updated_at < end_date minus 3 years; `future`
+  means birth_date > end_date.
+- ground_truth_variations: how duplicate (non-primary) records differ from the person.
+- ground_truth_btyd: r, alpha, a, b (BG/NBD, weeks) and p, q, v (Gamma-Gamma).
+- ground_truth_channels: per media channel the planted adstock decay (a_t = x_t + decay*a_{t-1},
+  a = 0 before the first day, x = daily spend), Hill half-saturation K (currency/day of adstocked
+  spend) and slope s, beta (currency/day at saturation: expected incremental revenue per day is
+  beta * a^s / (a^s + K^s)), total spend, realised contribution, ROI, share, acquisitions.
+- ground_truth_media_orders / ground_truth_contributions: which orders media caused (channel,
+  whether it was the person's acquisition) and their revenue per day and channel; the
+  contributions are exactly the revenue of those orders.
+- ground_truth_consent: latest status per person and consentable channel.
+- ground_truth_experiment: realised 30-day conversion rates per arm and their difference.
+- ground_truth_anomalies: the app revenue drop (magnitude = share of that channel's revenue
+  removed on those days) and the new-customer spike (magnitude = new customers that day / median
+  of the 28 days before; channel NULL = all channels).
+- ground_truth_sample: the arguments that produced the data.
 """
 
 from __future__ import annotations
@@ -593,7 +621,9 @@ class _Company:
         self.country = rng.choice(len(vocab.COUNTRIES), n, p=vocab.COUNTRY_SHARES).astype(np.int8)
         self.first = rng.choice(len(vocab.FIRST_NAMES), n, p=_zipf(len(vocab.FIRST_NAMES)))
         self.last = rng.choice(len(vocab.LAST_NAMES), n, p=_zipf(len(vocab.LAST_NAMES)))
-        age_years = np.clip(rng.normal(44.0, 15.0, n), 18.2, 88.0)
+        # Ages 18-88 (mean ~47) with no point mass: clipping a normal would pile thousands of
+        # persons onto one birth date and make name + birth date collide across persons.
+        age_years = 18.05 + 70.0 * rng.beta(2.2, 3.0, n)
         end_day = self.start_day + self.D - 1
         self.dob = (end_day - np.floor(age_years * 365.25)).astype(np.int32)
         self.address = self._addresses(self.country)

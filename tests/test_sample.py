@@ -271,6 +271,11 @@ def test_every_duplicate_keeps_two_identity_signals_and_persons_never_collide(da
     per_email = src.dropna(subset=["email_key"]).groupby("email_key")["person_id"].nunique()
     per_phone = src.dropna(subset=["phone_key"]).groupby("phone_key")["person_id"].nunique()
     assert per_email.max() == 1 and per_phone.max() == 1
+    # Name + birth date is shared by different persons only by rare chance.
+    heads = src[is_primary]
+    per_name_dob = heads.groupby(["first_name", "last_name", "birth_date"]).size()
+    assert (per_name_dob > 1).sum() <= 0.001 * N
+    assert heads["birth_date"].value_counts().max() <= 5
 
 
 def test_anonymous_ids_log_in_with_both_ids(data, con):
