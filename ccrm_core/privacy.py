@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 
+import pandas as pd
+
 PII_COLUMNS = (
     "first_name",
     "last_name",
@@ -21,9 +23,26 @@ PII_COLUMNS = (
 )
 
 
+def _missing(value) -> bool:
+    """None, NaN, pandas NA (pandas 3 fills missing strings with NaN) or an empty string."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value == ""
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # arrays and other non-scalars are not missing values
+        return False
+
+
+def _blank(value):
+    """What a missing value is shown as: '' stays '', every other kind of missing is None."""
+    return value if isinstance(value, str) else None
+
+
 def mask_email(email: str | None) -> str | None:
-    if email is None or email == "":
-        return email
+    if _missing(email):
+        return _blank(email)
     local, sep, domain = str(email).partition("@")
     if not sep:
         return (local[:1] + "***") if local else "***"
@@ -31,22 +50,22 @@ def mask_email(email: str | None) -> str | None:
 
 
 def mask_phone(phone: str | None) -> str | None:
-    if phone is None or phone == "":
-        return phone
+    if _missing(phone):
+        return _blank(phone)
     digits = [c for c in str(phone) if c.isdigit()]
     return "***-***-" + "".join(digits[-4:]) if len(digits) >= 4 else "***"
 
 
 def mask_name(name: str | None) -> str | None:
-    if name is None or name == "":
-        return name
+    if _missing(name):
+        return _blank(name)
     return str(name)[:1] + "***"
 
 
 def mask_value(column: str, value):
     """Mask one value by its column name; non-PII columns pass through."""
-    if value is None:
-        return None
+    if _missing(value):
+        return _blank(value)
     if column == "email":
         return mask_email(value)
     if column == "phone":
@@ -69,6 +88,6 @@ def mask_frame(frame, columns=PII_COLUMNS):
 
 def sha256_hex(value: str | None) -> str | None:
     """SHA-256 of an already normalised value (lower-cased email, E.164 phone)."""
-    if value is None or value == "":
+    if _missing(value):
         return None
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
