@@ -94,15 +94,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         con.close()
     refused = 0
     for r in reports:
-        for w in r.warnings:
-            print(f"warning: {r.file}: {w}", file=sys.stderr)
         if r.status == "loaded":
+            for w in r.warnings:
+                print(f"warning: {r.file}: {w}", file=sys.stderr)
             print(
                 f"{r.file} -> {r.table}: {r.rows_loaded:,} rows loaded "
                 f"({r.rows_replaced:,} replaced), {r.rows_rejected:,} rejected"
             )
-            if r.rows_rejected:
-                print(f"  rejected rows are in table ingest_rejects; first: {r.message}")
+            if r.rejects:
+                first = r.rejects[0]
+                where = f"line {first.line}" if first.line is not None else "a row"
+                print(
+                    f"  rejected rows are in table ingest_rejects (ingest {r.ingest_id}); first: "
+                    f"{where}, column {first.column}, value {first.value!r}: {first.reason}"
+                )
         else:
             refused += 1
             print(f"error: {r.message}", file=sys.stderr)
