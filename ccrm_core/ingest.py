@@ -269,6 +269,13 @@ def ingest_history(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
+def rejected_value_count(con: duckdb.DuckDBPyConnection, ingest_id: int) -> int:
+    """How many rejected values one ingest recorded (a row with two bad values counts twice)."""
+    return con.execute(
+        "SELECT count(*) FROM ingest_rejects WHERE ingest_id = ?", [ingest_id]
+    ).fetchall()[0][0]
+
+
 def rejected_rows(
     con: duckdb.DuckDBPyConnection, ingest_id: int, limit: int | None = None, offset: int = 0
 ) -> pd.DataFrame:

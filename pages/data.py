@@ -166,7 +166,7 @@ else:
             ),
         )
         page_size = 50
-        total = int(with_rejects.set_index("ingest_id").at[choice, "rows_rejected"])
+        total = db.cached(ingest.rejected_value_count, int(choice))
         page = st.number_input(
             "Page", min_value=1, max_value=max(1, -(-total // page_size)), value=1, step=1
         )
