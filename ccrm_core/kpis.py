@@ -458,6 +458,7 @@ class ForecastSettings:
     horizon_days: int = 28  # forecast beyond the data end (days)
     burn_in_days: int = 28  # no alerts in the first days of history (the fit is weakest there)
     sustained_days: tuple[int, ...] = (3,)  # also flag runs of k days that move together
+    run_z: float = 4.5  # threshold for a run's total, in sd of that total
 
 
 def _design(t: np.ndarray, t_last: float, grain: str, s: ForecastSettings, span: float):
@@ -555,7 +556,7 @@ def fit_forecast(
                 continue
             ones = np.ones(days)
             run = _tail_score(np.convolve(capped, ones, "valid"), np.convolve(mu, ones, "valid"))
-            for i in np.flatnonzero(np.abs(run) > s.z):
+            for i in np.flatnonzero(np.abs(run) > s.run_z):
                 window = slice(i, i + days)
                 # mark the days that clearly move the run's way (a drop never flags a spike day)
                 day = score[window]
@@ -719,6 +720,47 @@ def alert_message(metric: str, channel: str, row: Mapping) -> str:
     )
 
 
+def revenue_with_orders(revenue: pd.DataFrame, orders: pd.DataFrame, grain: str) -> int:
+    """Flag revenue where orders moved and revenue moved with them (in place; returns the
+    points newly flagged).
+
+    Revenue is orders x order value, and order values are noisy, so a revenue band is wide: a
+    60% revenue drop from lost orders can stay inside it for days while the orders series is far
+    outside its own. For each run of order alerts, the revenue points of the same dates are
+    flagged when revenue over the run moved the same way by at least half the orders' relative
+    move (then "what moved" is revenue, through orders)."""
+    added = 0
+    for run in group_alerts(orders, grain).itertuples():
+        if not run.expected:
+            continue
+        days = (
+            pd.to_datetime(revenue["date"]).between(
+                pd.Timestamp(run.start_date), pd.Timestamp(run.end_date)
+            )
+            & ~revenue["is_forecast"]
+        )
+        rev_actual = revenue.loc[days, "actual"].sum()
+        rev_expected = revenue.loc[days, "expected"].sum()
+        if not rev_expected:
+            continue
+        rev_change = rev_actual / rev_expected - 1
+        order_change = run.actual / run.expected - 1
+        if (
+            np.sign(rev_change) == np.sign(order_change)
+            and abs(rev_change) >= abs(order_change) / 2
+        ):
+            # the run's own days only (group_alerts' weekly end date is the week's last day)
+            same = days & pd.Series(
+                pd.to_datetime(revenue["date"]).isin(
+                    pd.to_datetime(orders.loc[orders["is_alert"], "date"])
+                ),
+                index=revenue.index,
+            )
+            added += int((same & ~revenue["is_alert"]).sum())
+            revenue.loc[same, "is_alert"] = True
+    return added
+
+
 EMPTY_FORECAST_SQL = """
 CREATE OR REPLACE TABLE mart_kpi_forecast (
     grain VARCHAR, metric VARCHAR, channel VARCHAR, date DATE, actual DOUBLE, expected DOUBLE,
@@ -756,9 +798,18 @@ def kpi_alerts_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
                 if frame.empty:
                     continue
                 aov = frame["revenue"].sum() / max(frame["orders"].sum(), 1.0)
-                for metric in METRICS:
-                    unit = aov if metric == "revenue" else 1.0
-                    fc = fit_forecast(frame["date"], frame[metric], grain, settings, unit)
+                fcs = {
+                    metric: fit_forecast(
+                        frame["date"],
+                        frame[metric],
+                        grain,
+                        settings,
+                        aov if metric == "revenue" else 1.0,
+                    )
+                    for metric in METRICS
+                }
+                revenue_with_orders(fcs["revenue"], fcs["orders"], grain)
+                for metric, fc in fcs.items():
                     forecasts.append(fc.assign(grain=grain, metric=metric, channel=channel))
                     al = group_alerts(fc, grain)
                     if not al.empty:
@@ -1630,8 +1681,7 @@ def figure_funnel(funnel: pd.DataFrame, segment: str | None = None) -> go.Figure
     row = funnel.iloc[0] if segment is None else funnel[funnel["segment"] == segment].iloc[0]
     counts = [int(row[s]) for s in FUNNEL_STAGES]
     text = [f"{counts[0]:,}"] + [
-        f"{c:,} ({c / p:.0%} of previous)" if p else f"{c:,}"
-        for p, c in zip(counts, counts[1:], strict=False)
+        f"{c:,} ({c / p:.0%})" if p else f"{c:,}" for p, c in zip(counts, counts[1:], strict=False)
     ]
     fig.add_trace(
         go.Funnel(
@@ -1640,10 +1690,12 @@ def figure_funnel(funnel: pd.DataFrame, segment: str | None = None) -> go.Figure
             text=text,
             textinfo="text",
             marker=dict(color="#1f77b4"),
-            hovertemplate="%{y}: %{x:,} customers<extra></extra>",
+            hovertemplate="%{y}: %{x:,} customers, %{percentPrevious:.0%} of the stage before"
+            "<extra></extra>",
         )
     )
-    return fig.update_layout(title=f"Funnel: {row['segment']}", **_LAYOUT)
+    title = f"Funnel: {row['segment']} (% of the stage before)"
+    return fig.update_layout(title=title, **_LAYOUT)
 
 
 def figure_funnel_rates(funnel: pd.DataFrame) -> go.Figure:

@@ -110,3 +110,17 @@ def test_renders_without_segments_hygiene_or_paths(tmp_path, monkeypatch):
     at = _open(path, monkeypatch)
     assert _metric(at, "Avg CLV") == "–"
     assert at.selectbox(key="cc_segment").options == ["Everyone"]
+
+
+def test_renders_on_the_demo_company_with_every_mart(demo_db_copy, monkeypatch):
+    """With segments (issue 5), hygiene (issue 3) and mart_paths (issue 7) built."""
+    at = _open(demo_db_copy, monkeypatch)
+    assert len(at.metric) == 12
+    for label in ("Avg CLV", "Hygiene", "Reach", "Revenue"):
+        assert _metric(at, label) != "–", label
+    assert len(at.selectbox(key="cc_segment").options) > 1
+    before = _metric(at, "Revenue")
+    at.segmented_control(key="cc_period").set_value("365").run()
+    assert not at.exception
+    assert _metric(at, "Revenue") != before
+    assert at.query_params["period"] in (["365"], "365")
