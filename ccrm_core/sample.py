@@ -1866,8 +1866,8 @@ class _Company:
                 "beta": self.beta,
                 "total_spend": spend_total,
                 "true_contribution": total,
-                "true_roi": total / spend_total,
-                "true_share": total / total.sum(),
+                "true_roi": np.divide(total, spend_total, out=np.zeros(C), where=spend_total > 0),
+                "true_share": total / total.sum() if total.sum() > 0 else np.zeros(C),
                 "acquisitions": acq,
             }
         )
