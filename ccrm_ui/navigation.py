@@ -9,16 +9,16 @@ import streamlit as st
 
 PAGES: list[tuple[str, str, str, str, bool]] = [
     # --- Radar pages (issues 5, 6) ---
-    ("Radar", "pages/command_center.py", "Command Center", ":material/monitoring:", True),
-    ("Radar", "pages/segment_explorer.py", "Segment Explorer", ":material/donut_small:", False),
+    ("Radar", "app_pages/command_center.py", "Command Center", ":material/monitoring:", True),
+    ("Radar", "app_pages/segment_explorer.py", "Segment Explorer", ":material/donut_small:", False),
     # --- Librarian pages (issues 3, 4) ---
-    ("Librarian", "pages/customer_360.py", "Customer 360", ":material/person_search:", False),
-    ("Librarian", "pages/data_hygiene.py", "Data Hygiene", ":material/cleaning_services:", False),
+    ("Librarian", "app_pages/customer_360.py", "Customer 360", ":material/person_search:", False),
+    ("Librarian", "app_pages/data_hygiene.py", "Data Hygiene", ":material/cleaning_services:", False),
     # --- Conductor pages (issues 7, 8) ---
-    ("Conductor", "pages/attribution.py", "Attribution", ":material/account_tree:", False),
-    ("Conductor", "pages/budget_simulator.py", "Budget Simulator", ":material/savings:", False),
+    ("Conductor", "app_pages/attribution.py", "Attribution", ":material/account_tree:", False),
+    ("Conductor", "app_pages/budget_simulator.py", "Budget Simulator", ":material/savings:", False),
     # --- Data pages (issue 2) ---
-    ("Data", "pages/data.py", "Data", ":material/database:", False),
+    ("Data", "app_pages/data.py", "Data", ":material/database:", False),
 ]
 
 SECTION_ORDER = ("Radar", "Librarian", "Conductor", "Data")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "attribution.py")
+PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "attribution.py")
 
 
 def _metric(at: AppTest, label: str) -> str:

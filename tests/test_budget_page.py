@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from ccrm_core import budget, pipeline, store
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "budget_simulator.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "budget_simulator.py")
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from ccrm_core import store
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "command_center.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "command_center.py")
 
 
 def _metric(at: AppTest, label: str) -> str:

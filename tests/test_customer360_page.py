@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from ccrm_core import store
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "customer_360.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "customer_360.py")
 
 
 @pytest.fixture()

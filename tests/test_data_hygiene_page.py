@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from ccrm_core import identity, store
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "data_hygiene.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "data_hygiene.py")
 
 
 @pytest.fixture(autouse=True)

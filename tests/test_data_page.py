@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from ccrm_core import ingest, store
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "data.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "data.py")
 
 
 @pytest.fixture()

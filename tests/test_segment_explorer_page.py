@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from ccrm_core import segments, store
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "segment_explorer.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "segment_explorer.py")
 
 
 def _metric(at: AppTest, label: str) -> str:
