@@ -236,8 +236,7 @@ with trends:
             )
 
 with funnel_tab:
-    scheme_for_funnel = scheme if scheme != "all" else next((s for s, _ in options.segments), "all")
-    funnel = db.cached(kpis.funnel_by_segment, days, scheme_for_funnel)
+    funnel = db.cached(kpis.funnel_by_segment, days, kpis.funnel_scheme(filters, options))
     if funnel.empty:
         st.info("No funnel yet: run `ccrm build --stage radar_funnel`.")
     else:

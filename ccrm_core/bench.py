@@ -163,6 +163,11 @@ OPERATIONS: list[Operation] = [
         lambda ctx: __import__("ccrm_core.segments").segments.bench_segment_filter(ctx),
         "Segment Explorer: 40 live rule counts + scheme switches (figures: p50/p95 ms)",
     ),
+    Operation(
+        "command_center",
+        lambda ctx: __import__("ccrm_core.kpis").kpis.bench_command_center(ctx),
+        "Command center: 5 full uncached page computations + cached reruns (figures: ms)",
+    ),
     # --- Conductor operations (issues 7, 8) ---
     Operation(
         "attribution_all",

@@ -28,6 +28,8 @@ Marts (all dates are calendar days, money is in currency units):
   spells that end on the day (W days after the last order of the spell). Active customers on day
   d = cumulative started - cumulative lapsed. With W equal to a period length this also gives the
   distinct buyers of any period of that length.
+- `mart_kpi_order_days` (stage `customer_kpis`): distinct (date, channel, source_system,
+  customer_id) of orders, sorted by date: distinct buyers of custom periods.
 - `mart_kpi_reach` (stage `customer_kpis`): newly contactable customers per day x scheme x
   segment x source_system (by contactable_since), and `mart_kpi_base` the customers per scheme x
   segment x source_system.
@@ -239,6 +241,15 @@ GROUP BY ALL
 ORDER BY c.window_days, s.scheme, s.segment, c.channel, c.source_system, c.date
 """
 
+# Distinct buyers of custom periods (the standard lengths come from the activity mart).
+ORDER_DAYS_SQL = """
+CREATE OR REPLACE TABLE mart_kpi_order_days AS
+SELECT DISTINCT CAST(ts AS DATE) AS date, coalesce(channel, 'unknown') AS channel, source_system,
+       customer_id
+FROM customer_orders
+ORDER BY date
+"""
+
 KPI_REACH_SQL = """
 CREATE OR REPLACE TABLE mart_kpi_reach AS
 WITH src AS (
@@ -285,6 +296,7 @@ def customer_kpis_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> in
     con.execute(CUSTOMER_KPIS_SQL)
     con.execute(KPI_DAILY_SQL)
     con.execute(KPI_ACTIVITY_SQL, [activity_windows(ctx), ctx.as_of])
+    con.execute(ORDER_DAYS_SQL)
     con.execute(KPI_REACH_SQL)
     # the tiles' calendar: first .. last order day (not a later event day, which would put a day
     # without orders into the current period and show a drop that is not there)
@@ -843,6 +855,7 @@ STAGE_OF_MART = {
     "mart_kpi_activity": "customer_kpis",
     "mart_kpi_reach": "customer_kpis",
     "mart_kpi_base": "customer_kpis",
+    "mart_kpi_order_days": "customer_kpis",
     "mart_funnel": "radar_funnel",
     "mart_cohorts": "radar_funnel",
     "mart_journeys": "radar_funnel",
@@ -852,10 +865,30 @@ STAGE_OF_MART = {
 }
 
 
+def existing_tables(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> set[str]:
+    """Which of `names` exist as tables or views (one catalog query, not one per name)."""
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+        "AND table_name IN (SELECT unnest(?::VARCHAR[]))",
+        [list(names)],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
 def missing_stages(con: duckdb.DuckDBPyConnection, marts: tuple[str, ...]) -> list[str]:
     """Build stages to run so that `marts` exist (empty when all exist)."""
-    stages = [STAGE_OF_MART[m] for m in marts if not store.table_exists(con, m)]
-    return list(dict.fromkeys(stages))
+    present = existing_tables(con, marts)
+    return list(dict.fromkeys(STAGE_OF_MART[m] for m in marts if m not in present))
+
+
+_TILE_MARTS = (
+    "mart_kpi_meta",
+    "mart_kpi_daily",
+    "mart_kpi_activity",
+    "mart_kpi_base",
+    "mart_kpi_order_days",
+    "mart_kpi_reach",
+)
 
 
 @dataclass(frozen=True)
@@ -876,11 +909,7 @@ class FilterOptions:
 
 def filter_options(con: duckdb.DuckDBPyConnection) -> FilterOptions:
     """Channels, source systems, segments and the data's date range, from the marts."""
-    missing = tuple(
-        missing_stages(
-            con, ("mart_kpi_meta", "mart_kpi_daily", "mart_kpi_activity", "mart_kpi_base")
-        )
-    )
+    missing = tuple(missing_stages(con, _TILE_MARTS))
     if missing:
         return FilterOptions(None, None, missing=missing)
     start, end = con.execute("SELECT data_start, data_end FROM mart_kpi_meta").fetchone()
@@ -1173,30 +1202,31 @@ def _activity_arrays(
 
 def _buyers_direct(con: duckdb.DuckDBPyConnection, f: KpiFilters, start: date, end: date) -> int:
     """Distinct customers with an order in [start, end] in the slice (custom periods only: the
-    standard period lengths come from mart_kpi_activity)."""
-    return con.execute(
-        """
-        SELECT count(DISTINCT o.customer_id)
-        FROM customer_orders o JOIN mart_kpi_segments s USING (customer_id)
-        WHERE CAST(o.ts AS DATE) BETWEEN ? AND ? AND s.scheme = ? AND s.segment = ?
-          AND (coalesce(o.channel, 'unknown') = ? OR ? = 'all')
-          AND (o.source_system = ? OR ? = 'all')
-        """,
-        [start, end, f.scheme, f.segment, f.channel, f.channel, f.source_system, f.source_system],
-    ).fetchone()[0]
+    standard period lengths come from mart_kpi_activity). Reads mart_kpi_order_days, which is
+    sorted by date, so only the period's row groups are scanned."""
+    where = (
+        "d.date BETWEEN ? AND ? AND (d.channel = ? OR ? = 'all') "
+        "AND (d.source_system = ? OR ? = 'all')"
+    )
+    params = [start, end, f.channel, f.channel, f.source_system, f.source_system]
+    if f.scheme == ALL:
+        sql = f"SELECT count(DISTINCT d.customer_id) FROM mart_kpi_order_days d WHERE {where}"  # noqa: S608 our SQL
+    else:
+        sql = (
+            "SELECT count(DISTINCT d.customer_id) FROM mart_kpi_order_days d "  # noqa: S608 our SQL
+            f"WHERE {where} AND d.customer_id IN "
+            "(SELECT customer_id FROM mart_kpi_segments WHERE scheme = ? AND segment = ?)"
+        )
+        params += [f.scheme, f.segment]
+    return con.execute(sql, params).fetchone()[0]
 
 
 def _average_clv(con: duckdb.DuckDBPyConnection, f: KpiFilters) -> float | None:
-    if not store.table_exists(con, "mart_customer"):
-        return None
-    cols = {
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_name = 'mart_customer' AND table_schema = 'main'"
-        ).fetchall()
-    }
-    if "clv" not in cols:
+    has_clv = con.execute(
+        "SELECT count(*) FROM information_schema.columns "
+        "WHERE table_name = 'mart_customer' AND table_schema = 'main' AND column_name = 'clv'"
+    ).fetchone()[0]
+    if not has_clv:
         return None
     if f.scheme == ALL:
         row = con.execute("SELECT avg(clv) FROM mart_customer").fetchone()
@@ -1233,13 +1263,21 @@ def _spark_dates(end: date, period_days: int, earliest: date, points: int = 28) 
     return [d for d in reversed(out) if d >= earliest]
 
 
+def _calendar(con: duckdb.DuckDBPyConnection) -> tuple[date, date] | None:
+    """(first, last) order day of the tiles' calendar; None before customer_kpis ran."""
+    if missing_stages(con, _TILE_MARTS):
+        return None
+    start, end = con.execute("SELECT data_start, data_end FROM mart_kpi_meta").fetchone()
+    return None if start is None else (start, end)
+
+
 def kpi_tiles(con: duckdb.DuckDBPyConnection, f: KpiFilters) -> list[KpiTile]:
     """Every KPI tile for the view `f` (see README "KPI definitions"). Empty list when the
     customer_kpis stage has not run."""
-    opts = filter_options(con)
-    if not opts.ready:
+    calendar = _calendar(con)
+    if calendar is None:
         return []
-    data_start, data_end = opts.data_start, opts.data_end
+    data_start, data_end = calendar
     start, end, p = f.bounds(data_start, data_end)
     prev_end = start - timedelta(days=1)
     days = (data_end - data_start).days + 1
@@ -1463,6 +1501,14 @@ def funnel_period(period_days: int) -> int:
     return next((p for p in STANDARD_PERIODS if p >= period_days), STANDARD_PERIODS[-1])
 
 
+def funnel_scheme(f: KpiFilters, options: FilterOptions) -> str:
+    """The scheme whose segments the funnel compares: the filter's, else the first available
+    (so "by segment" shows segments even when the view is everyone)."""
+    if f.scheme != ALL:
+        return f.scheme
+    return next((scheme for scheme, _ in options.segments), ALL)
+
+
 def funnel_by_segment(
     con: duckdb.DuckDBPyConnection, period_days: int, scheme: str = ALL
 ) -> pd.DataFrame:
@@ -1517,10 +1563,8 @@ def paths_source(con: duckdb.DuckDBPyConnection) -> str | None:
     """Where journeys come from: issue 7's `mart_paths` when built, else this module's
     `mart_journeys` (paths to first purchase computed from customer_events by the radar_funnel
     stage), else None. Both have (scheme, segment, path VARCHAR[], conversions, nulls, value)."""
-    for table in ("mart_paths", "mart_journeys"):
-        if store.table_exists(con, table):
-            return table
-    return None
+    present = existing_tables(con, ("mart_paths", "mart_journeys"))
+    return next((t for t in ("mart_paths", "mart_journeys") if t in present), None)
 
 
 def first_purchase_paths(
@@ -1654,7 +1698,7 @@ def command_center(
     _, _, p = f.bounds(opts.data_start, opts.data_end)
     trend_channel = f.channel if f.channel in monitored_channels(con) else ALL
     view.tiles = kpi_tiles(con, f)
-    view.funnel = funnel_by_segment(con, p, f.scheme)
+    view.funnel = funnel_by_segment(con, p, funnel_scheme(f, opts))
     view.cohorts = cohort_retention(con, f.scheme, f.segment)
     view.paths = first_purchase_paths(con, f.scheme, f.segment)
     view.path_lengths = path_length_distribution(con, f.scheme, f.segment)
@@ -1872,3 +1916,72 @@ def figure_forecast(forecast: pd.DataFrame, title: str, show_days: int | None = 
         fig.update_xaxes(range=[last - pd.Timedelta(days=show_days), pd.Timestamp(f["date"].max())])
     fig.update_layout(title=title, legend=dict(orientation="h", y=-0.15), **_LAYOUT)
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Bench (`ccrm bench --only command_center`)
+
+
+def _page_calls(f: KpiFilters, view: CommandCenterView) -> list:
+    """The cached results one page run reads (one st.cache_data entry each)."""
+    return [
+        view.options,
+        view.tiles,
+        view.alerts,
+        view.forecast,
+        view.funnel,
+        view.cohorts,
+        view.paths,
+        view.path_lengths,
+        view.time_to_convert,
+        ["all"],  # monitored_channels
+    ]
+
+
+def bench_command_center(ctx) -> tuple[int, dict]:
+    """Full uncached page computations for several views (first one on a cold connection),
+    then the cached rerun: per cached call, the data-version query the cache key needs plus
+    unpickling the stored result (what st.cache_data does on a hit).
+    Figures: uncached_cold_ms, uncached_p50_ms, uncached_max_ms, cached_p50_ms."""
+    import pickle
+    import statistics
+    import time
+
+    con = store.connect_reader(ctx.db)
+    try:
+        opts = filter_options(con)
+        seg = opts.segments[0] if opts.segments else (ALL, ALL)
+        views = [
+            KpiFilters(),
+            KpiFilters(period="7"),
+            KpiFilters(period="365", channel=opts.channels[0] if opts.channels else ALL),
+            KpiFilters(period="90", scheme=seg[0], segment=seg[1], active_window=90),
+            KpiFilters(
+                period="custom",
+                start=opts.data_end - timedelta(days=44),
+                end=opts.data_end - timedelta(days=5),
+            ),
+        ]
+        uncached, blobs = [], []
+        for f in views:
+            t0 = time.perf_counter()
+            view = command_center(con, f)
+            uncached.append((time.perf_counter() - t0) * 1000)
+            blobs.append([pickle.dumps(r) for r in _page_calls(f, view)])
+        cached = []
+        for _ in range(5):
+            for page in blobs:
+                t0 = time.perf_counter()
+                for blob in page:
+                    store.data_version(con)
+                    pickle.loads(blob)
+                cached.append((time.perf_counter() - t0) * 1000)
+        customers = con.execute("SELECT count(*) FROM mart_customer_kpis").fetchone()[0]
+    finally:
+        con.close()
+    return customers, {
+        "uncached_cold_ms": round(uncached[0], 1),
+        "uncached_p50_ms": round(statistics.median(uncached[1:]), 1),
+        "uncached_max_ms": round(max(uncached[1:]), 1),
+        "cached_p50_ms": round(statistics.median(cached), 2),
+    }

@@ -407,3 +407,18 @@ def test_figures_build_from_core_data(company):
     assert "Purchase" in sankey.node.label and sum(sankey.link.value) > 0
     # empty inputs give an empty figure with a title, not an exception
     assert "no data" in kpis.figure_cohort_heatmap(pd.DataFrame()).layout.title.text
+
+
+def test_bench_operation_reports_page_timings(tmp_path):
+    """The bench operation runs end to end (timings are reported, never asserted)."""
+    from types import SimpleNamespace
+
+    path = radar_data.build_company(tmp_path / "b.duckdb")
+    rows, figures = kpis.bench_command_center(SimpleNamespace(db=path))
+    assert rows == 5
+    assert set(figures) == {
+        "uncached_cold_ms",
+        "uncached_p50_ms",
+        "uncached_max_ms",
+        "cached_p50_ms",
+    }
