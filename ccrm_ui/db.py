@@ -54,7 +54,9 @@ def data_version() -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=512, ttl=3600)
-def _run_cached(_fn: Callable, name: str, version: str, args: tuple, kwargs: tuple) -> Any:
+def _run_cached(
+    _fn: Callable, name: str, database: str, version: str, args: tuple, kwargs: tuple
+) -> Any:
     with cursor() as cur:
         return _fn(cur, *args, **dict(kwargs))
 
@@ -62,11 +64,13 @@ def _run_cached(_fn: Callable, name: str, version: str, args: tuple, kwargs: tup
 def cached(fn: Callable, *args: Any, **kwargs: Any) -> Any:
     """Run core function `fn(con, *args, **kwargs)` once per data version and arguments.
 
-    The cache key is the function's qualified name, the data version (it changes with every
-    ingest and build) and the arguments, so results never outlive the data they came from.
+    The cache key is the function's qualified name, the database file, the data version (it
+    changes with every ingest and build) and the arguments, so results never outlive the data
+    they came from.
     """
     name = f"{fn.__module__}.{fn.__qualname__}"
-    return _run_cached(fn, name, data_version(), args, tuple(sorted(kwargs.items())))
+    key_args = (name, database_path(), data_version(), args, tuple(sorted(kwargs.items())))
+    return _run_cached(fn, *key_args)
 
 
 def run(fn: Callable, *args: Any, **kwargs: Any) -> Any:
