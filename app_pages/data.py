@@ -91,12 +91,20 @@ with upload_col:
     if not writable:
         st.warning("The app opened the database read-only (CCRM_READ_ONLY=1): uploads are off.")
     if st.button("Load files", type="primary", disabled=not (files and writable)):
+        # size and name are checked before anything is written (hostile input, issue 9)
+        accepted = []
+        for f in files:
+            try:
+                ingest.check_upload_size(f.name, f.size, ingest.max_upload_mb())
+                accepted.append((f, ingest.upload_file_name(f.name)))
+            except ingest.IngestError as exc:
+                st.error(str(exc))
         bar = st.progress(0.0, text="starting")
         with tempfile.TemporaryDirectory(prefix="ccrm-upload-") as tmp, db.write_lock("ingest"):
             paths = []
-            for f in files:
+            for f, name in accepted:
                 # keep the user's file name (it names the table), inside our own folder
-                path = Path(tmp) / Path(f.name).name
+                path = Path(tmp) / name
                 path.write_bytes(f.getbuffer())
                 paths.append(path)
             reports = db.run(
@@ -105,7 +113,7 @@ with upload_col:
                 table=None if table_choice == "(from file name)" else table_choice,
                 max_reject_rate=max_reject / 100,
                 progress=lambda frac, msg: bar.progress(min(max(frac, 0.0), 1.0), text=msg),
-                source_names=[f.name for f in files],
+                source_names=[f.name for f, _ in accepted],
             )
         bar.empty()
         for r in reports:

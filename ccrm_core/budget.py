@@ -31,7 +31,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -42,7 +41,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from scipy.optimize import minimize
 
-from ccrm_core import store
+from ccrm_core import store, validation
 
 CURVES_TABLE = "mart_response_curves"
 SCENARIOS_TABLE = "budget_scenarios"
@@ -1280,23 +1279,11 @@ CREATE TABLE IF NOT EXISTS {SCENARIOS_TABLE} (
 
 def validate_scenario_name(name: str) -> str:
     """The name trimmed of surrounding spaces; ScenarioNameError when it is empty, longer than
-    SCENARIO_NAME_MAX characters, or holds control or invisible formatting characters."""
-    if not isinstance(name, str):
-        raise ScenarioNameError(f"scenario name must be text, got {type(name).__name__}")
-    clean = name.strip()
-    if not clean:
-        raise ScenarioNameError("scenario name is empty; type a name such as 'Q3 shift to search'")
-    if len(clean) > SCENARIO_NAME_MAX:
-        raise ScenarioNameError(
-            f"scenario name is {len(clean)} characters long; use at most {SCENARIO_NAME_MAX}"
-        )
-    for pos, ch in enumerate(clean, start=1):
-        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
-            raise ScenarioNameError(
-                f"scenario name has a control or invisible character (U+{ord(ch):04X}) at "
-                f"position {pos}; use letters, digits, spaces and punctuation"
-            )
-    return clean
+    SCENARIO_NAME_MAX characters, or holds control or invisible formatting characters (the
+    shared rule of `validation.clean_name`)."""
+    return validation.clean_name(
+        name, "scenario name", SCENARIO_NAME_MAX, ScenarioNameError, example="Q3 shift to search"
+    )
 
 
 def save_scenario(
@@ -1377,7 +1364,8 @@ def load_scenario(con: duckdb.DuckDBPyConnection, name: str) -> Scenario:
     if not rows:
         saved = list_scenarios(con)["name"].tolist()
         raise BudgetError(
-            f"no saved scenario named {name!r}; saved: {', '.join(saved) if saved else 'none'}"
+            f"no saved scenario named {validation.quoted(name)}; "
+            f"saved: {', '.join(saved) if saved else 'none'}"
         )
     _, _, objective, total, settings, saved_at = rows[0]
     return Scenario(

@@ -57,6 +57,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import os
 import re
 import threading
 import time
@@ -71,13 +72,15 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ccrm_core import privacy, store
+from ccrm_core import privacy, store, validation
 
 PII_COLUMNS = frozenset(privacy.PII_COLUMNS)  # values shortened to 3 characters in messages
 REJECTS_RECORDED = 100_000  # rejected values written to ingest_rejects per file, at most
 REJECTS_IN_REPORT = 20  # rejected values carried in IngestReport.rejects
 FILE_SUFFIXES = (".csv.gz", ".csv", ".parquet", ".pq", ".gz", ".txt")
 TABLE_ALIASES = {"customers": "src_customers"}  # file-name stems users naturally write
+MAX_UPLOAD_MB = 200.0  # default limit on one uploaded file, MB (2**20 bytes); $CCRM_MAX_UPLOAD_MB
+FILE_NAME_MAX = 255  # characters (and UTF-8 bytes) in an uploaded file's name, as file systems
 
 _HEADER_MAX_BYTES = 1 << 20
 _STAGE = "_ccrm_ingest_stage"
@@ -234,11 +237,62 @@ def infer_table(file_name: str) -> str:
                 best = (prefix, name)
     if best is None:
         raise IngestError(
-            f"{base}: cannot tell the table from the file name; name the file after its table "
+            f"{validation.label(base)}: cannot tell the table from the file name; name the file "
+            f"after its table "
             f"(e.g. events.csv, orders_2024.parquet) or pass --table "
             f"({', '.join(store.TABLES)})"
         )
     return best[1]
+
+
+def max_upload_mb() -> float:
+    """The largest file the app accepts as an upload, in MB (1 MB = 2**20 bytes): the
+    CCRM_MAX_UPLOAD_MB environment variable when set, else MAX_UPLOAD_MB (200). IngestError when
+    the variable is not a positive number. `ccrm ingest` has no such limit."""
+    raw = os.environ.get("CCRM_MAX_UPLOAD_MB", "").strip()
+    if not raw:
+        return MAX_UPLOAD_MB
+    try:
+        limit = float(raw)
+    except ValueError:
+        limit = float("nan")
+    if not (limit > 0 and limit != float("inf")):
+        raise IngestError(
+            f"CCRM_MAX_UPLOAD_MB is {validation.quoted(raw)}; set it to a number of megabytes "
+            f"above 0 (default {MAX_UPLOAD_MB:g}), or unset it"
+        )
+    return limit
+
+
+def check_upload_size(name: str, size_bytes: int, limit_mb: float) -> None:
+    """Refuse an upload larger than `limit_mb` MB (2**20 bytes) before anything is read or
+    written: IngestError naming the file, its size and the limit."""
+    if size_bytes > limit_mb * 2**20:
+        raise IngestError(
+            f"{validation.label(name)}: is {size_bytes / 2**20:,.1f} MB, above the upload limit "
+            f"of {limit_mb:g} MB (CCRM_MAX_UPLOAD_MB); split the file, or stop the app and load "
+            "it with `ccrm ingest`"
+        )
+
+
+def upload_file_name(name: str) -> str:
+    """The name to store an upload under in our own folder: its last path component (so
+    '../../etc/passwd.csv' stays inside the folder as 'passwd.csv'), checked by
+    `validation.clean_name`. IngestError, naming the problem, for a name with control or
+    invisible characters, longer than FILE_NAME_MAX characters or UTF-8 bytes, or no name."""
+    base = re.split(r"[\\/]", name)[-1] if isinstance(name, str) else name
+    if isinstance(base, str) and base.strip() in ("", ".", ".."):
+        raise IngestError(f"{validation.quoted(name)}: has no file name; rename the file")
+    try:
+        clean = validation.clean_name(base, "file name", FILE_NAME_MAX, IngestError)
+    except IngestError as exc:
+        raise IngestError(f"{validation.quoted(name)}: {exc}") from None
+    if len(clean.encode("utf-8")) > FILE_NAME_MAX:
+        raise IngestError(
+            f"{validation.quoted(name)}: file name is {len(clean.encode('utf-8')):,} bytes long "
+            f"in UTF-8; use at most {FILE_NAME_MAX}; rename the file"
+        )
+    return clean
 
 
 def masked_value(column: str | None, value: object) -> str | None:
@@ -337,7 +391,8 @@ def _ingest_one(
     step: Callable[[float, str], None],
     source_name: str | None,
 ) -> IngestReport:
-    shown = source_name or str(path)
+    name = str(path) if source_name is None else source_name
+    shown = validation.label(name, FILE_NAME_MAX)  # one printable line in messages and the log
     started = datetime.now()
     t0 = time.perf_counter()
     report = IngestReport(file=shown, table=table, path=str(path))
@@ -345,7 +400,9 @@ def _ingest_one(
     cur = con.cursor()
     try:
         step(0.0, f"checking {shown}")
-        report.table = table or infer_table(shown)
+        if source_name is not None:
+            upload_file_name(source_name)  # a name to show and log: no control characters
+        report.table = table or infer_table(name)
         spec = store.TABLES[report.table]
         kind, compression = _sniff(path, shown)
         step(0.05, f"reading {shown}")

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ccrm_core import store
+from ccrm_core import store, validation
 from ccrm_core.pipeline import BuildContext, replace_table
 
 SCHEMES: dict[str, str] = {
@@ -49,6 +49,7 @@ VALUE_TIERS: tuple[tuple[str, float], ...] = (
 
 ENGAGEMENT_TYPES = ("open", "click", "visit", "call", "login")
 MAX_CATEGORIES = 12  # category share columns kept in mart_customer (the rest count as "other")
+SEGMENT_NAME_MAX = 80  # characters in a saved segment's name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -607,15 +608,19 @@ def _coerce(kind: str, value: Any, where: str) -> Any:
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise RuleError(f"{where}: {value!r} is not a number; type a number") from None
+            raise RuleError(
+                f"{where}: {validation.quoted(value)} is not a number; type a number"
+            ) from None
         if not math.isfinite(number):
-            raise RuleError(f"{where}: {value!r} is not a finite number")
+            raise RuleError(f"{where}: {validation.quoted(value)} is not a finite number")
         return number
     if kind == "date":
         try:
             return pd.Timestamp(value).date()
         except (TypeError, ValueError):
-            raise RuleError(f"{where}: {value!r} is not a date; use YYYY-MM-DD") from None
+            raise RuleError(
+                f"{where}: {validation.quoted(value)} is not a date; use YYYY-MM-DD"
+            ) from None
     return str(value)
 
 
@@ -636,23 +641,24 @@ def rules_where(
     'any'); '' matches everyone. Column names are checked against mart_customer and written
     from that list; values always travel as parameters."""
     if match not in ("all", "any"):
-        raise RuleError(f"match must be 'all' or 'any' (got {match!r})")
+        raise RuleError(f"match must be 'all' or 'any' (got {validation.quoted(match)})")
     columns = rule_columns(con)
     parts: list[str] = []
     params: list[Any] = []
     for i, raw in enumerate(rules, start=1):
         rule = _as_rule(raw)
-        where = f"rule {i} ({rule.column} {rule.operator})"
+        # column and operator are user text until checked: messages quote them escaped
+        where = f"rule {i} ({validation.label(rule.column)} {validation.label(rule.operator)})"
         if rule.column not in columns:
             raise RuleError(
-                f"{where}: column {rule.column!r} is not in mart_customer; "
+                f"{where}: column {validation.quoted(rule.column)} is not in mart_customer; "
                 f"choose one of {', '.join(columns) or '(none: run the segments stage)'}"
             )
         kind = columns[rule.column]
         if rule.operator not in operators_for(kind):
             raise RuleError(
-                f"{where}: operator {rule.operator!r} does not apply to a {kind} column; "
-                f"use one of {', '.join(operators_for(kind))}"
+                f"{where}: operator {validation.quoted(rule.operator)} does not apply to a "
+                f"{kind} column; use one of {', '.join(operators_for(kind))}"
             )
         col = store.quote_ident(next(c for c in columns if c == rule.column))
         op = rule.operator
@@ -719,11 +725,11 @@ def save_segment(
 ) -> int:
     """Save (or replace) a rule segment under `name`; returns its current member count. The rules
     are validated first, so a saved segment always applies."""
-    name = (name or "").strip()
-    if not name or len(name) > 80:
-        raise RuleError("a segment name must have 1 to 80 characters")
+    name = validation.clean_name(
+        name, "segment name", SEGMENT_NAME_MAX, RuleError, example="High-value at risk"
+    )
     if not rules:
-        raise RuleError(f"segment {name!r} has no rules; add at least one")
+        raise RuleError(f"segment {validation.quoted(name)} has no rules; add at least one")
     customers = rule_counts(con, rules, match)["customers"]
     con.execute(SAVED_SEGMENTS_DDL)
     now = datetime.now()
@@ -768,7 +774,8 @@ def saved_segment_where(con: duckdb.DuckDBPyConnection, name: str) -> tuple[str,
     row = saved[saved["name"] == name]
     if row.empty:
         raise RuleError(
-            f"no saved segment named {name!r}; saved: {', '.join(saved['name']) or '(none)'}"
+            f"no saved segment named {validation.quoted(name)}; "
+            f"saved: {', '.join(saved['name']) or '(none)'}"
         )
     return rules_where(con, row["rules"].iloc[0], row["match"].iloc[0])
 
