@@ -576,7 +576,9 @@ def _probabilistic_pairs(
     db_api = DuckDBAPI(connection=work)
     records = db_api.register(base, table_name="ccrm_match_records")
     trained = len(base) >= min_train_records
-    linker = Linker(records, _splink_settings(trained), log_level=logging.WARNING)
+    # EM warnings about comparison levels absent from a sample are expected here and would
+    # only clutter `ccrm build` output; real errors still raise.
+    linker = Linker(records, _splink_settings(trained), log_level=logging.ERROR)
     if trained:
         _train(linker, len(base), deterministic_pairs)
     else:
