@@ -2,12 +2,13 @@
 
 import streamlit as st
 
-from ccrm_ui import db, navigation
+from ccrm_ui import auth, db, navigation
 
 st.set_page_config(
     page_title="Connected CRM Command Center", page_icon=":material/hub:", layout="wide"
 )
 
-page = st.navigation(navigation.build_pages())
+user = auth.gate()  # sign-in / not-authorised screens stop here; local mode runs as admin
+page = st.navigation(navigation.build_pages(user))
 db.connection()  # a busy or unreadable database stops here with a clear message
 page.run()

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from ccrm_core import budget, pipeline
-from ccrm_ui import db
+from ccrm_ui import auth, db
 
 OBJECTIVE_LABELS = {
     "revenue": "Revenue",
@@ -197,6 +197,7 @@ def _delete_scenario() -> None:
 
 # ---------------------------------------------------------------------------------------------
 
+user = auth.require_page(__file__)  # role check (ccrm_core.access)
 st.title("Budget Simulator")
 st.caption(
     "Move the weekly media budget between channels and see what the media mix model expects. "

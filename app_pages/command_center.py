@@ -13,12 +13,13 @@ import pandas as pd
 import streamlit as st
 
 from ccrm_core import kpis
-from ccrm_ui import db
+from ccrm_ui import auth, db
 
 PERIODS = [str(p) for p in kpis.STANDARD_PERIODS] + ["custom"]
 METRIC_KEYS = list(kpis.METRICS)
 GRAINS = ["day", "week"]
 
+user = auth.require_page(__file__)  # role check (ccrm_core.access)
 st.markdown("#### Command Center")
 options: kpis.FilterOptions = db.cached(kpis.filter_options)
 if not options.ready:

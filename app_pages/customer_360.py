@@ -8,22 +8,41 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from ccrm_core import access, audit, decisioning
 from ccrm_core import customer360 as c360
-from ccrm_core import decisioning
-from ccrm_ui import db
+from ccrm_ui import auth, db
 
 PAGE_SIZE = 25
 ACTION_LABELS = {"offer": "Offer", "soft_touch": "Soft touch", "rest": "Rest"}
 
 
-def reveal_contact_details() -> bool:
-    """The one gate for showing email and phone unmasked (role checks plug in here)."""
+def reveal_contact_details(user: access.User) -> bool:
+    """The reveal switch, offered only to roles that may reveal PII (admins). Turning it on is
+    checked and recorded in the core (ccrm_core.audit) for each customer and search shown."""
+    if not access.allowed(user, "reveal_pii"):
+        st.caption("Names, contact details and addresses are masked for your role.")
+        return False
     return st.toggle(
-        "Reveal email and phone",
+        "Reveal names, contact details and addresses",
         value=False,
         key="c360_reveal",
-        help="Contact details are masked by default; revealing them is a deliberate act.",
+        help="Personal data is masked by default; revealing it is a deliberate act, written "
+        "to the audit log (who, when, which customer).",
     )
+
+
+def _audited_reveal(what: str, fn, *args) -> bool:
+    """Run an audit.reveal_* call once per session and `what`; False when it was refused."""
+    done = st.session_state.setdefault("c360_revealed", set())
+    if what in done:
+        return True
+    try:
+        db.run(fn, user, *args)
+    except (access.AccessDenied, audit.AuditUnavailable) as exc:
+        st.error(str(exc))
+        return False
+    done.add(what)
+    return True
 
 
 def _pct(value) -> str:
@@ -45,6 +64,7 @@ def _on_pick() -> None:
     _open_customer(st.session_state.get("c360_pick"))
 
 
+user = auth.require_page(__file__)  # role check (ccrm_core.access)
 st.title("Customer 360")
 st.caption(
     "Search by name, email, phone, customer id, source id or cookie/device id; typos and "
@@ -57,7 +77,7 @@ query = st.text_input(
     key="c360_query",
     placeholder="name, email, phone, customer id, source id or cookie id",
 )
-reveal = reveal_contact_details()
+reveal = reveal_contact_details(user)
 
 if not db.cached(c360.search_ready):
     st.info(
@@ -69,7 +89,10 @@ elif query.strip():
     if results.empty:
         st.warning(f"No customer matches “{query.strip()}”. Try fewer or different words.")
     else:
-        shown = c360.mask_results(results, reveal)
+        revealed = reveal and _audited_reveal(
+            f"search:{query.strip()}", audit.reveal_search, results
+        )
+        shown = c360.mask_results(results, revealed)
         st.dataframe(
             shown[
                 [
@@ -119,7 +142,8 @@ if profile is None:
         "customer above; ids change only when identity resolution merges or splits records."
     )
     st.stop()
-profile = c360.mask_profile(profile, reveal)
+revealed = reveal and _audited_reveal(f"customer:{customer_id}", audit.reveal_customer, customer_id)
+profile = c360.mask_profile(profile, revealed)
 
 st.divider()
 st.header(profile.name)

@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from ccrm_core import charts, ingest, pipeline, privacy, store
-from ccrm_ui import db
+from ccrm_core import access, audit, charts, ingest, pipeline, privacy, store
+from ccrm_ui import auth, db
 
+user = auth.require_page(__file__)  # role check (ccrm_core.access)
 st.title("Data")
 st.caption(f"Database: `{db.database_path()}`")
 
@@ -108,7 +109,8 @@ with upload_col:
                 path.write_bytes(f.getbuffer())
                 paths.append(path)
             reports = db.run(
-                ingest.ingest_files,
+                audit.ingest_files,  # checks the role and writes the audit log (issue 9)
+                user,
                 paths,
                 table=None if table_choice == "(from file name)" else table_choice,
                 max_reject_rate=max_reject / 100,
@@ -143,8 +145,8 @@ with rebuild_col:
             bar.progress(index / total if total else 1.0, text=text)
 
         with db.write_lock("rebuild"):
-            results = db.run(
-                pipeline.build, None if stage == "all stages" else [stage], progress=show
+            results = db.run(  # checks the role and writes the audit log (issue 9)
+                audit.build, user, None if stage == "all stages" else [stage], progress=show
             )
         bar.empty()
         failed = [r for r in results if r.status == "failed"]
@@ -184,3 +186,25 @@ else:
             for c, v in zip(rejects["column_name"], rejects["value"], strict=True)
         ]
         st.dataframe(rejects, hide_index=True, width="stretch")
+
+# --- audit log (issue 9): who revealed, exported, ingested or rebuilt what; admins only ---
+st.divider()
+st.subheader("Audit log")
+try:
+    entries = db.run(audit.audit_entries, user, 500)  # uncached: an export changes no data version
+except access.AccessDenied:
+    st.caption("The audit log is shown to admins only.")
+else:
+    st.caption(
+        "Every PII reveal, export, ingest and rebuild, from this app and from the `ccrm` command "
+        "line, newest first (the latest 500). Refused attempts are listed with status refused."
+    )
+    if entries.empty:
+        st.caption("Nothing recorded yet.")
+    else:
+        st.dataframe(
+            entries.drop(columns=["audit_id"]),
+            hide_index=True,
+            width="stretch",
+            column_config={"rows": st.column_config.NumberColumn(format="localized")},
+        )

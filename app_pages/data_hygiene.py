@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ccrm_core import hygiene, identity, privacy
-from ccrm_ui import db
+from ccrm_core import access, audit, hygiene, identity, privacy
+from ccrm_ui import auth, db
 
+user = auth.require_page(__file__)  # role check (ccrm_core.access)
 st.title("Data Hygiene")
 st.caption(
     "How clean the customer data is, per dimension and source system, and how source records "
@@ -88,6 +89,8 @@ else:
     failing = table[table["failed_rows"] > 0]
     if failing.empty:
         st.success("No check has failing rows.")
+    elif not access.allowed(user, "view_records"):
+        st.caption("Failing-row samples are not shown to your role (aggregates only).")
     else:
         labels = {
             r.check_id: f"{r.check_id} — {r.failed_rows:,} failing ({r.description})"
@@ -99,12 +102,23 @@ else:
         sample = db.cached(hygiene.failing_rows, check_id, None, 50)
         st.caption(f"First {len(sample)} of {labels[check_id].split(' — ')[1]}")
         st.dataframe(privacy.mask_frame(sample), hide_index=True, width="stretch")
-        st.download_button(
-            "Download all failing rows (CSV, masked)",
-            data=db.cached(hygiene.failing_rows_csv, check_id),
-            file_name=f"hygiene_{check_id.replace('*', 'row')}.csv",
-            mime="text/csv",
-        )
+        if access.allowed(user, "download_failing_rows") and st.button(
+            "Prepare a download of all failing rows (CSV, masked)", key="hygiene_prepare"
+        ):
+            try:  # checked and written to the audit log in the core
+                data = db.run(audit.failing_rows_csv, user, check_id)
+            except (access.AccessDenied, audit.AuditUnavailable) as exc:
+                st.error(str(exc))
+            else:
+                st.session_state["hygiene_download"] = (check_id, data)
+        prepared = st.session_state.get("hygiene_download")
+        if prepared and prepared[0] == check_id:
+            st.download_button(
+                "Download all failing rows (CSV, masked)",
+                data=prepared[1],
+                file_name=f"hygiene_{check_id.replace('*', 'row')}.csv",
+                mime="text/csv",
+            )
 
 # --- identity ---------------------------------------------------------------------------------
 st.divider()
@@ -173,7 +187,9 @@ t2.plotly_chart(identity.figure_threshold_curve(curve, threshold), width="stretc
 
 st.subheader("Why did a pair match?")
 pairs = db.cached(identity.matched_pairs, threshold, 200)
-if pairs.empty:
+if not access.allowed(user, "view_records"):
+    st.caption("Matched record pairs are not shown to your role (aggregates only).")
+elif pairs.empty:
     st.info("No probabilistic pair reaches this threshold; lower it to inspect pairs.")
 else:
     options = {

@@ -11,9 +11,10 @@ import math
 
 import streamlit as st
 
-from ccrm_core import audience, segments, value
-from ccrm_ui import db
+from ccrm_core import access, audience, audit, segments, value
+from ccrm_ui import auth, db
 
+user = auth.require_page(__file__)  # role check (ccrm_core.access)
 st.title("Segment Explorer")
 st.caption(
     "Who the customers are and what they are worth: RFM segments, value tiers from the "
@@ -241,16 +242,40 @@ with drill_tab:
                 )
             st.caption(
                 "File columns: customer_id, email_sha256 (SHA-256 of the lower-cased, trimmed "
-                "email), phone_sha256 (SHA-256 of the E.164 phone)."
+                "email), phone_sha256 (SHA-256 of the E.164 phone). Every export is written to "
+                "the audit log."
             )
-            st.download_button(
-                f"Download {summary['exported']:,} customers (CSV)",
-                data=audience.audience_csv(summary["audience"]),
-                file_name=f"audience_{channel}_{segment}.csv".replace(" ", "_"),
-                mime="text/csv",
-                disabled=summary["exported"] == 0,
-                key="download",
+            clear_text = access.allowed(user, "export_clear_text") and st.checkbox(
+                "Include clear-text email and phone (admins only; recorded as such)",
+                key="export_clear_text",
             )
+            request = (scheme, segment, channel, clear_text)
+            if st.button(
+                f"Prepare export of {summary['exported']:,} customers",
+                disabled=summary["exported"] == 0 or not access.allowed(user, "export_audience"),
+                key="export_prepare",
+            ):
+                try:
+                    export = db.run(
+                        audit.export_audience, user, scheme, segment, channel, clear_text=clear_text
+                    )
+                except (access.AccessDenied, audit.AuditUnavailable, ValueError) as exc:
+                    st.error(str(exc))
+                else:
+                    st.session_state["export_file"] = (
+                        request,
+                        audience.audience_csv(export.audience),
+                    )
+            prepared = st.session_state.get("export_file")
+            if prepared and prepared[0] == request:
+                st.download_button(
+                    f"Download {summary['exported']:,} customers (CSV"
+                    + (", clear text)" if clear_text else ", hashed)"),
+                    data=prepared[1],
+                    file_name=f"audience_{channel}_{segment}.csv".replace(" ", "_"),
+                    mime="text/csv",
+                    key="download",
+                )
 
 # ---------------------------------------------------------------------------------------------
 with rule_tab:

@@ -15,6 +15,10 @@ A member is excluded, with the first reason that applies:
    customer got at least that many contacts on it in the 7 / 30 days up to the data end;
 4. "no email or phone to match" (ad platforms), "no email" (email), "no phone" (sms,
    call_center): nothing to send to.
+
+Every export goes through ccrm_core.audit.export_audience: the user's role must allow it
+(marketer, analyst, admin) and it is written to the audit log. An admin may ask for clear text
+(`--clear-text`, or the page's checkbox): the file then also holds plain `email` and `phone`.
 """
 
 from __future__ import annotations
@@ -144,9 +148,17 @@ def _policy_suppressions(
 
 
 def build_audience(
-    con: duckdb.DuckDBPyConnection, scheme: str, segment: str, channel: str
+    con: duckdb.DuckDBPyConnection,
+    scheme: str,
+    segment: str,
+    channel: str,
+    clear_text: bool = False,
 ) -> AudienceExport:
-    """The export for one segment and channel; see the module docstring for the rules."""
+    """The export for one segment and channel; see the module docstring for the rules.
+
+    `clear_text=True` adds the plain `email` and `phone` columns. Only
+    ccrm_core.audit.export_audience asks for it, after checking that the user is an admin and
+    recording the export; everything else gets hashed identifiers only."""
     channels = consentable_channels(con)
     if channel not in channels:
         raise ValueError(
@@ -221,6 +233,9 @@ def build_audience(
         },
         columns=AUDIENCE_COLUMNS,
     )
+    if clear_text:
+        audience["email"] = email[keep].to_numpy()
+        audience["phone"] = phone[keep].to_numpy()
     exclusions = (
         reason[~keep]
         .value_counts()
@@ -275,11 +290,27 @@ def export_audience_command(args) -> int:
         raise AudienceError(
             f"folder {out.parent} does not exist; create it or choose another --out"
         )
-    con = store.connect_reader(args.db)
+    from ccrm_core import access, audit
+
+    if not store.database_path(args.db).exists():
+        raise store.DatabaseMissingError(
+            f"database {store.database_path(args.db)} does not exist; create it with "
+            "`ccrm sample` or `ccrm ingest`"
+        )
+    # read-write: the export is written to the audit log (the CLI user is an admin locally)
+    con = store.connect_writer(args.db)
     try:
         try:
             scheme, segment = resolve_segment(con, args.segment, args.scheme)
-            export = build_audience(con, scheme, segment, args.channel)
+            export = audit.export_audience(
+                con,
+                access.local_user(getattr(args, "as_user", None)),
+                scheme,
+                segment,
+                args.channel,
+                clear_text=bool(getattr(args, "clear_text", False)),
+                via="cli",
+            )
             write_audience(export.audience, out)
         except (ValueError, segments.RuleError) as exc:
             raise AudienceError(str(exc)) from exc

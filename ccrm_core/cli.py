@@ -79,13 +79,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         raise CliError(f"file not found: {', '.join(missing)}")
     if not 0 <= args.max_reject_rate <= 1:
         raise CliError(f"--max-reject-rate must be between 0 and 1 (got {args.max_reject_rate})")
-    from ccrm_core import ingest
+    from ccrm_core import access, audit
 
     con = store.connect_writer(args.db)
     try:
-        reports = ingest.ingest_files(
+        reports = audit.ingest_files(
             con,
+            access.local_user(args.as_user),
             paths,
+            via="cli",
             table=args.table,
             max_reject_rate=args.max_reject_rate,
             progress=_progress_bar("ingest"),
@@ -119,16 +121,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from ccrm_core import pipeline
+    from ccrm_core import access, audit, pipeline
 
     con = store.connect_writer(args.db)
     try:
         if args.if_needed and not pipeline.build_needed(con):
             print("build is up to date (no ingest since the last complete build)")
             return 0
-        results = pipeline.build(
+        results = audit.build(
             con,
+            access.local_user(args.as_user),
             stages=args.stage or None,
+            via="cli",
             progress=lambda stage, i, n: print(
                 f"[{i + 1}/{n}] {stage}" if stage != "done" else "",
                 end="\n" if stage != "done" else "",
@@ -204,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     db_help = "database file (default: $CCRM_DB or data/ccrm.duckdb)"
+    as_help = "who to record in the audit log (default: $USER@localhost; the CLI runs as admin)"
 
     p = sub.add_parser("sample", help="generate a synthetic company with ground truth")
     p.add_argument("--customers", type=int, default=20_000, help="people to generate (20000)")
@@ -224,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.01,
         help="refuse a file when more than this share of rows is rejected (0.01)",
     )
+    p.add_argument("--as", dest="as_user", metavar="EMAIL", help=as_help)
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("build", help="run the pipeline stages")
@@ -232,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--if-needed", action="store_true", help="skip when nothing changed since the last build"
     )
+    p.add_argument("--as", dest="as_user", metavar="EMAIL", help=as_help)
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("app", help="serve the Streamlit app")
@@ -274,9 +281,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to look the segment up (default: wherever the name is unique)",
     )
     p.add_argument("--db", help=db_help)
+    p.add_argument(
+        "--clear-text",
+        action="store_true",
+        help="also write plain email and phone columns (admins; recorded in the audit log)",
+    )
+    p.add_argument("--as", dest="as_user", metavar="EMAIL", help=as_help)
     p.set_defaults(func=cmd_export_audience)
 
     return parser
+
+
+def _audit_unavailable() -> type[Exception]:
+    from ccrm_core.audit import AuditUnavailable
+
+    return AuditUnavailable
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -291,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 3
     except store.DatabaseMissingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (PermissionError, _audit_unavailable()) as exc:  # access.AccessDenied, audit
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

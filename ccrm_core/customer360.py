@@ -498,12 +498,13 @@ def search(con: duckdb.DuckDBPyConnection, query: str, limit: int = 20) -> pd.Da
 
 
 def mask_results(results: pd.DataFrame, reveal: bool = False) -> pd.DataFrame:
-    """Search results for display: email, phone and a matched email/phone masked unless reveal."""
+    """Search results for display: name, email, phone and a matched name/email/phone masked
+    unless reveal (only ccrm_core.audit.reveal_search, for admins, may ask for reveal)."""
     if reveal or results.empty:
         return results
-    out = privacy.mask_frame(results, columns=("email", "phone"))
+    out = privacy.mask_frame(results, columns=("name", "email", "phone"))
     out["matched_value"] = [
-        privacy.mask_value(f, v) if f in ("email", "phone") else v
+        privacy.mask_value(f, v) if f in ("name", "email", "phone") else v
         for f, v in zip(out["matched_field"], out["matched_value"], strict=True)
     ]
     return out
@@ -770,16 +771,25 @@ def profile(con: duckdb.DuckDBPyConnection, customer_id: str) -> CustomerProfile
 
 
 def mask_profile(p: CustomerProfile, reveal: bool = False) -> CustomerProfile:
-    """A copy of a profile for display: email and phone masked everywhere unless reveal."""
+    """A copy of a profile for display: name, email, phone, address and birth date masked
+    everywhere (privacy.PII_COLUMNS) unless reveal (only after ccrm_core.audit.reveal_customer
+    has checked the role and recorded it)."""
     if reveal:
         return p
     golden = p.golden.copy()
     golden["value"] = [
-        privacy.mask_value(f, v) if f in ("email", "phone") else v
+        privacy.mask_value(f, v) if f in privacy.PII_COLUMNS else v
         for f, v in zip(golden["field"], golden["value"], strict=True)
     ]
-    sources = privacy.mask_frame(p.sources, columns=("email", "phone"))
-    return CustomerProfile(**{**p.__dict__, "golden": golden, "sources": sources})
+    sources = privacy.mask_frame(p.sources)
+    return CustomerProfile(
+        **{
+            **p.__dict__,
+            "name": privacy.mask_full_name(p.name),
+            "golden": golden,
+            "sources": sources,
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ name 'Jane' -> 'J***'. Hashes are SHA-256 hex of the normalised value, the forma
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pandas as pd
 
@@ -62,10 +63,41 @@ def mask_name(name: str | None) -> str | None:
     return str(name)[:1] + "***"
 
 
+def mask_full_name(name: str | None) -> str | None:
+    """'Jane van Doe' -> 'J*** v*** D***': every word masked like mask_name."""
+    if _missing(name):
+        return _blank(name)
+    return " ".join(mask_name(word) for word in str(name).split()) or "***"
+
+
+# An e-mail address, and a run of 7+ digits with the separators phone numbers are written with.
+_EMAIL_IN_TEXT = re.compile(r"[^\s@'\"<>(),;:]+@[^\s@'\"<>(),;:]+\.[A-Za-z]{2,}")
+_PHONE_IN_TEXT = re.compile(r"\+?\(?\d[\d\s().-]{5,}\d")
+_DATE_IN_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?")
+
+
+def mask_text(text: str | None) -> str | None:
+    """Free text (an error message, a note) with e-mail addresses and phone numbers in it
+    masked: 'bad jane.doe@example.com' -> 'bad j***@example.com'. Names cannot be found in
+    free text, so messages must not quote name or address values (ingest shortens them)."""
+    if _missing(text):
+        return _blank(text)
+
+    def phone(m: re.Match) -> str:
+        found = m.group(0)
+        if sum(c.isdigit() for c in found) < 7 or _DATE_IN_TEXT.match(found):
+            return found  # short numbers, dates and timestamps are not phone numbers
+        return mask_phone(found)
+
+    return _PHONE_IN_TEXT.sub(phone, _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)), text))
+
+
 def mask_value(column: str, value):
     """Mask one value by its column name; non-PII columns pass through."""
     if _missing(value):
         return _blank(value)
+    if column == "name":
+        return mask_full_name(value)
     if column == "email":
         return mask_email(value)
     if column == "phone":

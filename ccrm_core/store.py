@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 DEFAULT_DB = "data/ccrm.duckdb"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,25 @@ CONSENT_STATUSES = ("opt_in", "opt_out")
 
 # Migrations: version -> SQL that brings the schema from version-1 to version.
 # Version 1 is the whole of schema.sql. A new version appends an entry; never edit an old one.
-MIGRATIONS: dict[int, str] = {}
+MIGRATIONS: dict[int, str] = {
+    # 2 (issue 9): who revealed, exported, ingested or rebuilt what, when, and how many rows.
+    2: """
+    CREATE TABLE IF NOT EXISTS audit_log (
+        audit_id    BIGINT NOT NULL,    -- 1, 2, ... in the order actions finished
+        started_at  TIMESTAMP NOT NULL, -- when the action began (local time)
+        ended_at    TIMESTAMP NOT NULL, -- when it finished
+        actor       VARCHAR NOT NULL,   -- e-mail of the signed-in user, or <account>@localhost
+        role        VARCHAR NOT NULL,   -- executive, marketer, analyst or admin
+        via         VARCHAR NOT NULL,   -- 'app' or 'cli'
+        action      VARCHAR NOT NULL,   -- reveal_pii, export_audience, export_clear_text,
+                                        -- download_failing_rows, ingest, rebuild
+        target      VARCHAR,            -- what: customer id, segment/channel, file, stages
+        rows        BIGINT,             -- how many rows were shown, exported, loaded or built
+        status      VARCHAR NOT NULL,   -- 'ok', 'refused' or 'failed'
+        detail      VARCHAR             -- a short note (never PII)
+    );
+    """,
+}
 
 
 class DatabaseBusyError(RuntimeError):

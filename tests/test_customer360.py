@@ -162,6 +162,7 @@ def test_results_are_masked_unless_revealed(con):
     assert masked["email"].iloc[0] == "j***@example.com"
     assert masked["matched_value"].iloc[0] == "j***@example.com"
     assert masked["phone"].iloc[0] == "***-***-0100"
+    assert masked["name"].iloc[0] == "J*** S***"
     assert c360.mask_results(res, reveal=True)["email"].iloc[0] == "john.smith@example.com"
 
 
@@ -200,7 +201,10 @@ def test_profile_masking(con):
     golden = p.golden.set_index("field")["value"]
     assert golden["email"] == "j***@example.com" and golden["phone"] == "***-***-0100"
     assert set(p.sources["email"]) == {"j***@example.com"}
-    assert p.name == "John Smith"
+    # names and addresses are masked too (issue 9); only an audited reveal shows them
+    assert p.name == "J*** S***"
+    assert golden["first_name"] == "J***" and golden["last_name"] == "S***"
+    assert c360.mask_profile(c360.profile(con, "C1"), reveal=True).name == "John Smith"
 
 
 def test_profile_url():

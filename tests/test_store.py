@@ -22,7 +22,9 @@ def test_writer_creates_every_contract_table_with_its_columns(tmp_path):
             assert dtype == spec.type, (table.name, name)
             # required columns are NOT NULL in the database itself
             assert (nullable == "NO") == spec.required, (table.name, name)
-    assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 1
+    assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == (
+        store.SCHEMA_VERSION
+    )
 
 
 def test_not_null_is_enforced_by_the_database(tmp_path):
@@ -43,13 +45,18 @@ def test_migrate_is_idempotent_and_applies_new_versions(tmp_path, monkeypatch):
     con = store.connect_writer(path)
     con.execute("INSERT INTO campaigns VALUES ('c1', 'Spring', 'email', '10% off', NULL, NULL)")
     con.close()
-    monkeypatch.setattr(store, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(store, "MIGRATIONS", {2: "ALTER TABLE campaigns ADD COLUMN budget DOUBLE"})
+    nxt = store.SCHEMA_VERSION + 1
+    monkeypatch.setattr(store, "SCHEMA_VERSION", nxt)
+    monkeypatch.setattr(
+        store,
+        "MIGRATIONS",
+        {**store.MIGRATIONS, nxt: "ALTER TABLE campaigns ADD COLUMN budget DOUBLE"},
+    )
     con = store.connect_writer(path)
-    assert con.execute("SELECT max(version), count(*) FROM schema_version").fetchone() == (2, 2)
+    assert con.execute("SELECT max(version), count(*) FROM schema_version").fetchone() == (nxt, nxt)
     assert con.execute("SELECT name, budget FROM campaigns").fetchall() == [("Spring", None)]
-    assert store.migrate(con) == 2  # nothing left to apply
-    assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 2
+    assert store.migrate(con) == nxt  # nothing left to apply
+    assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == nxt
 
 
 def test_a_newer_database_is_refused(tmp_path, monkeypatch):

@@ -1,0 +1,261 @@
+"""The audit log, and the actions that must pass through it.
+
+Every PII reveal, export, ingest and rebuild, from the app or the command line, goes through a
+function here. Each one first asks `access.require(user, action)` (a refused attempt is
+recorded too, status 'refused', and raises AccessDenied), then does the work, then writes one
+`audit_log` row: who (actor e-mail and role), when (started_at, ended_at), via ('app' or
+'cli'), what (action and target) and how many rows. Targets and details never hold PII
+(customer ids, segment and channel names, file names, stage names).
+
+An action that cannot be recorded (a database opened read-only) does not happen: reveals and
+exports are refused with a clear message rather than done unaudited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from ccrm_core import access, privacy, store
+from ccrm_core.access import User
+
+AUDITED_ACTIONS = (
+    "reveal_pii",
+    "export_audience",
+    "export_clear_text",
+    "download_failing_rows",
+    "ingest",
+    "rebuild",
+)
+AUDIT_COLUMNS = [
+    "audit_id",
+    "started_at",
+    "ended_at",
+    "actor",
+    "role",
+    "via",
+    "action",
+    "target",
+    "rows",
+    "status",
+    "detail",
+]
+
+
+class AuditUnavailable(RuntimeError):
+    """The audit row cannot be written (database read-only), so the action is not done."""
+
+
+def record(
+    con: duckdb.DuckDBPyConnection,
+    user: User | None,
+    action: str,
+    target: str | None,
+    rows: int | None,
+    *,
+    via: str = "app",
+    status: str = "ok",
+    detail: str | None = None,
+    started_at: datetime | None = None,
+) -> int:
+    """Append one audit row in its own transaction; returns its audit_id. `detail` is passed
+    through privacy.mask_text so an error message cannot carry an e-mail or phone into the log."""
+    if action not in AUDITED_ACTIONS:
+        raise ValueError(f"unknown audited action {action!r}; one of {', '.join(AUDITED_ACTIONS)}")
+    now = datetime.now()
+    cur = con.cursor()
+    try:
+        cur.execute("BEGIN TRANSACTION")
+        audit_id = cur.execute("SELECT coalesce(max(audit_id), 0) + 1 FROM audit_log").fetchall()[
+            0
+        ][0]
+        cur.execute(
+            "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                audit_id,
+                started_at or now,
+                now,
+                user.label if user else "anonymous",
+                user.role if user else "none",
+                via,
+                action,
+                target,
+                rows,
+                status,
+                privacy.mask_text(detail)[:500] if detail else None,
+            ],
+        )
+        cur.execute("COMMIT")
+    except duckdb.Error as exc:
+        try:
+            cur.execute("ROLLBACK")
+        except duckdb.Error:
+            pass  # nothing was begun (read-only connections refuse BEGIN's writes later)
+        raise AuditUnavailable(
+            f"cannot write the audit log ({str(exc).splitlines()[0][:160]}); the database is "
+            "open read-only (CCRM_READ_ONLY=1?), so reveals, exports, ingests and rebuilds are "
+            "off. Open it read-write to do this."
+        ) from exc
+    finally:
+        cur.close()
+    return int(audit_id)
+
+
+def _require(
+    con: duckdb.DuckDBPyConnection, user: User | None, action: str, target: str | None, via: str
+) -> datetime:
+    """access.require, recording a refusal before raising; returns the start time."""
+    started = datetime.now()
+    try:
+        access.require(user, action)
+    except access.AccessDenied as exc:
+        try:
+            record(con, user, action, target, 0, via=via, status="refused", detail=str(exc))
+        except AuditUnavailable:
+            pass  # a read-only database cannot log the refusal; it is refused all the same
+        raise
+    return started
+
+
+def audit_entries(
+    con: duckdb.DuckDBPyConnection, user: User | None, limit: int = 500
+) -> pd.DataFrame:
+    """The latest `limit` audit rows, newest first (AUDIT_COLUMNS); admins only."""
+    access.require(user, "view_audit_log")
+    if not store.table_exists(con, "audit_log"):
+        return pd.DataFrame(columns=AUDIT_COLUMNS)
+    return con.execute("SELECT * FROM audit_log ORDER BY audit_id DESC LIMIT ?", [int(limit)]).df()
+
+
+# ---------------------------------------------------------------------------------------------
+# PII reveal
+
+
+def reveal_customer(
+    con: duckdb.DuckDBPyConnection, user: User | None, customer_id: str, rows: int = 1
+) -> None:
+    """Allow showing one customer's PII unmasked (Customer 360): raises AccessDenied unless the
+    user may reveal, and records the reveal."""
+    started = _require(con, user, "reveal_pii", f"customer {customer_id}", "app")
+    record(con, user, "reveal_pii", f"customer {customer_id}", rows, started_at=started)
+
+
+def reveal_search(
+    con: duckdb.DuckDBPyConnection, user: User | None, results: pd.DataFrame
+) -> pd.DataFrame:
+    """Customer 360 search results unmasked (the query itself is not logged: it may be PII)."""
+    target = f"search results ({len(results)} customers)"
+    started = _require(con, user, "reveal_pii", target, "app")
+    record(con, user, "reveal_pii", target, len(results), started_at=started)
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# exports
+
+
+def export_audience(
+    con: duckdb.DuckDBPyConnection,
+    user: User | None,
+    scheme: str,
+    segment: str,
+    channel: str,
+    *,
+    clear_text: bool = False,
+    via: str = "app",
+):
+    """An audience export (audience.AudienceExport) for a user who may export, recorded.
+
+    `clear_text=True` (admins: export_clear_text) adds the plain `email` and `phone` columns to
+    the hashed ones, for a mail house or call centre that cannot match on hashes."""
+    from ccrm_core import audience
+
+    action = "export_clear_text" if clear_text else "export_audience"
+    target = f"segment {segment} ({scheme}) on {channel}"
+    started = _require(con, user, "export_audience", target, via)
+    if clear_text:
+        started = _require(con, user, "export_clear_text", target, via)
+    export = audience.build_audience(con, scheme, segment, channel, clear_text=clear_text)
+    record(con, user, action, target, len(export.audience), via=via, started_at=started)
+    return export
+
+
+def failing_rows_csv(con: duckdb.DuckDBPyConnection, user: User | None, check_id: str) -> bytes:
+    """Every failing row of a hygiene check as CSV, PII masked, for a user who may download it
+    (analyst, admin); recorded."""
+    from ccrm_core import hygiene
+
+    started = _require(con, user, "download_failing_rows", f"check {check_id}", "app")
+    rows = privacy.mask_frame(hygiene.failing_rows(con, check_id))
+    record(con, user, "download_failing_rows", f"check {check_id}", len(rows), started_at=started)
+    return rows.to_csv(index=False).encode("utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# ingest and rebuild
+
+
+def ingest_files(
+    con: duckdb.DuckDBPyConnection,
+    user: User | None,
+    paths: Sequence[str | Path],
+    *,
+    via: str = "app",
+    **kwargs,
+):
+    """ingest.ingest_files for a user who may ingest; one audit row per file (rows loaded,
+    status 'ok' or 'failed' with the refusal reason, PII masked)."""
+    from ccrm_core import ingest
+
+    names = kwargs.get("source_names") or [str(p) for p in paths]
+    started = _require(con, user, "ingest", ", ".join(Path(n).name for n in names)[:300], via)
+    reports = ingest.ingest_files(con, paths, **kwargs)
+    for report in reports:
+        ok = report.status == "loaded"
+        record(
+            con,
+            user,
+            "ingest",
+            f"{Path(report.file).name} -> {report.table or '?'}",
+            report.rows_loaded if ok else 0,
+            via=via,
+            status="ok" if ok else "failed",
+            detail=None if ok else report.message,
+            started_at=started,
+        )
+    return reports
+
+
+def build(
+    con: duckdb.DuckDBPyConnection,
+    user: User | None,
+    stages: list[str] | None = None,
+    *,
+    via: str = "app",
+    progress: Callable[[str, int, int], None] | None = None,
+    **kwargs,
+):
+    """pipeline.build for a user who may rebuild; one audit row (rows written by all stages,
+    status 'failed' naming the first failed stage)."""
+    from ccrm_core import pipeline
+
+    target = ", ".join(stages) if stages else "all stages"
+    started = _require(con, user, "rebuild", target, via)
+    results = pipeline.build(con, stages=stages, progress=progress, **kwargs)
+    failed = [r for r in results if r.status == "failed"]
+    record(
+        con,
+        user,
+        "rebuild",
+        target,
+        sum(r.rows or 0 for r in results),
+        via=via,
+        status="failed" if failed else "ok",
+        detail=f"stage {failed[0].stage} failed: {failed[0].error}" if failed else None,
+        started_at=started,
+    )
+    return results
