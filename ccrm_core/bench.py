@@ -249,7 +249,10 @@ def run_bench(
     out_dir: Path = Path("bench/results"),
     workdir: Path | None = None,
     progress: Callable[[str], None] = print,
+    runs: int | None = None,
 ) -> list[Measurement]:
+    """Run the operations (all, or `only`) at `scale`; `runs` overrides each operation's number
+    of runs (the median is reported, so 3 is the norm; 1 for a quick look at the slow ones)."""
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose from {', '.join(SCALES)}")
     names = [op.name for op in OPERATIONS]
@@ -277,23 +280,24 @@ def run_bench(
         wanted = not only or op.name in only
         if not wanted and not (op.name == "build" and not ctx.db.exists()):
             continue
-        runs, rows, peak, all_figures = [], 0, 0.0, []
-        for i in range(op.runs if wanted else 1):
-            progress(f"{op.name}: run {i + 1}/{op.runs}")
+        times, rows, peak, all_figures = [], 0, 0.0, []
+        planned = (runs or op.runs) if wanted else 1
+        for i in range(planned):
+            progress(f"{op.name}: run {i + 1}/{planned}")
             rows, seconds, peak_i, figures = _measure_once(op, ctx)
-            runs.append(seconds)
+            times.append(seconds)
             all_figures.append(figures)
             peak = max(peak, peak_i)
         if not wanted:
             continue
-        median = statistics.median(runs)
-        median_run = sorted(range(len(runs)), key=runs.__getitem__)[len(runs) // 2]
+        median = statistics.median(times)
+        median_run = sorted(range(len(times)), key=times.__getitem__)[len(times) // 2]
         measurements.append(
             Measurement(
                 op.name,
                 rows,
                 median,
-                runs,
+                times,
                 rows / median if median else 0.0,
                 peak,
                 op.description,

@@ -193,6 +193,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         out_dir=Path(args.out),
         workdir=Path(args.workdir) if args.workdir else None,
         progress=lambda m: print(m, file=sys.stderr),
+        runs=args.runs,
     )
     print(bench.format_table(measurements))
     print(f"saved to {Path(args.out) / (args.scale + '.json')}")
@@ -252,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", metavar="OPERATION", help="run only this operation")
     p.add_argument("--out", default="bench/results", help="results folder (bench/results)")
     p.add_argument("--workdir", help="keep generated inputs here and reuse them between runs")
+    p.add_argument(
+        "--runs", type=int, help="runs per operation (default 3; the median is reported)"
+    )
     p.set_defaults(func=cmd_bench)
 
     # --- more commands (export: issue 5) ---
