@@ -42,28 +42,13 @@ import plotly.graph_objects as go
 from scipy.optimize import minimize
 
 from ccrm_core import store, validation
+from ccrm_core.mmm import RESPONSE_CURVE_COLUMNS
 
 CURVES_TABLE = "mart_response_curves"
 SCENARIOS_TABLE = "budget_scenarios"
 OBJECTIVES = ("revenue", "conversions", "profit")
-CURVE_COLUMNS = (
-    "channel",
-    "addressable",
-    "adstock_decay",
-    "half_saturation",
-    "hill_slope",
-    "beta",
-    "beta_low",
-    "beta_high",
-    "current_daily_spend",
-    "last_adstock",
-    "revenue_per_conversion",
-    "roi",
-    "roi_low",
-    "roi_high",
-    "marginal_roi",
-    "calibration_factor",
-)
+# The columns of mart_response_curves, as the mmm stage writes them (the contract is mmm's).
+CURVE_COLUMNS = tuple(RESPONSE_CURVE_COLUMNS)
 # Columns without which no curve can be evaluated; the others get documented defaults.
 REQUIRED_CURVE_COLUMNS = (
     "channel",
