@@ -38,18 +38,6 @@ import plotly.graph_objects as go
 from ccrm_core import pipeline, privacy, store
 from ccrm_core.pipeline import BuildContext
 
-
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    """Like store.table_exists, but fetches its result fully: duckdb 2 keeps a fetchone()
-    result open and then refuses register() on the same connection."""
-    rows = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
-        "AND table_schema = 'main'",
-        [name],
-    ).fetchall()
-    return bool(rows[0][0])
-
-
 DIMENSIONS = ("completeness", "validity", "consistency", "uniqueness", "recency")
 ALL_SOURCES = "all"
 DEFAULT_STALE_DAYS = 1095
@@ -525,7 +513,7 @@ def _params(ctx_as_of, stale_days: int, silent_days: int) -> dict:
 
 def _relation_ready(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
     needs = {"customer_records": ("std_customers", "identity_map", "customers")}
-    return all(_has_table(con, t) for t in needs.get(relation, ()))
+    return all(store.table_exists(con, t) for t in needs.get(relation, ()))
 
 
 def run_checks(
@@ -631,14 +619,14 @@ def hygiene_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
 
 
 def has_checks(con: duckdb.DuckDBPyConnection) -> bool:
-    if not _has_table(con, "hygiene_checks"):
+    if not store.table_exists(con, "hygiene_checks"):
         return False
     return bool(con.execute("SELECT count(*) FROM hygiene_checks").fetchall()[0][0])
 
 
 def runs(con: duckdb.DuckDBPyConnection) -> list[int]:
     """run_ids with hygiene results, oldest first."""
-    if not _has_table(con, "hygiene_checks"):
+    if not store.table_exists(con, "hygiene_checks"):
         return []
     return [
         r[0]

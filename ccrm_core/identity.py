@@ -58,20 +58,9 @@ import plotly.graph_objects as go
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ccrm_core import store
 from ccrm_core.pipeline import BuildContext, replace_table
 from ccrm_core.standardise import standardise_records
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    """Like store.table_exists, but fetches its result fully: duckdb 2 keeps a fetchone()
-    result open and then refuses register() on the same connection."""
-    rows = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
-        "AND table_schema = 'main'",
-        [name],
-    ).fetchall()
-    return bool(rows[0][0])
-
 
 DEFAULT_THRESHOLD = 0.95
 DEFAULT_PAIR_FLOOR = 0.01
@@ -840,7 +829,7 @@ def identity_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
     min_train_records (2000), threads (DuckDB threads for matching; default all).
     """
     t0 = time.perf_counter()
-    if not _has_table(con, "std_customers"):
+    if not store.table_exists(con, "std_customers"):
         raise RuntimeError(
             "table std_customers is missing: run the `standardise` stage first "
             "(`ccrm build --stage standardise --stage identity`)"
@@ -867,7 +856,7 @@ def identity_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
     high_water = con.execute(
         "SELECT coalesce(max(id_high_water), 0) FROM identity_runs"
     ).fetchall()[0][0]
-    if _has_table(con, "identity_map"):
+    if store.table_exists(con, "identity_map"):
         previous = con.execute(
             "SELECT source_system, source_id, customer_id FROM identity_map "
             "WHERE source_id IS NOT NULL"
@@ -950,7 +939,9 @@ def _write_pairs(con: duckdb.DuckDBPyConnection, result: Resolution, records: pd
 
 def is_resolved(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether this method's identity stage has run (its tables exist)."""
-    return all(_has_table(con, t) for t in ("identity_map", "identity_pairs", "identity_runs"))
+    return all(
+        store.table_exists(con, t) for t in ("identity_map", "identity_pairs", "identity_runs")
+    )
 
 
 def latest_run(con: duckdb.DuckDBPyConnection) -> dict:
@@ -1213,7 +1204,7 @@ def _bench_stage(ctx, stage: str) -> tuple[int, dict]:
             raise RuntimeError(f"{stage} failed: {result.error}")
         records = con.execute("SELECT count(*) FROM src_customers").fetchall()[0][0]
         figures: dict = {"stage_s": round(result.seconds, 2)}
-        if stage == "identity" and _has_table(con, "ground_truth_identity"):
+        if stage == "identity" and store.table_exists(con, "ground_truth_identity"):
             tp, predicted, actual = con.execute(
                 """
                 WITH j AS (SELECT m.customer_id, g.person_id FROM identity_map m
