@@ -520,20 +520,8 @@ def profile_url(customer_id: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Profile
 
-GOLDEN_FIELDS = (
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "address_line",
-    "city",
-    "region",
-    "postal_code",
-    "country",
-    "birth_date",
-    "created_at",
-    "updated_at",
-)
+# the golden record carries every src_customers field except the record key
+GOLDEN_FIELDS = tuple(store.TABLES["src_customers"].column_names[2:])
 VALUE_COLUMNS = (
     "orders",
     "revenue",

@@ -284,22 +284,7 @@ BLOCKING_RULES = (
 # of every comparison except its own.
 EM_BLOCKING_RULES = ("l.email_key = r.email_key", "l.phone = r.phone")
 
-RECORD_COLUMNS = (
-    "source_system",
-    "source_id",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "address_line",
-    "city",
-    "region",
-    "postal_code",
-    "country",
-    "birth_date",
-    "created_at",
-    "updated_at",
-)
+RECORD_COLUMNS = tuple(store.TABLES["src_customers"].column_names)
 
 
 @dataclass
