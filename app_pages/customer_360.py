@@ -94,18 +94,7 @@ elif query.strip():
         )
         shown = c360.mask_results(results, revealed)
         st.dataframe(
-            shown[
-                [
-                    "customer_id",
-                    "name",
-                    "email",
-                    "phone",
-                    "city",
-                    "matched_field",
-                    "matched_value",
-                    "score",
-                ]
-            ],
+            shown[c360.RESULT_COLUMNS],
             hide_index=True,
             width="stretch",
             column_config={
