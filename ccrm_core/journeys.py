@@ -30,8 +30,7 @@ import pandas as pd
 
 from ccrm_core import store
 from ccrm_core.pipeline import BuildContext
-
-SEGMENT_SCHEMES = ("rfm_segment", "value_tier", "needs_segment")
+from ccrm_core.segments import available_schemes
 
 TOUCH_TYPES: dict[str, tuple[str, ...]] = {
     "email": ("open", "click"),
@@ -162,20 +161,6 @@ def build_journeys(
         ],
     )
     return con.execute("SELECT count(*) FROM _journeys").fetchall()[0][0]
-
-
-def available_schemes(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Segment schemes present in mart_customer (empty when issue 5's mart is not built)."""
-    if not store.table_exists(con, "mart_customer"):
-        return []
-    cols = {
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_name = 'mart_customer' AND table_schema = 'main'"
-        ).fetchall()
-    }
-    return [s for s in SEGMENT_SCHEMES if s in cols]
 
 
 def paths_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:

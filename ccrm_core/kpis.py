@@ -50,11 +50,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from threadpoolctl import threadpool_limits
 
-from ccrm_core import store
+from ccrm_core import segments, store
 from ccrm_core.pipeline import BuildContext, replace_table
 
 ALL = "all"
-SEGMENT_SCHEMES = ("rfm_segment", "value_tier", "needs_segment")
+SEGMENT_SCHEMES = tuple(segments.SCHEMES)
 STANDARD_PERIODS = (7, 30, 90, 365)  # days; the page's period choices besides custom
 ACTIVE_WINDOWS = (30, 90, 180, 365)  # days; choices for "active customers"
 DEFAULT_ACTIVE_WINDOW = 365
@@ -103,23 +103,9 @@ def daily_kpis_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
 # Stage customer_kpis: per-customer facts, segment membership, daily and activity marts
 
 
-def segment_schemes_available(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """The segment schemes (columns of mart_customer) present in this database, in our order."""
-    if not store.table_exists(con, "mart_customer"):
-        return []
-    cols = {
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_name = 'mart_customer' AND table_schema = 'main'"
-        ).fetchall()
-    }
-    return [s for s in SEGMENT_SCHEMES if s in cols]
-
-
 def _build_segments(con: duckdb.DuckDBPyConnection) -> None:
     parts = ["SELECT DISTINCT customer_id, 'all' AS scheme, 'all' AS segment FROM customers"]
-    for scheme in segment_schemes_available(con):
+    for scheme in segments.available_schemes(con):
         col = store.quote_ident(scheme)
         parts.append(
             f"SELECT customer_id, '{scheme}', CAST({col} AS VARCHAR) FROM mart_customer "  # noqa: S608 scheme from SEGMENT_SCHEMES

@@ -784,6 +784,21 @@ def saved_segment_where(con: duckdb.DuckDBPyConnection, name: str) -> tuple[str,
 # Membership and per-segment views
 
 
+def available_schemes(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The segment schemes (columns of mart_customer) built in this database, in SCHEMES order;
+    empty before the `segments` stage has run. Other stages segment by these."""
+    if not store.table_exists(con, "mart_customer"):
+        return []
+    cols = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'mart_customer' AND table_schema = 'main'"
+        ).fetchall()
+    }
+    return [s for s in SCHEMES if s in cols]
+
+
 def _check_scheme(scheme: str, allow_saved: bool = True) -> str:
     if scheme in SCHEMES or (allow_saved and scheme == SAVED_SCHEME):
         return scheme

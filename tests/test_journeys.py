@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ccrm_core import identity, journeys, pipeline, store
+from ccrm_core import identity, pipeline, segments, store
 
 DAY0 = datetime(2024, 1, 1, 9, 0)
 
@@ -120,7 +120,7 @@ def test_segments_from_mart_customer(tiny_con):
         [ids["1"], ids["2"]],
     )
     _build(tiny_con)
-    assert journeys.available_schemes(tiny_con) == ["rfm_segment", "value_tier", "needs_segment"]
+    assert segments.available_schemes(tiny_con) == ["rfm_segment", "value_tier", "needs_segment"]
     assert _paths(tiny_con, "rfm_segment", "At risk") == {("social", "direct_mail"): (1, 0, 70.0)}
     assert set(_paths(tiny_con, "value_tier", "high")) == {
         ("email", "paid_search"),
