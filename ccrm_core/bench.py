@@ -11,6 +11,7 @@ takes a `BenchContext` and returns the number of rows it processed (for rows/s).
 
 from __future__ import annotations
 
+import importlib
 import json
 import multiprocessing as mp
 import os
@@ -50,13 +51,18 @@ class BenchContext:
 
 @dataclass(frozen=True)
 class Operation:
-    """`function(ctx)` returns the rows it processed, or (rows, figures) where figures is a dict
-    of extra numbers to report (e.g. {"p95_ms": 41.0}); figures are kept from the median run."""
+    """`target` names a function "module:function" (imported only when the operation runs) that
+    takes a BenchContext and returns the rows it processed, or (rows, figures) where figures is a
+    dict of extra numbers to report (e.g. {"p95_ms": 41.0}), kept from the median run."""
 
     name: str
-    function: Callable[[BenchContext], int | tuple[int, dict]]
+    target: str
     description: str
     runs: int = 3
+
+    def function(self) -> Callable[[BenchContext], int | tuple[int, dict]]:
+        module, func = self.target.split(":")
+        return getattr(importlib.import_module(module), func)
 
 
 @dataclass
@@ -121,72 +127,82 @@ def _build(ctx: BenchContext) -> int:
 
 
 OPERATIONS: list[Operation] = [
-    Operation("generate", _generate, "ccrm sample: generate the company (raw rows)"),
-    Operation("ingest_csv", _ingest_csv, "ccrm ingest events.csv into an empty database"),
-    Operation("ingest_parquet", _ingest_parquet, "ccrm ingest events.parquet into an empty db"),
-    Operation("build", _build, "ccrm build: every pipeline stage (source records)"),
+    Operation(
+        "generate", "ccrm_core.bench:_generate", "ccrm sample: generate the company (raw rows)"
+    ),
+    Operation(
+        "ingest_csv", "ccrm_core.bench:_ingest_csv", "ccrm ingest events.csv into an empty db"
+    ),
+    Operation(
+        "ingest_parquet",
+        "ccrm_core.bench:_ingest_parquet",
+        "ccrm ingest events.parquet into an empty db",
+    ),
+    Operation(
+        "build", "ccrm_core.bench:_build", "ccrm build: every pipeline stage (source records)"
+    ),
     # --- Librarian operations (issues 3, 4) ---
     Operation(
         "identity_resolve",
-        lambda ctx: __import__("ccrm_core.identity").identity.bench_identity(ctx),
+        "ccrm_core.identity:bench_identity",
         "identity stage: deterministic + Splink matching of all source records (figures: "
         "precision, recall vs ground truth)",
     ),
     Operation(
         "standardise",
-        lambda ctx: __import__("ccrm_core.identity").identity.bench_standardise(ctx),
+        "ccrm_core.identity:bench_standardise",
         "standardise stage: email-validator, phonenumbers E.164, postal codes (source records)",
     ),
     Operation(
         "hygiene_checks",
-        lambda ctx: __import__("ccrm_core.identity").identity.bench_hygiene(ctx),
+        "ccrm_core.identity:bench_hygiene",
         "hygiene stage: every check over every raw table (source records)",
     ),
     Operation(
         "search_p95",
-        lambda ctx: __import__("ccrm_core.customer360").customer360.bench_search(ctx),
+        "ccrm_core.customer360:bench_search",
         "Customer 360 search: 200 varied queries (figures: p50/p95/max ms, intended-first share)",
     ),
     Operation(
         "timeline_1000_events",
-        lambda ctx: __import__("ccrm_core.customer360").customer360.bench_timeline(ctx),
+        "ccrm_core.customer360:bench_timeline",
         "Customer 360 timeline of the customer nearest 1,000 events (figures: p50/p95 ms)",
     ),
     # --- Radar operations (issues 5, 6) ---
     Operation(
         "value_fit",
-        lambda ctx: __import__("ccrm_core.value").value.bench_value_fit(ctx),
+        "ccrm_core.value:bench_value_fit",
         "BG/NBD + Gamma-Gamma fits on every buyer's summary (figures: fit_s = fits alone)",
     ),
     Operation(
         "segment_filter",
-        lambda ctx: __import__("ccrm_core.segments").segments.bench_segment_filter(ctx),
+        "ccrm_core.segments:bench_segment_filter",
         "Segment Explorer: 40 live rule counts + scheme switches (figures: p50/p95 ms)",
     ),
     Operation(
         "command_center",
-        lambda ctx: __import__("ccrm_core.kpis").kpis.bench_command_center(ctx),
+        "ccrm_core.kpis:bench_command_center",
         "Command center: 5 full uncached page computations + cached reruns (figures: ms)",
     ),
     # --- Conductor operations (issues 7, 8) ---
     Operation(
         "attribution_all",
-        lambda ctx: __import__("ccrm_core.attribution").attribution.bench_attribution_all(ctx),
+        "ccrm_core.attribution:bench_attribution_all",
         "1M journeys: generate + all 9 attribution models (figures: models_s = models alone)",
     ),
     Operation(
         "mmm_fit",
-        lambda ctx: __import__("ccrm_core.mmm").mmm.bench_mmm_fit(ctx),
+        "ccrm_core.mmm:bench_mmm_fit",
         "media mix model fit, 2 years daily x 10 channels, 100 bootstrap replicates (days x ch)",
     ),
     Operation(
         "budget_whatif",
-        lambda ctx: __import__("ccrm_core.budget").budget.bench_whatif(ctx),
+        "ccrm_core.budget:bench_whatif",
         "budget what-if: 300 plans on 12 channels (figures: ms per predict / page refresh)",
     ),
     Operation(
         "budget_optimize",
-        lambda ctx: __import__("ccrm_core.budget").budget.bench_optimize(ctx),
+        "ccrm_core.budget:bench_optimize",
         "budget optimize: 20 SLSQP runs on 12 channels (figures: ms per run)",
     ),
 ]
@@ -210,7 +226,7 @@ def _child(fn: Callable[[BenchContext], int], ctx: BenchContext, queue) -> None:
 def _measure_once(op: Operation, ctx: BenchContext) -> tuple[int, float, float, dict]:
     mp_ctx = mp.get_context("fork")
     queue = mp_ctx.Queue()
-    proc = mp_ctx.Process(target=_child, args=(op.function, ctx, queue))
+    proc = mp_ctx.Process(target=_child, args=(op.function(), ctx, queue))
     proc.start()
     status, rows, seconds, peak, figures = queue.get()
     proc.join()
