@@ -123,6 +123,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from ccrm_core import access, audit, pipeline
 
+    unknown = [s for s in args.stage or [] if s not in pipeline.stage_names()]
+    if unknown:
+        raise CliError(
+            f"unknown stage {', '.join(unknown)}; choose from: {', '.join(pipeline.stage_names())}"
+        )
+    try:
+        params = pipeline.parse_params(args.param or [])
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
     con = store.connect_writer(args.db)
     try:
         if args.if_needed and not pipeline.build_needed(con):
@@ -132,6 +141,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             con,
             access.local_user(args.as_user),
             stages=args.stage or None,
+            params=params,
             via="cli",
             progress=lambda stage, i, n: print(
                 f"[{i + 1}/{n}] {stage}" if stage != "done" else "",
@@ -238,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", action="append", metavar="NAME", help="run only this stage (repeat)")
     p.add_argument(
         "--if-needed", action="store_true", help="skip when nothing changed since the last build"
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        metavar="STAGE.NAME=VALUE",
+        help="a stage setting, e.g. identity.threshold=0.9 or paths.lookback_days=14 (repeat)",
     )
     p.add_argument("--as", dest="as_user", metavar="EMAIL", help=as_help)
     p.set_defaults(func=cmd_build)

@@ -157,6 +157,34 @@ class UnknownStageError(ValueError):
     pass
 
 
+def parse_params(items: list[str]) -> dict:
+    """Stage settings from `STAGE.NAME=VALUE` strings (as `ccrm build --param` takes them) into
+    {"stage": {"name": value}}; values are read as int, float, true/false, else text."""
+    params: dict[str, dict] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        stage, dot, name = key.strip().partition(".")
+        if not sep or not dot or not stage or not name:
+            raise ValueError(f"--param {item!r} is not STAGE.NAME=VALUE (e.g. mmm.bootstrap=50)")
+        if stage not in stage_names():
+            raise UnknownStageError(
+                f"--param {item!r}: unknown stage {stage}; choose from: {', '.join(stage_names())}"
+            )
+        value: object = raw.strip()
+        lowered = str(value).lower()
+        if lowered in ("true", "false"):
+            value = lowered == "true"
+        else:
+            for cast in (int, float):
+                try:
+                    value = cast(raw)
+                    break
+                except ValueError:
+                    continue
+        params.setdefault(stage, {})[name.strip()] = value
+    return params
+
+
 def stage_names() -> list[str]:
     return [s.name for s in STAGES]
 

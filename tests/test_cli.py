@@ -53,9 +53,30 @@ def test_sample_refuses_to_overwrite_without_replace(tmp_path):
     assert cli.main(["sample", "--customers", "10", "--db", str(db)]) == 2
 
 
-def test_build_unknown_stage_is_refused(tmp_path, capsys):
-    with pytest.raises(Exception, match="unknown stage nope; choose from"):
-        cli.main(["build", "--db", str(tmp_path / "t.duckdb"), "--stage", "nope"])
+def test_build_refuses_unknown_stages_and_bad_settings(tmp_path, capsys):
+    db = str(tmp_path / "t.duckdb")
+    assert cli.main(["build", "--db", db, "--stage", "nope"]) == 2
+    assert capsys.readouterr().err.startswith("error: unknown stage nope; choose from: ")
+    assert cli.main(["build", "--db", db, "--param", "mmm.bootstrap"]) == 2
+    assert "is not STAGE.NAME=VALUE" in capsys.readouterr().err
+    assert cli.main(["build", "--db", db, "--param", "nope.x=1"]) == 2
+    assert "unknown stage nope" in capsys.readouterr().err
+
+
+def test_stage_settings_are_parsed_with_types():
+    from ccrm_core import pipeline
+
+    assert pipeline.parse_params(
+        ["identity.threshold=0.9", "paths.lookback_days=14", "mmm.bootstrap=50", "value.months=6"]
+    ) == {
+        "identity": {"threshold": 0.9},
+        "paths": {"lookback_days": 14},
+        "mmm": {"bootstrap": 50},
+        "value": {"months": 6},
+    }
+    assert pipeline.parse_params(["nba.policy_path=/tmp/p.toml"]) == {
+        "nba": {"policy_path": "/tmp/p.toml"}
+    }
 
 
 def test_busy_database_is_reported_not_traced(tmp_path):
