@@ -6,7 +6,8 @@ does not depend on row order. Two things are left out because they differ betwee
 the same command on the same data, not because of lost or half-written data:
 - wall-clock columns (VOLATILE_COLUMNS: when a stage or ingest started and ended, how long it took);
 - the last bits of floating-point numbers: DOUBLE values are compared as 32-bit floats (about 7
-  significant digits), because parallel sums and BLAS calls round differently from run to run.
+  significant digits), and values within 1e-9 of zero as zero, because parallel sums and BLAS
+  calls round differently from run to run and from process to process.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ def table_fingerprint(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, 
         if name in VOLATILE_COLUMNS:
             continue
         quoted = '"' + name.replace('"', '""') + '"'
-        parts.append(f"CAST({quoted} AS FLOAT)" if dtype == "DOUBLE" else quoted)
+        if dtype == "DOUBLE":  # ~7 significant digits; rounding noise around 0 counts as 0
+            quoted = f"CASE WHEN abs({quoted}) < 1e-9 THEN 0 ELSE CAST({quoted} AS FLOAT) END"
+        parts.append(quoted)
     digest = f"sum(hash({', '.join(parts)}))" if parts else "0"
     ident = '"' + table.replace('"', '""') + '"'
     rows, checksum = con.execute(f"SELECT count(*), coalesce({digest}, 0) FROM {ident}").fetchall()[
