@@ -153,13 +153,16 @@ def behaviour_features(con: duckdb.DuckDBPyConnection, as_of) -> pd.DataFrame:
             SELECT customer_id, sum(events) AS events, sum(engagements) AS engagements,
                    sum(clicks) AS clicks, sum(reached) AS reached,
                    min(first_ts) AS first_event, max(last_ts) AS last_event,
-                   CASE WHEN sum(engagements) > 0 THEN arg_max(channel, engagements) END
-                       AS top_channel
+                   -- ties broken by name: a plain arg_max/mode picks whichever row a thread
+                   -- saw first, so two builds of the same data could disagree
+                   CASE WHEN sum(engagements) > 0 THEN arg_max(channel, row(engagements, channel))
+                   END AS top_channel
                    {select_list(ev_cols)}
             FROM per_channel GROUP BY customer_id
         ),
         od AS (
-            SELECT customer_id, min(ts) AS first_order_ts, mode(category) AS top_category
+            SELECT customer_id, min(ts) AS first_order_ts,
+                   mode(category ORDER BY category) AS top_category
                    {select_list(od_cols)}
             FROM customer_orders
             WHERE CAST(ts AS DATE) <= CAST(? AS DATE)
