@@ -261,6 +261,9 @@ def build(
         try:
             cur.execute("BEGIN TRANSACTION")
             rows = int(stage.function()(cur, ctx) or 0)
+            # the 'ok' row commits with the stage's tables: recorded after the COMMIT, a crash
+            # in between left new outputs that the log said were never built (crash test)
+            _record(cur, run_id, stage.name, started, datetime.now(), rows, "ok", None)
             cur.execute("COMMIT")
         except Exception as exc:  # noqa: BLE001 - any stage error is reported, never half-applied
             try:
@@ -276,7 +279,6 @@ def build(
         finally:
             cur.close()
         seconds = time.perf_counter() - t0
-        _record(con, run_id, stage.name, started, datetime.now(), rows, "ok", None)
         results.append(StageResult(stage.name, "ok", rows, seconds))
     if progress:
         progress("done", len(selected), len(selected))
