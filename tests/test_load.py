@@ -17,9 +17,12 @@ headline numbers (customers, buyers, revenue, average CLV, average P(alive)), wh
 the rebuild or the numbers after it, never a mix or anything in between; and the two must differ
 (the extra orders change revenue), so the check can fail.
 
-Figures (sessions, page visits, p50/p95/max page time in seconds, visits during the rebuild,
-consistency reads) are printed and written to test-artifacts/load_test.json. Times are reported,
-never asserted.
+Figures (sessions, page visits, p50/p95/max page time in seconds, p95 per page, visits during
+the rebuild, consistency reads) are printed and written to test-artifacts/load_test.json. Times
+are reported, never asserted.
+
+The same server (CCRM_MAX_UPLOAD_MB=0.05) also shows that the Data page refuses an upload over
+the limit with a clear message and loads nothing.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACT = ROOT / "test-artifacts" / "load_test.json"
 SESSIONS = 20
 EXTRA_ORDERS = 300
+UPLOAD_LIMIT_MB = 0.05
+ORDER_HEADER = "order_id,ts,source_system,source_id,revenue,channel,category\n"
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 VISIT_TIMEOUT_MS = 180_000
 REBUILD_TIMEOUT_MS = 480_000
@@ -93,7 +98,7 @@ def _add_orders(db: Path, folder: Path) -> None:
         ]
         path = folder / "orders_load_test.csv"
         with path.open("w") as fh:
-            fh.write("order_id,ts,source_system,source_id,revenue,channel,category\n")
+            fh.write(ORDER_HEADER)
             for order_id, ts, system, source_id, revenue in rows:
                 fh.write(f"{order_id},{ts:%Y-%m-%d %H:%M:%S},{system},{source_id},{revenue},web,\n")
         [report] = ingest.ingest_files(con, [path])
@@ -121,7 +126,8 @@ def load_server(demo_db, tmp_path_factory):
             "--server.fileWatcherType", "none",
         ],
         cwd=ROOT,
-        env={**os.environ, "CCRM_DB": str(db)},
+        # a small upload limit for test_upload_over_the_limit_is_refused_in_the_page
+        env={**os.environ, "CCRM_DB": str(db), "CCRM_MAX_UPLOAD_MB": str(UPLOAD_LIMIT_MB)},
         stdout=log,
         stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -335,6 +341,12 @@ def test_twenty_sessions_during_a_rebuild(load_server):
         "consistency_reads": len(run.reads),
         "reads_showing_before": sum(r == before for r in run.reads),
         "reads_showing_after": sum(r == after for r in run.reads),
+        "p95_page_s_by_page": {
+            name: round(
+                float(np.percentile([v["seconds"] for v in run.visits if v["page"] == name], 95)), 2
+            )
+            for name in dict.fromkeys(v["page"] for v in run.visits)
+        },
         "headline_before": list(before),
         "headline_after": list(after),
         "cpu_cores": os.cpu_count(),
@@ -351,3 +363,37 @@ def test_twenty_sessions_during_a_rebuild(load_server):
     # no half-built data: every read is the whole before or the whole after
     assert before != after, "the rebuild did not change the Segment Explorer's numbers"
     assert all(r in (before, after) for r in run.reads), sorted(set(run.reads))
+
+
+def test_upload_over_the_limit_is_refused_in_the_page(load_server, browser, tmp_path):
+    """The Data page checks CCRM_MAX_UPLOAD_MB (0.05 MB on this server) before writing or
+    loading anything: an upload of 0.1 MB gets a one-line error naming file, size and limit."""
+    big = tmp_path / "orders_too_big.csv"
+    line = "o{},2024-01-01 00:00:00,shop,c1,1.0,web,\n"
+    big.write_text(ORDER_HEADER + "".join(line.format(i) for i in range(2500)))
+    size_mb = big.stat().st_size / 2**20
+    assert size_mb > UPLOAD_LIMIT_MB
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        entry = next(p for p in navigation.PAGES if p[2] == "Data")
+        page.goto(f"{load_server}/{_url_path(entry)}", wait_until="domcontentloaded")
+        _heading(page, "Data").first.wait_for(state="visible", timeout=VISIT_TIMEOUT_MS)
+        page.wait_for_selector(IDLE, timeout=VISIT_TIMEOUT_MS)
+        page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(big)
+        load = page.get_by_role("button", name="Load files")
+        load.and_(page.locator(":enabled")).wait_for(timeout=VISIT_TIMEOUT_MS)
+        load.click()
+        message = page.get_by_text(re.compile(r"above the upload limit")).first
+        message.wait_for(state="visible", timeout=VISIT_TIMEOUT_MS)
+        page.wait_for_selector(IDLE, timeout=VISIT_TIMEOUT_MS)
+        assert message.inner_text().strip() == (
+            f"orders_too_big.csv: is {size_mb:,.1f} MB, above the upload limit of "
+            f"{UPLOAD_LIMIT_MB:g} MB (CCRM_MAX_UPLOAD_MB); split the file, or stop the app and "
+            "load it with `ccrm ingest`"
+        ).replace("`", "")
+        assert page.get_by_text(re.compile(r"rows loaded")).count() == 0
+        assert page.locator("[data-testid='stException']").count() == 0 and not errors
+    finally:
+        page.close()
