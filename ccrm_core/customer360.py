@@ -62,13 +62,14 @@ CANDIDATES = 400
 
 
 def normalise_text(text: str | None) -> str:
-    """Lower-case, accents and apostrophes removed, other non-alphanumerics as single spaces."""
+    """Lower-case, accents and apostrophes removed, other non-alphanumerics as single spaces.
+    Letters of every script count (Мария, 李小龙, محمد are searchable like Maria)."""
     if not text:
         return ""
     decomposed = unicodedata.normalize("NFKD", str(text))
     plain = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
     plain = re.sub(r"['’`]", "", plain)
-    return re.sub(r"[^a-z0-9]+", " ", plain).strip()
+    return re.sub(r"[\W_]+", " ", plain).strip()
 
 
 def phone_digits(text: str | None) -> str:
@@ -78,19 +79,19 @@ def phone_digits(text: str | None) -> str:
 
 def id_key(text: str | None) -> str:
     """An identifier as a lookup key: lower-cased letters and digits only."""
-    return re.sub(r"[^a-z0-9]", "", (text or "").lower())
+    return re.sub(r"[\W_]", "", (text or "").lower())
 
 
 # SQL twins of the functions above (column expressions over a column named by our own code).
 def _sql_text(col: str) -> str:
     return (
         f"trim(regexp_replace(regexp_replace(strip_accents(lower({col})), '[''’`]', '', 'g'), "
-        "'[^a-z0-9]+', ' ', 'g'))"
+        "'[^\\p{L}\\p{N}]+', ' ', 'g'))"
     )
 
 
 def _sql_id(col: str) -> str:
-    return f"regexp_replace(lower({col}), '[^a-z0-9]', '', 'g')"
+    return f"regexp_replace(lower({col}), '[^\\p{{L}}\\p{{N}}]', '', 'g')"
 
 
 def _sql_phone_key(col: str) -> str:

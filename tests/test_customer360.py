@@ -246,3 +246,34 @@ def test_timeline_without_the_stage(tmp_path):
 def test_gauge_handles_missing_value():
     fig = c360.chart_gauge(None, "Churn risk", good_high=False)
     assert "not built" in fig.data[0].title.text
+
+
+def test_names_in_any_script_are_searchable(tmp_path):
+    from c360_data import AS_OF
+
+    from ccrm_core.pipeline import BuildContext
+
+    c = store.connect_writer(tmp_path / "scripts.duckdb")
+    load_handmade(c)
+    people = [("K-4001", "Мария", "Иванова", "C7"), ("K-4002", "李", "小龙", "C8")]
+    for source_id, first, last, cid in people:
+        c.execute(
+            "INSERT INTO src_customers (source_system, source_id, first_name, last_name) "
+            "VALUES ('call_center', ?, ?, ?)",
+            [source_id, first, last],
+        )
+        c.execute(
+            "INSERT INTO identity_map VALUES ('call_center', ?, NULL, ?, 'source_record', 1.0)",
+            [source_id, cid],
+        )
+        c.execute(
+            "INSERT INTO customers (customer_id, first_name, last_name, first_source) "
+            "VALUES (?, ?, ?, 'call_center')",
+            [cid, first, last],
+        )
+    c360.search_index_stage(c, BuildContext(as_of=AS_OF, run_id=2))
+    assert top(c, "мария иванова") == ["C7"]
+    assert top(c, "Мария Ивановa") == ["C7"]  # a Latin 'a' typed at the end: one typo
+    assert top(c, "李 小龙") == ["C8"]
+    assert top(c, "John Smith") == ["C1"]  # Latin names unaffected
+    c.close()
