@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -57,55 +58,71 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_server(demo_db, tmp_path_factory):
-    """`streamlit run app.py` headless on a free loopback port over a copy of the demo database.
-
-    Yields (base_url, db_path). The server is stopped at the end of the session.
-    """
+@contextlib.contextmanager
+def streamlit_server(
+    db: Path,
+    log_path: Path,
+    cwd: Path | None = None,
+    env: dict | None = None,
+    port: int | None = None,
+    timeout_s: float = 90,
+):
+    """`streamlit run app.py` headless on a loopback port over the database `db`; waits until
+    /_stcore/health says ok, yields the base URL and stops the server afterwards."""
     import os
     import subprocess
     import sys
     import time
     import urllib.request
 
-    db = tmp_path_factory.mktemp("app") / "app.duckdb"
-    shutil.copy(demo_db, db)
-    port = _free_port()
     root = Path(__file__).resolve().parent.parent
-    log = open(tmp_path_factory.mktemp("applog") / "streamlit.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "streamlit", "run", str(root / "app.py"),
-            "--server.port", str(port), "--server.address", "127.0.0.1",
-            "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none",
-        ],
-        cwd=root,
-        env={**os.environ, "CCRM_DB": str(db)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
+    port = port or _free_port()
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "streamlit", "run", str(root / "app.py"),
+                "--server.port", str(port), "--server.address", "127.0.0.1",
+                "--server.headless", "true", "--browser.gatherUsageStats", "false",
+                "--server.fileWatcherType", "none",
+            ],
+            cwd=cwd or root,
+            env={**os.environ, "CCRM_DB": str(db), "PYTHONPATH": str(root), **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout_s
         try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as resp:
-                if resp.read().decode().strip() == "ok":
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"streamlit did not start; see {log.name}")
-        time.sleep(0.3)
-    yield base, db
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as resp:
+                        if resp.read().decode().strip() == "ok":
+                            break
+                except OSError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"streamlit did not start; see {log_path}")
+                time.sleep(0.3)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture(scope="session")
+def app_server(demo_db, tmp_path_factory):
+    """The app over a private copy of the demo database, for the whole session.
+
+    Yields (base_url, db_path).
+    """
+    work = tmp_path_factory.mktemp("app")
+    db = work / "app.duckdb"
+    shutil.copy(demo_db, db)
+    with streamlit_server(db, work / "streamlit.log") as base:
+        yield base, db
 
 
 @pytest.fixture(scope="session")

@@ -10,15 +10,11 @@ the repository never holds a real secrets file.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import _free_port, streamlit_server
 from oidc_provider import OidcProvider
 
 pytestmark = pytest.mark.browser
@@ -26,14 +22,6 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 NAV = "[data-testid='stSidebarNav']"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture()
@@ -60,40 +48,10 @@ def login_app(demo_db, tmp_path):
         )
         db = tmp_path / "app.duckdb"
         shutil.copy(demo_db, db)
-        log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115
-        proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-                "--server.port", str(port), "--server.address", "127.0.0.1",
-                "--server.headless", "true", "--server.fileWatcherType", "none",
-            ],
-            cwd=work,
-            env={**os.environ, "CCRM_DB": str(db), "CCRM_ROLES": str(roles),
-                 "PYTHONPATH": str(ROOT)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as resp:
-                    if resp.read().decode().strip() == "ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"streamlit did not start; see {log.name}")
-            time.sleep(0.3)
-        try:
+        env = {"CCRM_ROLES": str(roles)}
+        with streamlit_server(db, tmp_path / "streamlit.log", cwd=work, env=env, port=port) as url:
+            assert url == base
             yield base, provider, tmp_path / "streamlit.log"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
 
 
 def _idle(page) -> None:

@@ -32,17 +32,14 @@ import json
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import streamlit_server
 
 from ccrm_core import ingest, store
 from ccrm_ui import navigation
@@ -74,12 +71,6 @@ def _url_path(entry) -> str:
     default_set = any(p[4] for p in navigation.PAGES)
     is_default = entry[4] or (not default_set and entry is navigation.PAGES[0])
     return "" if is_default else Path(entry[1]).stem
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _add_orders(db: Path, folder: Path) -> None:
@@ -116,41 +107,10 @@ def load_server(demo_db, tmp_path_factory):
     db = work / "load.duckdb"
     shutil.copy(demo_db, db)
     _add_orders(db, work)
-    port = _free_port()
-    log = open(work / "streamlit.log", "w")  # noqa: SIM115 - closed after the server stops
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-            "--server.port", str(port), "--server.address", "127.0.0.1",
-            "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none",
-        ],
-        cwd=ROOT,
-        # a small upload limit for test_upload_over_the_limit_is_refused_in_the_page
-        env={**os.environ, "CCRM_DB": str(db), "CCRM_MAX_UPLOAD_MB": str(UPLOAD_LIMIT_MB)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as resp:
-                if resp.read().decode().strip() == "ok":
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"streamlit did not start; see {log.name}")
-        time.sleep(0.3)
-    yield base
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    # a small upload limit for test_upload_over_the_limit_is_refused_in_the_page
+    env = {"CCRM_MAX_UPLOAD_MB": str(UPLOAD_LIMIT_MB)}
+    with streamlit_server(db, work / "streamlit.log", env=env) as base:
+        yield base
 
 
 # ---------------------------------------------------------------------------------------------
