@@ -794,8 +794,8 @@ def _parquet_source(
     spec: store.Table,
     report: IngestReport,
 ) -> _Source:
-    """Validate a Parquet file's columns and types and describe it as a source read straight
-    from the file (no staging copy: Parquet is columnar and cheap to scan twice)."""
+    """Validate a Parquet file's columns and types and stage its rows, converted to the contract's
+    types, in a temporary table (as for CSV)."""
     params = {"path": str(path)}
     try:
         described = cur.execute("DESCRIBE SELECT * FROM read_parquet($path)", params).fetchall()
@@ -819,8 +819,14 @@ def _parquet_source(
     raw = "read_parquet($path, file_row_number = true)"
     if checks:
         _check_parquet_values(cur, raw, params, checks, shown)
-    sql = f"(SELECT file_row_number AS _row, {', '.join(exprs)} FROM {raw})"  # noqa: S608
-    return _Source(sql, params, "row", n_rows)
+    # one converted copy: the row checks and the insert then read it instead of decoding the
+    # file again each time (29.5M events, loaded machine: 0.33M -> 0.8M rows/s)
+    cur.execute(
+        f"CREATE TEMP TABLE {_STAGE} AS "  # noqa: S608
+        f"SELECT file_row_number AS _row, {', '.join(exprs)} FROM {raw}",
+        params,
+    )
+    return _Source(f"(SELECT * FROM {_STAGE})", {}, "row", n_rows)  # noqa: S608
 
 
 @dataclass(frozen=True)
