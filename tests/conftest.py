@@ -10,9 +10,15 @@ import pytest
 
 from ccrm_core import pipeline, store
 
+ROOT = Path(__file__).resolve().parent.parent
 DEMO_CUSTOMERS = 3000
 DEMO_DAYS = 730
 DEMO_SEED = 7
+
+
+def page_file(stem: str) -> str:
+    """The path of an app page (app_pages/<stem>.py) for AppTest.from_file."""
+    return str(ROOT / "app_pages" / f"{stem}.py")
 
 
 @pytest.fixture(scope="session")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from conftest import page_file
 from streamlit.testing.v1 import AppTest
 
-PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "attribution.py")
+PAGE = page_file("attribution")
 
 
 def _metric(at: AppTest, label: str) -> str:

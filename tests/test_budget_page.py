@@ -3,15 +3,14 @@ improves the objective, scenarios save and compare, and the page explains missin
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import streamlit as st
+from conftest import page_file
 from streamlit.testing.v1 import AppTest
 
 from ccrm_core import budget, pipeline, store
 
-PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "budget_simulator.py")
+PAGE = page_file("budget_simulator")
 
 
 @pytest.fixture(autouse=True)

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 import radar_data
 import streamlit as st
+from conftest import page_file
 from streamlit.testing.v1 import AppTest
 
 from ccrm_core import store
 
-PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "command_center.py")
+PAGE = page_file("command_center")
 
 
 def _metric(at: AppTest, label: str) -> str:

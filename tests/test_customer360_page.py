@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import page_file
 from streamlit.testing.v1 import AppTest
 
 from ccrm_core import store
 
-PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "customer_360.py")
+PAGE = page_file("customer_360")
 
 
 @pytest.fixture()

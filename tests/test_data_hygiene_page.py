@@ -4,15 +4,14 @@ customer count (from stored pairwise predictions)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import streamlit as st
+from conftest import page_file
 from streamlit.testing.v1 import AppTest
 
 from ccrm_core import identity, store
 
-PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "data_hygiene.py")
+PAGE = page_file("data_hygiene")
 
 
 @pytest.fixture(autouse=True)

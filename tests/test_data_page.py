@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from conftest import page_file
 from streamlit.testing.v1 import AppTest
 
 from ccrm_core import ingest, store
 
-PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "data.py")
+PAGE = page_file("data")
 
 
 @pytest.fixture()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from conftest import page_file
 from streamlit.testing.v1 import AppTest
 
 from ccrm_core import segments, store
 
-PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "segment_explorer.py")
+PAGE = page_file("segment_explorer")
 
 
 def _metric(at: AppTest, label: str) -> str:
