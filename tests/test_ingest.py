@@ -361,8 +361,8 @@ def test_pii_values_are_shortened_in_messages_but_kept_in_ingest_rejects(con, tm
     )
     [r] = ingest.ingest_files(con, [f])
     assert r.status == "refused"
-    assert "value '03/…'" in r.message and "03/02/1980" not in r.message
-    assert r.rejects == [Reject(3, "birth_date", "03/…", "not a date YYYY-MM-DD")]
+    assert "value '***'" in r.message and "03/02/1980" not in r.message
+    assert r.rejects == [Reject(3, "birth_date", "***", "not a date YYYY-MM-DD")]
     assert rejects(con, r.ingest_id)[0][4] == "03/02/1980"
 
 
