@@ -712,7 +712,7 @@ def test_readers_see_the_table_before_or_after_a_load(con, tmp_path):
     worker.start()
     while worker.is_alive():
         seen.add(
-            reader.execute("SELECT count(*), coalesce(sum(hash(t)), 0) FROM events t").fetchone()
+            reader.execute("SELECT count(*), coalesce(sum(hash(t)), 0) FROM events t").fetchall()[0]
         )
     worker.join()
     after = state(con)["events"]
