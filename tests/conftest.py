@@ -21,6 +21,11 @@ def page_file(stem: str) -> str:
     return str(ROOT / "app_pages" / f"{stem}.py")
 
 
+def metric_value(at, label: str) -> str:
+    """The shown value of the st.metric labelled `label` in an AppTest run."""
+    return next(m.value for m in at.metric if m.label == label)
+
+
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory) -> Path:
     """Path of a database with a generated company (3,000 customers, 730 days, seed 7), built by

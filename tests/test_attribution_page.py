@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import page_file
+from conftest import metric_value, page_file
 from streamlit.testing.v1 import AppTest
 
 PAGE = page_file("attribution")
-
-
-def _metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 @pytest.fixture()
@@ -23,7 +19,7 @@ def page(demo_db_copy, monkeypatch):
 
 
 def test_renders_every_section(page):
-    assert _metric(page, "R²")
+    assert metric_value(page, "R²")
     assert page.selectbox(key="model").value == "markov_1"
     summary = " ".join(m.value for m in page.markdown)
     assert "seen only top-down" in summary  # tv and print
@@ -41,10 +37,10 @@ def test_switching_segment_changes_numbers(page):
     schemes = page.selectbox(key="scheme").options
     if len(schemes) < 2:
         pytest.skip("mart_customer (issue 5) is not built: only scheme 'all'")
-    before = _metric(page, "Attributed conversions")
+    before = metric_value(page, "Attributed conversions")
     page.selectbox(key="scheme").set_value(schemes[1]).run()
     assert not page.exception
-    assert _metric(page, "Attributed conversions") != before
+    assert metric_value(page, "Attributed conversions") != before
 
 
 def test_renders_before_any_build(tmp_path, monkeypatch):

@@ -8,16 +8,12 @@ from pathlib import Path
 import pytest
 import radar_data
 import streamlit as st
-from conftest import page_file
+from conftest import metric_value, page_file
 from streamlit.testing.v1 import AppTest
 
 from ccrm_core import store
 
 PAGE = page_file("command_center")
-
-
-def _metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 def _open(path: Path, monkeypatch, query: dict | None = None) -> AppTest:
@@ -40,10 +36,10 @@ def company_db(tmp_path_factory) -> Path:
 def test_renders_every_tile_with_the_hand_computed_numbers(company_db, monkeypatch):
     at = _open(company_db, monkeypatch)
     assert len(at.metric) == 12
-    assert _metric(at, "Revenue") == "190.00"
-    assert _metric(at, "Orders") == "4"
-    assert _metric(at, "Active (365d)") == "3"
-    assert _metric(at, "Repeat rate") == "66.7%"
+    assert metric_value(at, "Revenue") == "190.00"
+    assert metric_value(at, "Orders") == "4"
+    assert metric_value(at, "Active (365d)") == "3"
+    assert metric_value(at, "Repeat rate") == "66.7%"
     revenue = next(m for m in at.metric if m.label == "Revenue")
     assert revenue.delta == "+190.00"  # from nothing in the previous 30 days
 
@@ -52,14 +48,14 @@ def test_a_filter_change_changes_the_tiles_and_the_url(company_db, monkeypatch):
     at = _open(company_db, monkeypatch)
     at.selectbox(key="cc_channel").set_value("web").run()
     assert not at.exception
-    assert _metric(at, "Revenue") == "100.00"  # B's two web orders
+    assert metric_value(at, "Revenue") == "100.00"  # B's two web orders
     assert at.query_params["channel"] == ["web"] or at.query_params["channel"] == "web"
     at.selectbox(key="cc_window").set_value(30).run()
     # ordered on web in 2024-12-02..12-31: only B (A's web orders are from January and June)
-    assert _metric(at, "Active (30d)") == "1"
+    assert metric_value(at, "Active (30d)") == "1"
     assert at.query_params["window"] in (["30"], "30")
     at.selectbox(key="cc_channel").set_value("all").run()
-    assert _metric(at, "Active (30d)") == "3"  # A, B, C
+    assert metric_value(at, "Active (30d)") == "3"  # A, B, C
     assert "channel" not in at.query_params  # back to the default: left out of the link
 
 
@@ -78,14 +74,14 @@ def test_query_params_restore_the_filters(company_db, monkeypatch):
     assert at.segmented_control(key="cc_period").value == "custom"
     assert at.selectbox(key="cc_segment").value == "rfm_segment:Champions"
     assert at.selectbox(key="cc_channel").value == "store"
-    assert _metric(at, "Revenue") == "90.00"  # A 30 (12-20) + C 60 (12-31), both Champions
+    assert metric_value(at, "Revenue") == "90.00"  # A 30 (12-20) + C 60 (12-31), both Champions
     assert not [w for w in at.warning if "Link" in w.value]
 
 
 def test_a_bad_link_warns_and_shows_the_default_view(company_db, monkeypatch):
     at = _open(company_db, monkeypatch, {"channel": "fax"})
     assert any("fax" in w.value for w in at.warning)
-    assert _metric(at, "Revenue") == "190.00"
+    assert metric_value(at, "Revenue") == "190.00"
 
 
 def test_sections_switch_with_the_trend_controls(company_db, monkeypatch):
@@ -109,7 +105,7 @@ def test_renders_before_any_build(tmp_path, monkeypatch):
 def test_renders_without_segments_hygiene_or_paths(tmp_path, monkeypatch):
     path = radar_data.build_company(tmp_path / "r.duckdb", with_segments=False)
     at = _open(path, monkeypatch)
-    assert _metric(at, "Avg CLV") == "–"
+    assert metric_value(at, "Avg CLV") == "–"
     assert at.selectbox(key="cc_segment").options == ["Everyone"]
 
 
@@ -118,10 +114,10 @@ def test_renders_on_the_demo_company_with_every_mart(demo_db_copy, monkeypatch):
     at = _open(demo_db_copy, monkeypatch)
     assert len(at.metric) == 12
     for label in ("Avg CLV", "Hygiene", "Reach", "Revenue"):
-        assert _metric(at, label) != "–", label
+        assert metric_value(at, label) != "–", label
     assert len(at.selectbox(key="cc_segment").options) > 1
-    before = _metric(at, "Revenue")
+    before = metric_value(at, "Revenue")
     at.segmented_control(key="cc_period").set_value("365").run()
     assert not at.exception
-    assert _metric(at, "Revenue") != before
+    assert metric_value(at, "Revenue") != before
     assert at.query_params["period"] in (["365"], "365")

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from conftest import page_file
+from conftest import metric_value, page_file
 from streamlit.testing.v1 import AppTest
 
 from ccrm_core import segments, store
 
 PAGE = page_file("segment_explorer")
-
-
-def _metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 @pytest.fixture()
@@ -36,21 +32,21 @@ def _count(path, sql: str, params=None) -> int:
 def test_renders_the_mart_numbers(page):
     customers = _count(page.db_path, "SELECT count(*) FROM mart_customer")
     buyers = _count(page.db_path, "SELECT count(*) FROM mart_customer WHERE orders > 0")
-    assert _metric(page, "Customers") == f"{customers:,}"
-    assert _metric(page, "Buyers") == f"{buyers:,}"
+    assert metric_value(page, "Customers") == f"{customers:,}"
+    assert metric_value(page, "Buyers") == f"{buyers:,}"
     profile = page.dataframe[0].value
     assert profile["Customers"].sum() == customers
     # the drill-down starts on the largest RFM segment
     largest = profile.iloc[0]
-    assert _metric(page, "Customers in segment") == f"{int(largest['Customers']):,}"
+    assert metric_value(page, "Customers in segment") == f"{int(largest['Customers']):,}"
     # the rule builder's default: top two value tiers still likely alive
     want = _count(
         page.db_path,
         "SELECT count(*) FROM mart_customer WHERE value_tier IN "
         "('Gold (next 4%)', 'Platinum (top 1%)') AND prob_alive >= 0.5",
     )
-    assert _metric(page, "Matching customers") == f"{want:,}"
-    assert _metric(page, "Relative error").endswith("%")
+    assert metric_value(page, "Matching customers") == f"{want:,}"
+    assert metric_value(page, "Relative error").endswith("%")
 
 
 def test_changing_the_scheme_changes_the_profile(page):
@@ -63,10 +59,10 @@ def test_changing_the_scheme_changes_the_profile(page):
 
 
 def test_changing_a_rule_changes_the_live_count(page):
-    before = _metric(page, "Matching customers")
+    before = metric_value(page, "Matching customers")
     page.number_input(key="rule_val_prob_alive_>=_1").set_value(0.9).run()
     assert not page.exception
-    after = _metric(page, "Matching customers")
+    after = metric_value(page, "Matching customers")
     want = _count(
         page.db_path,
         "SELECT count(*) FROM mart_customer WHERE value_tier IN "
@@ -77,9 +73,9 @@ def test_changing_a_rule_changes_the_live_count(page):
 
 def test_export_shows_exclusions_before_download(page):
     page.selectbox(key="export_channel").set_value("sms").run()
-    members = int(_metric(page, "Members").replace(",", ""))
-    exported = int(_metric(page, "Exportable").replace(",", ""))
-    excluded = int(_metric(page, "Excluded").replace(",", ""))
+    members = int(metric_value(page, "Members").replace(",", ""))
+    exported = int(metric_value(page, "Exportable").replace(",", ""))
+    excluded = int(metric_value(page, "Excluded").replace(",", ""))
     assert members == exported + excluded and excluded > 0
     reasons = page.dataframe[2].value
     assert reasons["Customers"].sum() == excluded
