@@ -157,7 +157,7 @@ def _reset(curves) -> None:
 def _save_scenario(objective, total, settings) -> None:
     name = st.session_state.get("budget_scenario_name", "")
     try:
-        saved = db.run(
+        saved = db.write(
             budget.save_scenario,
             name,
             _proposed(),
@@ -191,7 +191,7 @@ def _load_scenario(curves) -> None:
 def _delete_scenario() -> None:
     name = st.session_state.get("budget_load_name")
     if name:
-        db.run(budget.delete_scenario, name)
+        db.write(budget.delete_scenario, name)
         _flash("info", f"Deleted scenario “{name}”.")
 
 

@@ -37,7 +37,7 @@ def _audited_reveal(what: str, fn, *args) -> bool:
     if what in done:
         return True
     try:
-        db.run(fn, user, *args)
+        db.write(fn, user, *args)
     except (access.AccessDenied, audit.AuditUnavailable) as exc:
         st.error(str(exc))
         return False

@@ -108,7 +108,7 @@ with upload_col:
                 path = Path(tmp) / name
                 path.write_bytes(f.getbuffer())
                 paths.append(path)
-            reports = db.run(
+            reports = db.write(
                 audit.ingest_files,  # checks the role and writes the audit log (issue 9)
                 user,
                 paths,
@@ -145,7 +145,7 @@ with rebuild_col:
             bar.progress(index / total if total else 1.0, text=text)
 
         with db.write_lock("rebuild"):
-            results = db.run(  # checks the role and writes the audit log (issue 9)
+            results = db.write(  # checks the role and writes the audit log (issue 9)
                 audit.build, user, None if stage == "all stages" else [stage], progress=show
             )
         bar.empty()

@@ -106,7 +106,7 @@ else:
             "Prepare a download of all failing rows (CSV, masked)", key="hygiene_prepare"
         ):
             try:  # checked and written to the audit log in the core
-                data = db.run(audit.failing_rows_csv, user, check_id)
+                data = db.write(audit.failing_rows_csv, user, check_id)
             except (access.AccessDenied, audit.AuditUnavailable) as exc:
                 st.error(str(exc))
             else:

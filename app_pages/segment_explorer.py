@@ -256,7 +256,7 @@ with drill_tab:
                 key="export_prepare",
             ):
                 try:
-                    export = db.run(
+                    export = db.write(
                         audit.export_audience, user, scheme, segment, channel, clear_text=clear_text
                     )
                 except (access.AccessDenied, audit.AuditUnavailable, ValueError) as exc:
@@ -374,7 +374,7 @@ with rule_tab:
             help="The app was opened read-only" if read_only else None,
         ):
             try:
-                n = db.run(segments.save_segment, name, rules, match)
+                n = db.write(segments.save_segment, name, rules, match)
             except segments.RuleError as exc:
                 st.error(str(exc))
             else:

@@ -69,32 +69,27 @@ def record(
     now = datetime.now()
     cur = con.cursor()
     try:
-        cur.execute("BEGIN TRANSACTION")
-        audit_id = cur.execute("SELECT coalesce(max(audit_id), 0) + 1 FROM audit_log").fetchall()[
-            0
-        ][0]
-        cur.execute(
-            "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                audit_id,
-                started_at or now,
-                now,
-                user.label if user else "anonymous",
-                user.role if user else "none",
-                via,
-                action,
-                target,
-                rows,
-                status,
-                privacy.mask_text(detail)[:500] if detail else None,
-            ],
-        )
-        cur.execute("COMMIT")
+        with store.transaction(cur):
+            audit_id = cur.execute(
+                "SELECT coalesce(max(audit_id), 0) + 1 FROM audit_log"
+            ).fetchall()[0][0]
+            cur.execute(
+                "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    audit_id,
+                    started_at or now,
+                    now,
+                    user.label if user else "anonymous",
+                    user.role if user else "none",
+                    via,
+                    action,
+                    target,
+                    rows,
+                    status,
+                    privacy.mask_text(detail)[:500] if detail else None,
+                ],
+            )
     except duckdb.Error as exc:
-        try:
-            cur.execute("ROLLBACK")
-        except duckdb.Error:
-            pass  # nothing was begun (read-only connections refuse BEGIN's writes later)
         raise AuditUnavailable(
             f"cannot write the audit log ({str(exc).splitlines()[0][:160]}); the database is "
             "open read-only (CCRM_READ_ONLY=1?), so reveals, exports, ingests and rebuilds are "

@@ -1292,8 +1292,7 @@ def save_scenario(
     if not rows:
         raise BudgetError(f"scenario {clean!r} has no channels; nothing to save")
     settings_json = json.dumps(dict(settings or {}), sort_keys=True, default=str)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with store.transaction(con):
         con.execute(SCENARIOS_DDL)
         con.execute(f"DELETE FROM {SCENARIOS_TABLE} WHERE name = ?", [clean])  # noqa: S608
         con.executemany(
@@ -1303,10 +1302,6 @@ def save_scenario(
                 for ch, value in zip(plan, rows, strict=True)
             ],
         )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return clean
 
 
@@ -1367,12 +1362,12 @@ def delete_scenario(con: duckdb.DuckDBPyConnection, name: str) -> int:
     """Delete a saved scenario; returns the rows removed (0 when there was none)."""
     if not store.table_exists(con, SCENARIOS_TABLE):
         return 0
-    before = con.execute(
-        f"SELECT count(*) FROM {SCENARIOS_TABLE} WHERE name = ?",  # noqa: S608 our table name
-        [name],
-    ).fetchone()[0]
-    con.execute(f"DELETE FROM {SCENARIOS_TABLE} WHERE name = ?", [name])  # noqa: S608
-    return int(before)
+    with store.transaction(con):
+        removed = con.execute(
+            f"DELETE FROM {SCENARIOS_TABLE} WHERE name = ?",  # noqa: S608 our table name
+            [name],
+        ).fetchall()[0][0]
+    return int(removed)
 
 
 def compare_plans(curves: pd.DataFrame, plans: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:

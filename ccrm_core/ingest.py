@@ -1081,8 +1081,7 @@ def _load(
         else f"s.{store.quote_ident(k)} IS NOT DISTINCT FROM t.{store.quote_ident(k)}"
         for k in spec.key
     )
-    cur.execute("BEGIN TRANSACTION")
-    try:
+    with store.transaction(cur):
         stored = cur.execute(f"SELECT EXISTS (SELECT 1 FROM {target})").fetchone()[0]  # noqa: S608
         replaced = 0
         if stored:
@@ -1102,14 +1101,6 @@ def _load(
             parts.append(f"{report.rows_rejected:,} rows rejected (see ingest_rejects)")
         report.message = f"{shown}: " + "; ".join(parts)
         report.ingest_id = _log(cur, report, rejects, started, "loaded")
-        cur.execute("COMMIT")
-    except BaseException:
-        # BaseException too: a KeyboardInterrupt mid-load must not leave the transaction open
-        try:
-            cur.execute("ROLLBACK")
-        except duckdb.Error:
-            pass  # already rolled back by DuckDB after the failing statement
-        raise
 
 
 def _log(
@@ -1166,15 +1157,9 @@ def _record_refusal(
     database cannot be written (the report still says why the file was refused)."""
     cur = con.cursor()
     try:
-        cur.execute("BEGIN TRANSACTION")
-        ingest_id = _log(cur, report, rejects, started, "refused")
-        cur.execute("COMMIT")
-        return ingest_id
+        with store.transaction(cur):
+            return _log(cur, report, rejects, started, "refused")
     except duckdb.Error:
-        try:
-            cur.execute("ROLLBACK")
-        except duckdb.Error:
-            pass  # nothing open to roll back
         return None
     finally:
         cur.close()

@@ -242,16 +242,17 @@ def build(
     for index, stage in enumerate(selected):
         started = datetime.now()
         if failed:
-            _record(
-                con,
-                run_id,
-                stage.name,
-                started,
-                started,
-                None,
-                "skipped",
-                "an earlier stage failed",
-            )
+            with store.transaction(con):
+                _record(
+                    con,
+                    run_id,
+                    stage.name,
+                    started,
+                    started,
+                    None,
+                    "skipped",
+                    "an earlier stage failed",
+                )
             results.append(StageResult(stage.name, "skipped", None, 0.0, "an earlier stage failed"))
             continue
         if progress:
@@ -259,20 +260,16 @@ def build(
         t0 = time.perf_counter()
         cur = con.cursor()
         try:
-            cur.execute("BEGIN TRANSACTION")
-            rows = int(stage.function()(cur, ctx) or 0)
-            # the 'ok' row commits with the stage's tables: recorded after the COMMIT, a crash
-            # in between left new outputs that the log said were never built (crash test)
-            _record(cur, run_id, stage.name, started, datetime.now(), rows, "ok", None)
-            cur.execute("COMMIT")
+            with store.transaction(cur):
+                rows = int(stage.function()(cur, ctx) or 0)
+                # the 'ok' row commits with the stage's tables: recorded after the COMMIT, a
+                # crash in between left new outputs that the log said were never built
+                _record(cur, run_id, stage.name, started, datetime.now(), rows, "ok", None)
         except Exception as exc:  # noqa: BLE001 - any stage error is reported, never half-applied
-            try:
-                cur.execute("ROLLBACK")
-            except duckdb.Error:
-                pass  # the transaction may already be aborted
             message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
             seconds = time.perf_counter() - t0
-            _record(con, run_id, stage.name, started, datetime.now(), None, "failed", message)
+            with store.transaction(con):
+                _record(con, run_id, stage.name, started, datetime.now(), None, "failed", message)
             results.append(StageResult(stage.name, "failed", None, seconds, message))
             failed = True
             continue

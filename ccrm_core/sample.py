@@ -2249,8 +2249,7 @@ def write_sample(con: duckdb.DuckDBPyConnection, data: dict[str, pd.DataFrame]) 
     label = "ccrm sample --customers {} --days {} --seed {}".format(
         params.get("customers", "?"), params.get("days", "?"), params.get("seed", "?")
     )
-    _run(con, "BEGIN TRANSACTION")
-    try:
+    with store.transaction(con):
         next_id = _run(con, "SELECT coalesce(max(ingest_id), 0) + 1 FROM ingest_log")[0][0]
         for i, table in enumerate(store.RAW_TABLES):
             view = f"_ccrm_sample_{table}"
@@ -2294,10 +2293,6 @@ def write_sample(con: duckdb.DuckDBPyConnection, data: dict[str, pd.DataFrame]) 
             finally:
                 con.unregister(view)
             written[table] = len(data[table])
-        _run(con, "COMMIT")
-    except Exception:
-        _run(con, "ROLLBACK")
-        raise
     return written
 
 

@@ -734,14 +734,18 @@ def save_segment(
     if not rules:
         raise RuleError(f"segment {validation.quoted(name)} has no rules; add at least one")
     customers = rule_counts(con, rules, match)["customers"]
-    con.execute(SAVED_SEGMENTS_DDL)
     now = datetime.now()
-    con.execute("DELETE FROM saved_segments WHERE name = ?", [name])
-    con.execute(
-        "INSERT INTO saved_segments VALUES (?, ?, ?, coalesce((SELECT min(created_at) FROM "
-        "saved_segments WHERE name = ?), ?), ?)",
-        [name, _definition(rules, match), customers, name, now, now],
-    )
+    with store.transaction(con):
+        con.execute(SAVED_SEGMENTS_DDL)
+        # a segment saved again keeps the day it was first created
+        created = con.execute(
+            "SELECT min(created_at) FROM saved_segments WHERE name = ?", [name]
+        ).fetchall()[0][0]
+        con.execute("DELETE FROM saved_segments WHERE name = ?", [name])
+        con.execute(
+            "INSERT INTO saved_segments VALUES (?, ?, ?, ?, ?)",
+            [name, _definition(rules, match), customers, created or now, now],
+        )
     return customers
 
 
@@ -749,11 +753,9 @@ def delete_segment(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     """Delete a saved segment; returns whether it existed."""
     if not store.table_exists(con, "saved_segments"):
         return False
-    found = con.execute("SELECT count(*) FROM saved_segments WHERE name = ?", [name]).fetchall()[0][
-        0
-    ]
-    con.execute("DELETE FROM saved_segments WHERE name = ?", [name])
-    return bool(found)
+    with store.transaction(con):
+        removed = con.execute("DELETE FROM saved_segments WHERE name = ?", [name]).fetchall()[0][0]
+    return bool(removed)
 
 
 def saved_segments(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

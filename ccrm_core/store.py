@@ -3,20 +3,110 @@
 Concurrency model (see README, "Working while the app is open"):
 - DuckDB lets one process open a file read-write, or many processes read-only, never both.
 - The app keeps one connection per process and takes a cursor per query; writes the app makes
-  (upload, rebuild, saved segments) run in transactions on that same connection, so other
-  sessions keep reading the committed snapshot (MVCC) and never see a half-written table.
+  (upload, rebuild, saved segments) run in transactions on that same connection.
+- DuckDB (measured on 1.5.6 and 2.0.0) lets the other connections of a process see a commit's
+  rows while the commit is being applied, even from a snapshot taken before it: a reader counted
+  the inserted rows of a load before its deletes (tests/test_store.py). So every write commits
+  through `transaction()`, which holds the process's commit gate alone, and every read the app
+  makes holds it shared (`reading()`): a reader sees the data before or after a commit, never
+  half of one.
 - A command-line writer (`ccrm ingest`, `ccrm build`) started while another process holds the
   file fails at once with `DatabaseBusyError`, naming the file and what to do; nothing is changed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import duckdb
+
+
+class _CommitGate:
+    """Reads share the gate, a commit holds it alone; a waiting commit goes before new reads (so
+    a stream of page reads cannot starve a load). Reads nest on one thread."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._committing = False
+        self._commits_waiting = 0
+        self._local = threading.local()
+
+    def _depth(self) -> int:
+        return getattr(self._local, "depth", 0)
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        depth = self._depth()
+        if depth == 0:
+            with self._cond:
+                while self._committing or self._commits_waiting:
+                    self._cond.wait()
+                self._readers += 1
+        self._local.depth = depth + 1
+        try:
+            yield
+        finally:
+            self._local.depth = depth
+            if depth == 0:
+                with self._cond:
+                    self._readers -= 1
+                    self._cond.notify_all()
+
+    @contextmanager
+    def committing(self) -> Iterator[None]:
+        if self._depth():
+            raise RuntimeError(
+                "a commit inside store.reading() would wait for itself; run the write outside it"
+            )
+        with self._cond:
+            self._commits_waiting += 1
+            try:
+                while self._committing or self._readers:
+                    self._cond.wait()
+            finally:
+                self._commits_waiting -= 1
+            self._committing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._committing = False
+                self._cond.notify_all()
+
+
+_GATE = _CommitGate()
+
+
+def reading() -> contextlib.AbstractContextManager[None]:
+    """Hold while reading on a connection that a writer in this process may commit to: the read
+    then sees the data before or after each commit, never a commit half applied."""
+    return _GATE.reading()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... COMMIT on `con`, the COMMIT through the commit gate; any exception (a
+    KeyboardInterrupt too) rolls back and propagates. The one way this project writes."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        with _GATE.committing():
+            con.execute("COMMIT")
+    except BaseException:
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass  # DuckDB already rolled back after the failing statement or COMMIT
+        raise
+
 
 DEFAULT_DB = "data/ccrm.duckdb"
 SCHEMA_VERSION = 2
@@ -276,18 +366,13 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         )
     if current == SCHEMA_VERSION:
         return current
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         if current < 1:
             con.execute(_schema_sql())
             con.execute("INSERT INTO schema_version VALUES (1, current_timestamp)")
         for version in range(max(current, 1) + 1, SCHEMA_VERSION + 1):
             con.execute(MIGRATIONS[version])
             con.execute("INSERT INTO schema_version VALUES (?, current_timestamp)", [version])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return SCHEMA_VERSION
 
 

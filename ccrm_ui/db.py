@@ -1,8 +1,9 @@
 """One DuckDB connection per app process, a cursor per query, and cached core calls.
 
 Streamlit runs each session on its own thread; a DuckDB connection must not be shared across
-threads, so every call takes its own cursor on the process-wide connection (DuckDB's MVCC then
-gives each query a consistent snapshot, also while an upload or rebuild commits).
+threads, so every call takes its own cursor on the process-wide connection. Reads (`cached`,
+`run`) hold the store's commit gate shared and writes commit through it (`write`), so a page
+never sees an upload or rebuild half committed (see ccrm_core.store).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def cursor():
 
 
 def data_version() -> str:
-    with cursor() as cur:
+    with store.reading(), cursor() as cur:
         return store.data_version(cur)
 
 
@@ -57,7 +58,7 @@ def data_version() -> str:
 def _run_cached(
     _fn: Callable, name: str, database: str, version: str, args: tuple, kwargs: tuple
 ) -> Any:
-    with cursor() as cur:
+    with store.reading(), cursor() as cur:
         return _fn(cur, *args, **dict(kwargs))
 
 
@@ -74,7 +75,14 @@ def cached(fn: Callable, *args: Any, **kwargs: Any) -> Any:
 
 
 def run(fn: Callable, *args: Any, **kwargs: Any) -> Any:
-    """Run core function `fn(con, ...)` uncached on a fresh cursor (writes, lookups)."""
+    """Run core reading function `fn(con, ...)` uncached on a fresh cursor (lookups of things
+    that change without a new data version: saved segments, scenarios, the audit log)."""
+    with store.reading(), cursor() as cur:
+        return fn(cur, *args, **kwargs)
+
+
+def write(fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    """Run core function `fn(con, ...)` that writes (it commits through store.transaction)."""
     with cursor() as cur:
         return fn(cur, *args, **kwargs)
 

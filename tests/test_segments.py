@@ -269,9 +269,14 @@ def test_rule_segments_count_save_and_list(con):
     assert list(saved["name"]) == ["Repeat buyers"]
     members = segments.segment_members(con, "saved", "Repeat buyers")
     assert len(members) == want
-    # saving again under the same name replaces it
+    first_created = con.execute("SELECT created_at FROM saved_segments").fetchall()[0][0]
+    # saving again under the same name replaces it and keeps the day it was first created
     segments.save_segment(con, "Repeat buyers", [{"column": "orders", "operator": ">", "value": 4}])
     assert len(segments.saved_segments(con)) == 1
+    [(created, updated)] = con.execute(
+        "SELECT created_at, updated_at FROM saved_segments"
+    ).fetchall()
+    assert created == first_created < updated
     profile = segments.segment_profile(con, "saved")
     want5 = con.execute("SELECT count(*) FROM mart_customer WHERE orders > 4").fetchone()[0]
     assert profile.loc[0, "customers"] == want5

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import duckdb
 import pytest
 
@@ -95,3 +98,74 @@ def test_data_version_changes_with_builds_and_ingests(tmp_path):
     )
     v2 = store.data_version(con)
     assert len({v0, v1, v2}) == 3
+
+
+def test_a_commit_waits_for_reads_and_new_reads_wait_for_a_commit(tmp_path):
+    """The commit gate: a commit starts only when no read is in progress, and a read asked for
+    while a commit waits or runs starts after it (DuckDB shows a commit half applied)."""
+    con = store.connect_writer(tmp_path / "x.duckdb")
+    order: list[str] = []
+    reading = threading.Event()
+    release = threading.Event()
+
+    def reader() -> None:
+        with store.reading():
+            order.append("read 1 starts")
+            reading.set()
+            release.wait(5)
+            order.append("read 1 ends")
+
+    def writer() -> None:
+        cur = con.cursor()
+        with store.transaction(cur):
+            cur.execute("INSERT INTO schema_version VALUES (99, current_timestamp)")
+            order.append("commit asked")
+        order.append("committed")
+
+    def late_reader() -> None:
+        with store.reading():
+            order.append("read 2 starts")
+
+    threads = [threading.Thread(target=reader)]
+    threads[0].start()
+    reading.wait(5)
+    threads.append(threading.Thread(target=writer))
+    threads[1].start()
+    while "commit asked" not in order:
+        time.sleep(0.01)
+    time.sleep(0.1)  # the commit is waiting for read 1 now
+    threads.append(threading.Thread(target=late_reader))
+    threads[2].start()
+    time.sleep(0.1)
+    assert order == ["read 1 starts", "commit asked"]  # neither the commit nor read 2 went on
+    release.set()
+    for t in threads:
+        t.join(5)
+    assert order == ["read 1 starts", "commit asked", "read 1 ends", "committed", "read 2 starts"]
+    assert con.execute("SELECT count(*) FROM schema_version WHERE version = 99").fetchall() == [
+        (1,)
+    ]
+
+
+def test_a_commit_inside_a_read_is_refused_not_deadlocked(tmp_path):
+    con = store.connect_writer(tmp_path / "x.duckdb")
+    with store.reading(), store.reading():  # reads nest
+        with pytest.raises(RuntimeError, match="outside it"):
+            with store.transaction(con):
+                con.execute("INSERT INTO schema_version VALUES (99, current_timestamp)")
+    # rolled back, and the gate is free again
+    with store.transaction(con):
+        con.execute("INSERT INTO schema_version VALUES (98, current_timestamp)")
+    versions = con.execute("SELECT version FROM schema_version WHERE version > 90").fetchall()
+    assert versions == [(98,)]
+
+
+def test_a_failing_transaction_rolls_back_everything(tmp_path):
+    con = store.connect_writer(tmp_path / "x.duckdb")
+    with pytest.raises(duckdb.ConstraintException):
+        with store.transaction(con):
+            con.execute("INSERT INTO schema_version VALUES (97, current_timestamp)")
+            con.execute("INSERT INTO schema_version VALUES (NULL, NULL)")
+    assert con.execute("SELECT count(*) FROM schema_version WHERE version = 97").fetchall() == [
+        (0,)
+    ]
