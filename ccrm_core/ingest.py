@@ -372,6 +372,11 @@ class _Source:
     unit: str  # 'line' (CSV) or 'row' (Parquet)
     n_rows: int = 0  # rows in the source (valid-typed rows for CSV)
     lines: _CsvLines | None = None  # CSV only: row ordinal -> physical line
+    # a file read in place (Parquet): copies it into a temporary table for the repeated scans
+    # that finding rejected rows and duplicate keys takes; a clean file is never copied
+    stage: Callable[[], _Source] | None = None
+    # a file read in place: raises IngestError when it changed after it was checked
+    unchanged: Callable[[], None] | None = None
 
     def positions(self, rows: Iterable[int]) -> dict[int, int]:
         """Source `_row` -> line (CSV) or 1-based row number (Parquet)."""
@@ -409,9 +414,9 @@ def _ingest_one(
         else:
             source = _parquet_source(cur, path, shown, spec, report)
         step(0.5, f"checking rows of {shown}")
-        clean = _validate(cur, source, shown, spec, report, rejects, max_reject_rate)
+        clean, params = _validate(cur, source, shown, spec, report, rejects, max_reject_rate)
         step(0.7, f"writing {shown} into {spec.name}")
-        _load(cur, clean, source.params, spec, report, rejects, shown, started)
+        _load(cur, clean, params, spec, report, rejects, shown, started, source.unchanged)
         report.status = "loaded"
     except IngestError as exc:
         report.status = "refused"
@@ -792,9 +797,12 @@ def _parquet_source(
     spec: store.Table,
     report: IngestReport,
 ) -> _Source:
-    """Validate a Parquet file's columns and types and stage its rows, converted to the contract's
-    types, in a temporary table (as for CSV)."""
+    """Validate a Parquet file's columns and types; its rows, converted to the contract's types,
+    are then read in place (a clean file goes from the file straight into the table: 29.5M events
+    at 1M customers load about as fast as a bare INSERT) and staged only when rows fail a rule
+    or keys repeat."""
     params = {"path": str(path)}
+    checked = _file_identity(path)
     try:
         described = cur.execute("DESCRIBE SELECT * FROM read_parquet($path)", params).fetchall()
         n_rows = cur.execute("SELECT count(*) FROM read_parquet($path)", params).fetchone()[0]
@@ -817,14 +825,27 @@ def _parquet_source(
     raw = "read_parquet($path, file_row_number = true)"
     if checks:
         _check_parquet_values(cur, raw, params, checks, shown)
-    # one converted copy: the row checks and the insert then read it instead of decoding the
-    # file again each time (29.5M events, loaded machine: 0.33M -> 0.8M rows/s)
-    cur.execute(
-        f"CREATE TEMP TABLE {_STAGE} AS "  # noqa: S608
-        f"SELECT file_row_number AS _row, {', '.join(exprs)} FROM {raw}",
-        params,
-    )
-    return _Source(f"(SELECT * FROM {_STAGE})", {}, "row", n_rows)  # noqa: S608
+    converted = f"(SELECT file_row_number AS _row, {', '.join(exprs)} FROM {raw})"  # noqa: S608
+
+    def stage() -> _Source:
+        # one converted copy: finding rejects and repeated keys scans the rows several times,
+        # and decoding the file for each scan was 4x slower (29.5M events: 0.33 -> 1.65M rows/s)
+        cur.execute(f"CREATE TEMP TABLE {_STAGE} AS SELECT * FROM {converted}", params)  # noqa: S608
+        return _Source(f"(SELECT * FROM {_STAGE})", {}, "row", n_rows)  # noqa: S608
+
+    def unchanged() -> None:
+        if _file_identity(path) != checked:
+            raise IngestError(
+                f"{shown}: the file changed while it was being loaded; nothing was changed. "
+                "Load it again once whatever writes it has finished"
+            )
+
+    return _Source(converted, params, "row", n_rows, stage=stage, unchanged=unchanged)
+
+
+def _file_identity(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 @dataclass(frozen=True)
@@ -972,9 +993,9 @@ def _validate(
     report: IngestReport,
     rejects: list[Reject],
     max_reject_rate: float,
-) -> str:
+) -> tuple[str, dict]:
     """Reject rows that break a rule, refuse on rate or duplicate keys; returns the SQL of the
-    clean rows (alias-free subquery with `_row` and the contract columns)."""
+    clean rows (alias-free subquery with `_row` and the contract columns) and its parameters."""
     if report.rows_read == 0:
         what = "a header but no data rows" if source.unit == "line" else "no rows"
         raise IngestError(f"{shown}: has {what}; nothing to load")
@@ -986,6 +1007,9 @@ def _validate(
         f"count(DISTINCT {key}) FROM {source.sql} s",
         params,
     ).fetchone()
+    if source.stage is not None and (n_suspect or n_keys != n_rows):
+        source = source.stage()  # rows to report: scan a staged copy from here on
+        params = source.params
     clean = source.sql
     n_bad = 0
     if n_suspect:
@@ -1025,7 +1049,7 @@ def _validate(
         report.warnings.append(f"{share}, not loaded; {first}")
     if n_rows - n_bad != n_keys:
         _refuse_duplicate(cur, clean, params, source, shown, spec)
-    return clean
+    return clean, params
 
 
 def _pct(fraction: float) -> str:
@@ -1070,9 +1094,10 @@ def _load(
     rejects: list[Reject],
     shown: str,
     started: datetime,
+    unchanged: Callable[[], None] | None = None,
 ) -> None:
     """Delete stored rows whose key the file brings, insert the file's rows and log, in one
-    transaction on this cursor."""
+    transaction on this cursor (rolled back if `unchanged` finds the file was rewritten)."""
     target = store.quote_ident(spec.name)
     cols = ", ".join(store.quote_ident(c) for c in spec.column_names)
     match = " AND ".join(
@@ -1100,6 +1125,8 @@ def _load(
         if report.rows_rejected:
             parts.append(f"{report.rows_rejected:,} rows rejected (see ingest_rejects)")
         report.message = f"{shown}: " + "; ".join(parts)
+        if unchanged is not None:
+            unchanged()
         report.ingest_id = _log(cur, report, rejects, started, "loaded")
 
 

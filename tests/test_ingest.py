@@ -466,6 +466,65 @@ def test_parquet_duplicate_keys_name_rows(con, tmp_path):
     assert state(con) == before
 
 
+def _orders_parquet(path: Path, ids: list, revenue: list[float]) -> Path:
+    pd.DataFrame(
+        {
+            "order_id": ids,
+            "ts": pd.to_datetime(["2024-01-01"] * len(ids)),
+            "source_system": "s",
+            "source_id": "c",
+            "revenue": revenue,
+        }
+    ).to_parquet(path)
+    return path
+
+
+def test_parquet_rows_breaking_a_rule_are_rejected_by_row_and_the_rest_loaded(con, tmp_path):
+    """A clean Parquet file goes straight into the table; one with bad rows is staged so each
+    reject names its row, and only the good rows load."""
+    f = _orders_parquet(
+        tmp_path / "orders.parquet", ["a", "  ", "c", "d"], [1.0, 2.0, float("inf"), 4.0]
+    )
+    [r] = ingest.ingest_files(con, [f], max_reject_rate=0.5)
+    assert (r.status, r.rows_read, r.rows_loaded, r.rows_rejected) == ("loaded", 4, 2, 2)
+    assert rejects(con, r.ingest_id) == [
+        (str(f), "orders", 2, "order_id", "  ", "required value missing"),
+        (str(f), "orders", 3, "revenue", "inf", "not a finite number"),
+    ]
+    assert [x[0] for x in rows(con, "orders", "order_id")] == ["a", "d"]
+
+
+def test_parquet_reloaded_into_a_filled_table_replaces_rows_by_key(con, tmp_path):
+    first = _orders_parquet(tmp_path / "orders_1.parquet", ["a", "b"], [1.0, 2.0])
+    second = _orders_parquet(tmp_path / "orders_2.parquet", ["b", "c"], [20.0, 30.0])
+    [r1, r2, r3] = ingest.ingest_files(con, [first, second, second])
+    assert [(r.rows_loaded, r.rows_replaced) for r in (r1, r2, r3)] == [(2, 0), (2, 1), (2, 2)]
+    assert [(x[0], x[4]) for x in rows(con, "orders", "order_id")] == [
+        ("a", 1.0),
+        ("b", 20.0),
+        ("c", 30.0),
+    ]
+
+
+def test_parquet_rewritten_during_its_load_is_refused(con, tmp_path, monkeypatch):
+    """The file is read in place, so a file replaced between the checks and the insert (an
+    export still writing) must not load rows that were never checked."""
+    f = _orders_parquet(tmp_path / "orders.parquet", ["a", "b"], [1.0, 2.0])
+    real = ingest._validate
+
+    def validate_then_rewrite(*args, **kwargs):
+        out = real(*args, **kwargs)
+        _orders_parquet(f, ["a", "a", "  "], [1.0, 2.0, 3.0])  # unchecked: repeats and blanks
+        return out
+
+    monkeypatch.setattr(ingest, "_validate", validate_then_rewrite)
+    before = state(con)
+    [r] = ingest.ingest_files(con, [f])
+    assert r.status == "refused"
+    assert "changed while it was being loaded; nothing was changed" in r.message
+    assert state(con) == before
+
+
 @pytest.mark.parametrize(
     "column, values, expected",
     [
