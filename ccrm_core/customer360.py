@@ -331,12 +331,12 @@ words AS (
             <= $per_word
 ),
 name_best AS (
-    SELECT p.customer_no, w.i, max(w.sim) AS sim, arg_max(p.value, w.sim) AS value
+    SELECT p.customer_no, w.i, max(w.sim) AS sim, arg_max(p.value, row(w.sim, p.value)) AS value
     FROM search_postings p JOIN words w ON p.token_id = w.token_id
     GROUP BY p.customer_no, w.i
 ),
 name_hits AS (
-    SELECT customer_no, 'name' AS field, arg_max(value, sim) AS value,
+    SELECT customer_no, 'name' AS field, arg_max(value, row(sim, value)) AS value,
            sum(sim) / len($words) * $name_weight AS score
     FROM name_best GROUP BY customer_no
     ORDER BY score DESC, customer_no LIMIT {CANDIDATES}

@@ -774,7 +774,7 @@ g AS (
     max(updated_at) AS updated_at,
     count(*) AS source_records,
     list(DISTINCT source_system ORDER BY source_system) AS source_systems,
-    arg_min(source_system, coalesce(created_at, TIMESTAMP '9999-12-31')) AS first_source
+    arg_min(source_system, row(coalesce(created_at, TIMESTAMP '9999-12-31'), rk)) AS first_source
     FROM r GROUP BY customer_id
 )
 SELECT customer_id, first_name, last_name, email, phone, {address_cols}, birth_date,

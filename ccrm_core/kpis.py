@@ -74,8 +74,10 @@ WITH o AS (
     FROM customer_orders
 ),
 first_orders AS (
-    SELECT customer_id, arg_min(date, ts) AS date, arg_min(channel, ts) AS channel,
-           arg_min(source_system, ts) AS source_system
+    -- the first order by time, then id: one order even when two share a timestamp
+    SELECT customer_id, arg_min(date, row(ts, order_id)) AS date,
+           arg_min(channel, row(ts, order_id)) AS channel,
+           arg_min(source_system, row(ts, order_id)) AS source_system
     FROM o GROUP BY customer_id
 ),
 daily AS (
@@ -122,9 +124,10 @@ CUSTOMER_KPIS_SQL = """
 CREATE OR REPLACE TABLE mart_customer_kpis AS
 WITH o AS (
     SELECT customer_id, min(ts) AS first_order_ts,
-           arg_min(coalesce(channel, 'unknown'), ts) AS first_order_channel,
-           arg_min(source_system, ts) AS first_order_source,
-           arg_min(revenue, ts) AS first_order_revenue,
+           -- the first order by time, then id: one order even when two share a timestamp
+           arg_min(coalesce(channel, 'unknown'), row(ts, order_id)) AS first_order_channel,
+           arg_min(source_system, row(ts, order_id)) AS first_order_source,
+           arg_min(revenue, row(ts, order_id)) AS first_order_revenue,
            CAST(max(ts) AS DATE) AS last_order_date,
            count(*) AS orders, sum(revenue) AS revenue
     FROM customer_orders GROUP BY customer_id

@@ -422,3 +422,32 @@ def test_bench_operation_reports_page_timings(tmp_path):
         "uncached_max_ms",
         "cached_p50_ms",
     }
+
+
+def test_first_order_ties_on_time_are_broken_by_order_id(tmp_path):
+    """Two first orders at the same second: the first order is the one with the smaller id,
+    and its channel, source and revenue all come from that one order."""
+    con = store.connect_writer(tmp_path / "tie.duckdb")
+    try:
+        radar_data.write_company(con)
+        con.execute("INSERT INTO src_customers (source_system, source_id) VALUES ('shop', 'F')")
+        con.executemany(  # the larger id is stored first
+            "INSERT INTO orders (order_id, ts, source_system, source_id, revenue, channel) "
+            "VALUES (?, TIMESTAMP '2024-12-10 10:00', ?, 'F', ?, ?)",
+            [("oF2", "shop", 7.0, "store"), ("oF1", "shop", 9.0, "web")],
+        )
+        con.execute(radar_data.CONTRACT_SQL)
+        results = pipeline.build(con, stages=["daily_kpis", "customer_kpis"])
+        assert [r.status for r in results] == ["ok", "ok"]
+        first = con.execute(
+            "SELECT first_order_channel, first_order_source, first_order_revenue "
+            "FROM mart_customer_kpis WHERE customer_id = 'F'"
+        ).fetchall()
+        assert first == [("web", "shop", 9.0)]
+        new = con.execute(
+            "SELECT channel, sum(new_customers) FROM mart_daily_kpis "
+            "WHERE date = DATE '2024-12-10' GROUP BY channel ORDER BY channel"
+        ).fetchall()
+        assert ("web", 1) in new and all(n == 0 for ch, n in new if ch == "store")
+    finally:
+        con.close()
