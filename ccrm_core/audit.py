@@ -64,30 +64,11 @@ def record(
 ) -> int:
     """Append one audit row in its own transaction; returns its audit_id. `detail` is passed
     through privacy.mask_text so an error message cannot carry an e-mail or phone into the log."""
-    if action not in AUDITED_ACTIONS:
-        raise ValueError(f"unknown audited action {action!r}; one of {', '.join(AUDITED_ACTIONS)}")
-    now = datetime.now()
     cur = con.cursor()
     try:
         with store.transaction(cur):
-            audit_id = cur.execute(
-                "SELECT coalesce(max(audit_id), 0) + 1 FROM audit_log"
-            ).fetchall()[0][0]
-            cur.execute(
-                "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    audit_id,
-                    started_at or now,
-                    now,
-                    user.label if user else "anonymous",
-                    user.role if user else "none",
-                    via,
-                    action,
-                    target,
-                    rows,
-                    status,
-                    privacy.mask_text(detail)[:500] if detail else None,
-                ],
+            return _append(
+                cur, user, action, target, rows, via, status, detail, started_at or datetime.now()
             )
     except duckdb.Error as exc:
         raise AuditUnavailable(
@@ -97,6 +78,39 @@ def record(
         ) from exc
     finally:
         cur.close()
+
+
+def _append(
+    cur: duckdb.DuckDBPyConnection,
+    user: User | None,
+    action: str,
+    target: str | None,
+    rows: int | None,
+    via: str,
+    status: str,
+    detail: str | None,
+    started_at: datetime,
+) -> int:
+    """Insert one audit row in the caller's transaction; returns its audit_id."""
+    if action not in AUDITED_ACTIONS:
+        raise ValueError(f"unknown audited action {action!r}; one of {', '.join(AUDITED_ACTIONS)}")
+    audit_id = cur.execute("SELECT coalesce(max(audit_id), 0) + 1 FROM audit_log").fetchall()[0][0]
+    cur.execute(
+        "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            audit_id,
+            started_at,
+            datetime.now(),
+            user.label if user else "anonymous",
+            user.role if user else "none",
+            via,
+            action,
+            target,
+            rows,
+            status,
+            privacy.mask_text(detail)[:500] if detail else None,
+        ],
+    )
     return int(audit_id)
 
 
@@ -203,26 +217,28 @@ def ingest_files(
     **kwargs,
 ):
     """ingest.ingest_files for a user who may ingest; one audit row per file (rows loaded,
-    status 'ok' or 'failed' with the refusal reason, PII masked)."""
+    status 'ok' or 'failed' with the refusal reason, PII masked), committed in the same
+    transaction as the file's rows and ingest_log entry: no load without its audit row."""
     from ccrm_core import ingest
 
     names = kwargs.get("source_names") or [str(p) for p in paths]
     started = _require(con, user, "ingest", ", ".join(Path(n).name for n in names)[:300], via)
-    reports = ingest.ingest_files(con, paths, **kwargs)
-    for report in reports:
+
+    def audit_file(cur: duckdb.DuckDBPyConnection, report: ingest.IngestReport) -> None:
         ok = report.status == "loaded"
-        record(
-            con,
+        _append(
+            cur,
             user,
             "ingest",
             f"{Path(report.file).name} -> {report.table or '?'}",
             report.rows_loaded if ok else 0,
-            via=via,
-            status="ok" if ok else "failed",
-            detail=None if ok else report.message,
-            started_at=started,
+            via,
+            "ok" if ok else "failed",
+            None if ok else report.message,
+            started,
         )
-    return reports
+
+    return ingest.ingest_files(con, paths, on_outcome=audit_file, **kwargs)
 
 
 def build(

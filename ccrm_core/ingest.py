@@ -158,6 +158,10 @@ class IngestReport:
         return self.status == "loaded"
 
 
+# what a caller writes in the transaction that commits a file's outcome (the audit row)
+Outcome = Callable[[duckdb.DuckDBPyConnection, IngestReport], None]
+
+
 # ---------------------------------------------------------------------------------------------
 # Public API
 
@@ -169,6 +173,7 @@ def ingest_files(
     max_reject_rate: float = 0.01,
     progress: Progress | None = None,
     source_names: Sequence[str] | None = None,
+    on_outcome: Outcome | None = None,
 ) -> list[IngestReport]:
     """Load files into raw tables, each file in its own transaction; one report per file.
 
@@ -177,6 +182,8 @@ def ingest_files(
     `progress(fraction, message)`: fraction 0..1 over all files, for a progress bar.
     `source_names`: names to show and to infer tables from instead of the paths (the app passes
     the user's upload names; the files themselves are temporary copies).
+    `on_outcome(cursor, report)`: runs inside the transaction that commits a file's outcome (its
+    rows or its refusal, with the ingest_log entry), so what it writes commits with them.
     A refused file never raises: its report says why (status 'refused'). Raises IngestError only
     for a wrong argument (unknown table, bad rate, names not matching paths).
     """
@@ -198,7 +205,9 @@ def ingest_files(
                 if progress:
                     progress(min(1.0, (index + fraction) / max(total, 1)), message)
 
-            reports.append(_ingest_one(con, Path(path), table, max_reject_rate, step, name))
+            reports.append(
+                _ingest_one(con, Path(path), table, max_reject_rate, step, name, on_outcome)
+            )
     if progress:
         progress(1.0, f"done: {sum(r.ok for r in reports)} of {total} files loaded")
     return reports
@@ -393,6 +402,7 @@ def _ingest_one(
     max_reject_rate: float,
     step: Callable[[float, str], None],
     source_name: str | None,
+    on_outcome: Outcome | None = None,
 ) -> IngestReport:
     name = str(path) if source_name is None else source_name
     shown = validation.label(name, FILE_NAME_MAX)  # one printable line in messages and the log
@@ -416,8 +426,10 @@ def _ingest_one(
         step(0.5, f"checking rows of {shown}")
         clean, params = _validate(cur, source, shown, spec, report, rejects, max_reject_rate)
         step(0.7, f"writing {shown} into {spec.name}")
-        _load(cur, clean, params, spec, report, rejects, shown, started, source.unchanged)
-        report.status = "loaded"
+        report.status = "loaded"  # as on_outcome sees it; a failure below makes it 'refused'
+        _load(
+            cur, clean, params, spec, report, rejects, shown, started, source.unchanged, on_outcome
+        )
     except IngestError as exc:
         report.status = "refused"
         report.message = str(exc)
@@ -436,7 +448,7 @@ def _ingest_one(
     if report.status == "refused":
         report.rows_loaded = 0
         report.rows_replaced = 0
-        report.ingest_id = _record_refusal(con, report, rejects, started)
+        report.ingest_id = _record_refusal(con, report, rejects, started, on_outcome)
     report.seconds = time.perf_counter() - t0
     step(0.99, f"{shown}: {report.status}")  # 1.0 is the final "done" of ingest_files
     return report
@@ -1095,6 +1107,7 @@ def _load(
     shown: str,
     started: datetime,
     unchanged: Callable[[], None] | None = None,
+    on_outcome: Outcome | None = None,
 ) -> None:
     """Delete stored rows whose key the file brings, insert the file's rows and log, in one
     transaction on this cursor (rolled back if `unchanged` finds the file was rewritten)."""
@@ -1128,6 +1141,8 @@ def _load(
         if unchanged is not None:
             unchanged()
         report.ingest_id = _log(cur, report, rejects, started, "loaded")
+        if on_outcome is not None:
+            on_outcome(cur, report)
 
 
 def _log(
@@ -1178,14 +1193,21 @@ def _log(
 
 
 def _record_refusal(
-    con: duckdb.DuckDBPyConnection, report: IngestReport, rejects: list[Reject], started: datetime
+    con: duckdb.DuckDBPyConnection,
+    report: IngestReport,
+    rejects: list[Reject],
+    started: datetime,
+    on_outcome: Outcome | None = None,
 ) -> int | None:
     """Log a refused file (after its rollback) in a transaction of its own; None if the
     database cannot be written (the report still says why the file was refused)."""
     cur = con.cursor()
     try:
         with store.transaction(cur):
-            return _log(cur, report, rejects, started, "refused")
+            ingest_id = _log(cur, report, rejects, started, "refused")
+            if on_outcome is not None:
+                on_outcome(cur, report)
+            return ingest_id
     except duckdb.Error:
         return None
     finally:

@@ -318,6 +318,32 @@ def test_reveal_ingest_rebuild_and_failing_rows_are_gated_and_audited(demo_rw, t
     assert set(ok["actor"]) == {"analyst@example.com", "admin@example.com"}
 
 
+def test_a_load_commits_with_its_audit_row_or_not_at_all(tmp_path, monkeypatch):
+    """The audit row of an ingest is written in the file's own transaction: if it cannot be
+    written, the rows and the ingest_log entry are rolled back with it."""
+    con = store.connect_writer(tmp_path / "a.duckdb")
+    csv = tmp_path / "campaigns.csv"
+    csv.write_text("campaign_id,name,channel,offer,start_date,end_date\nZ9,Z,email,,,\n")
+
+    def audit_fails(*args, **kwargs):
+        raise RuntimeError("audit log unavailable")
+
+    monkeypatch.setattr(audit, "_append", audit_fails)
+    with pytest.raises(RuntimeError, match="audit log unavailable"):
+        audit.ingest_files(con, user("admin"), [csv])
+    counts = [
+        con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+        for t in ("campaigns", "ingest_log", "audit_log")
+    ]
+    assert counts == [0, 0, 0]
+    monkeypatch.undo()
+    [report] = audit.ingest_files(con, user("admin"), [csv])
+    log = con.execute("SELECT action, status, rows, target FROM audit_log").fetchall()
+    assert report.status == "loaded"
+    assert log == [("ingest", "ok", 1, "campaigns.csv -> campaigns")]
+    con.close()
+
+
 def test_an_unwritable_audit_log_stops_the_action(demo_db_copy):
     con = store.connect_reader(demo_db_copy)
     try:
