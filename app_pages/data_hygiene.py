@@ -32,9 +32,11 @@ else:
     previous = scores["previous"] or {}
     st.subheader(f"Hygiene score (build {scores['run_id']})")
     cols = st.columns(1 + len(hygiene.DIMENSIONS))
+    if scores["overall"] is None:
+        st.info("No customer records were checked in this build: load src_customers first.")
     cols[0].metric(
         "Overall",
-        f"{scores['overall']:.1f}",
+        "n/a" if scores["overall"] is None else f"{scores['overall']:.1f}",
         _delta(scores["overall"], previous.get("overall")),
         help="Mean of the five dimension scores; change since the previous build.",
     )

@@ -850,7 +850,7 @@ def identity_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
         previous = pd.DataFrame(columns=["source_system", "source_id", "customer_id"])
     records = result.records
     ids, high_water = assign_stable_ids(records, previous, high_water)
-    records = records.assign(customer_id=ids)
+    records = records.assign(customer_id=ids.astype("str"))  # text also when there are none
     kept = int(
         records["customer_id"]
         .isin(set(previous["customer_id"]))

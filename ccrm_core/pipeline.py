@@ -198,8 +198,14 @@ def data_end_date(con: duckdb.DuckDBPyConnection) -> date:
 
 
 def replace_table(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> int:
-    """Replace a pipeline output table with the contents of a DataFrame; returns its rows."""
+    """Replace a pipeline output table with the contents of a DataFrame; returns its rows.
+
+    A text column with no values at all (an empty source, a field no record fills) is stored as
+    VARCHAR, not DuckDB's NULL type, so later stages can still apply text functions to it."""
     con.complete()  # finish any result a caller left open (duckdb 2 refuses register otherwise)
+    empty_text = [c for c in frame.columns if frame[c].dtype == object and frame[c].isna().all()]
+    if empty_text:
+        frame = frame.astype(dict.fromkeys(empty_text, "str"))
     con.register("_ccrm_frame", frame)
     try:
         con.execute(

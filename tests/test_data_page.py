@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from conftest import page_file
 from streamlit.testing.v1 import AppTest
 
 from ccrm_core import ingest, store
+from ccrm_ui import navigation
 
 PAGE = page_file("data")
 
@@ -75,3 +79,26 @@ def test_rejects_browser_shows_masked_rejected_values(page_db, tmp_path):
     assert rejects["column_name"].tolist() == ["birth_date"]
     # birth_date is PII: never shown in clear on the page
     assert rejects["value"].tolist() == ["***"]
+
+
+@pytest.fixture(scope="module")
+def empty_built_db(tmp_path_factory):
+    """A database with nothing loaded, every stage built over it."""
+    from ccrm_core import pipeline
+
+    path = tmp_path_factory.mktemp("empty") / "empty.duckdb"
+    con = store.connect_writer(path)
+    assert {r.status for r in pipeline.build(con)} == {"ok"}
+    con.close()
+    return path
+
+
+@pytest.mark.parametrize("path", [p[1] for p in navigation.PAGES])
+def test_every_page_works_on_a_database_with_nothing_loaded(empty_built_db, monkeypatch, path):
+    monkeypatch.setenv("CCRM_DB", str(empty_built_db))
+    at = AppTest.from_file(page_file(Path(path).stem), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    # each page says what is missing instead of showing empty charts
+    shown = " ".join(str(m.value) for m in [*at.info, *at.warning])
+    assert re.search(r"[Nn]o |[Nn]othing|not built|[Ss]earch for", shown), shown

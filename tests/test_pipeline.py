@@ -119,3 +119,27 @@ def test_build_needed(con):
         "1, 1, 0, 'loaded', '')"
     )
     assert pipeline.build_needed(con)
+
+
+def test_every_stage_builds_on_an_empty_database_with_typed_outputs(tmp_path):
+    """A new database (nothing ingested yet) builds; tables of ids and names are text even
+    with no rows (a DuckDB NULL- or DOUBLE-typed customer_id broke the search index)."""
+    con = store.connect_writer(tmp_path / "empty.duckdb")
+    results = pipeline.build(con)
+    assert [(r.stage, r.status) for r in results] == [(s.name, "ok") for s in pipeline.STAGES]
+    types = dict(
+        con.execute(
+            "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
+            "WHERE column_name IN ('customer_id', 'email', 'first_name')"
+            "  AND table_name IN ('customers', 'identity_map', 'std_customers')"
+        ).fetchall()
+    )
+    assert types == {
+        "customers.customer_id": "VARCHAR",
+        "customers.email": "VARCHAR",
+        "customers.first_name": "VARCHAR",
+        "identity_map.customer_id": "VARCHAR",
+        "std_customers.email": "VARCHAR",
+        "std_customers.first_name": "VARCHAR",
+    }
+    con.close()
