@@ -25,8 +25,9 @@ with touch_tab:
     segments = db.cached(journeys.segments)
     if segments.empty:
         st.info(
-            "No journeys yet. Run the `paths` and `attribution` build stages "
-            "(`ccrm build --stage paths --stage attribution`, or Rebuild on the Data page)."
+            db.missing_output(
+                "journeys", ["paths", "attribution"], "events with touches and orders"
+            )
         )
     else:
         schemes = list(dict.fromkeys(segments["scheme"]))
@@ -113,7 +114,7 @@ with touch_tab:
 with mmm_tab:
     channels = db.cached(mmm.load_channels)
     if channels is None:
-        st.info("No media mix model yet. Run the `mmm` build stage (`ccrm build --stage mmm`).")
+        st.info(db.missing_output("media mix model", ["mmm"], "daily spend per channel and orders"))
     else:
         diag = db.cached(mmm.load_diagnostics) or {}
         d1, d2, d3, d4 = st.columns(4)
@@ -166,7 +167,11 @@ with mmm_tab:
 with rec_tab:
     recon = db.cached(attribution.load_reconciliation)
     if recon is None:
-        st.info("No reconciliation yet. Run the `reconcile` build stage.")
+        st.info(
+            db.missing_output(
+                "reconciliation", ["attribution", "mmm", "reconcile"], "events, orders and spend"
+            )
+        )
     else:
         experiments = db.cached(attribution.load_experiments)
         st.markdown(attribution.reconciliation_summary(recon, experiments))

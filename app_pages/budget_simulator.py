@@ -212,8 +212,8 @@ except budget.BudgetError as exc:
     st.stop()
 if raw_curves is None or raw_curves.empty:
     st.info(
-        "No response curves yet. Run the `mmm` build stage (`ccrm build`, or **Rebuild** on the "
-        "Data page) to fit the media mix model; this page reads its table `mart_response_curves`."
+        db.missing_output("response curves", ["mmm"], "daily spend per channel and orders")
+        + " This page reads the media mix model's table `mart_response_curves`."
     )
     st.stop()
 

@@ -23,12 +23,10 @@ user = auth.require_page(__file__)  # role check (ccrm_core.access)
 st.markdown("#### Command Center")
 options: kpis.FilterOptions = db.cached(kpis.filter_options)
 if not options.ready:
-    stages = " ".join(f"--stage {s}" for s in options.missing) or "--stage customer_kpis"
-    st.info(
-        "The KPI marts are not built yet"
-        + (" (no orders loaded)" if not options.missing else "")
-        + f". Run `ccrm build` (or `ccrm build {stages}`), or press **Rebuild** on the Data page."
-    )
+    if options.missing:
+        st.info(db.missing_output("KPI marts", list(options.missing), "orders"))
+    else:
+        st.info("No orders are loaded, so there are no KPIs yet. Load orders, then rebuild.")
     st.stop()
 
 # ---- filters: URL -> widgets (first run of a session) -> URL ---------------------------------
@@ -164,7 +162,7 @@ trends, funnel_tab, cohorts_tab, journeys_tab = st.tabs(
 with trends:
     monitored = db.cached(kpis.monitored_channels)
     if not monitored:
-        st.info("No forecasts yet: run `ccrm build --stage kpi_alerts`.")
+        st.info(db.missing_output("forecasts", ["kpi_alerts"], "at least a few weeks of orders"))
     else:
         c1, c2, c3 = st.columns([2.6, 1.3, 4])
         with c1:
@@ -239,7 +237,7 @@ with trends:
 with funnel_tab:
     funnel = db.cached(kpis.funnel_by_segment, days, kpis.funnel_scheme(filters, options))
     if funnel.empty:
-        st.info("No funnel yet: run `ccrm build --stage radar_funnel`.")
+        st.info(db.missing_output("funnel", ["radar_funnel"], "events and orders"))
     else:
         left, right = st.columns([2, 3])
         chosen = segment_name if scheme != "all" else None
@@ -258,7 +256,7 @@ with funnel_tab:
 with cohorts_tab:
     cohorts = db.cached(kpis.cohort_retention, scheme, segment_name)
     if cohorts.empty:
-        st.info("No cohorts yet: run `ccrm build --stage radar_funnel`.")
+        st.info(db.missing_output("cohorts", ["radar_funnel"], "orders"))
     else:
         st.plotly_chart(kpis.figure_cohort_heatmap(cohorts), width="stretch")
         st.caption(
@@ -269,7 +267,9 @@ with cohorts_tab:
 with journeys_tab:
     paths = db.cached(kpis.first_purchase_paths, scheme, segment_name)
     if paths.empty:
-        st.info("No journeys yet: run `ccrm build --stage radar_funnel` (or `--stage paths`).")
+        st.info(
+            db.missing_output("journeys to a first purchase", ["radar_funnel"], "events and orders")
+        )
     else:
         st.plotly_chart(kpis.figure_journey_sankey(paths), width="stretch")
         a, b = st.columns(2)

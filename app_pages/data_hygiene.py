@@ -23,10 +23,7 @@ def _delta(now: float | None, before: float | None) -> str | None:
 
 # --- scores -----------------------------------------------------------------------------------
 if not db.cached(hygiene.has_checks):
-    st.info(
-        "No hygiene results yet. Run the `hygiene` build stage: `ccrm build` (or press "
-        "**Rebuild** on the Data page)."
-    )
+    st.info(db.missing_output("hygiene results", ["hygiene"], "customer records (src_customers)"))
 else:
     scores = db.cached(hygiene.latest_scores)
     previous = scores["previous"] or {}
@@ -127,8 +124,9 @@ st.divider()
 st.header("Identity resolution")
 if not db.cached(identity.is_resolved):
     st.info(
-        "Customers are not resolved yet. Run the `standardise` and `identity` build stages: "
-        "`ccrm build` (or press **Rebuild** on the Data page)."
+        db.missing_output(
+            "resolved customers", ["standardise", "identity"], "customer records (src_customers)"
+        )
     )
     st.stop()
 

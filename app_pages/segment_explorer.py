@@ -24,8 +24,9 @@ st.caption(
 
 if not db.cached(segments.mart_ready):
     st.info(
-        "mart_customer does not exist yet. Run the `value` and `segments` build stages "
-        "(`ccrm build --stage value --stage segments`, or Rebuild on the Data page)."
+        db.missing_output(
+            "customer segments (mart_customer)", ["value", "segments"], "customers and orders"
+        )
     )
     st.stop()
 
@@ -406,7 +407,7 @@ with model_tab:
     params = db.cached(value.model_parameters)
     holdout = db.cached(value.holdout_table)
     if params.empty:
-        st.info("No model fits yet: run the `value` build stage.")
+        st.info(db.missing_output("model fits", ["value"], "orders (repeat buyers are fitted)"))
     else:
         metrics = params[params["model"] == "holdout"].set_index("parameter")["value"]
         if len(metrics):

@@ -309,6 +309,14 @@ def stage_ok(con: duckdb.DuckDBPyConnection, stage: str) -> bool:
     return bool(row[0])
 
 
+def completed_stages(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The stages that have completed at least once."""
+    if not store.table_exists(con, "pipeline_runs"):
+        return set()
+    rows = con.execute("SELECT DISTINCT stage FROM pipeline_runs WHERE status = 'ok'").fetchall()
+    return {r[0] for r in rows}
+
+
 def build_needed(con: duckdb.DuckDBPyConnection) -> bool:
     """True when some stage never completed, or a file was ingested after the last build."""
     done = {

@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 import streamlit as st
 
-from ccrm_core import store
+from ccrm_core import pipeline, store
 
 
 @st.cache_resource(show_spinner=False)
@@ -90,6 +90,20 @@ def write(fn: Callable, *args: Any, **kwargs: Any) -> Any:
 def read_only() -> bool:
     with cursor() as cur:
         return store.is_read_only(cur)
+
+
+def missing_output(what: str, stages: list[str], inputs: str) -> str:
+    """Why a page has no `what` to show: the build stages to run when they never completed, or,
+    when they did, that the data they read was missing (`inputs`: what to load)."""
+    todo = [s for s in stages if s not in cached(pipeline.completed_stages)]
+    if todo:
+        names = " and ".join(f"`{s}`" for s in todo)
+        command = " ".join(f"--stage {s}" for s in todo)
+        return (
+            f"No {what} yet. Run the {names} build stage{'s' if len(todo) > 1 else ''} "
+            f"(`ccrm build {command}`, or **Rebuild** on the Data page)."
+        )
+    return f"No {what}: the last build had no data for it. Load {inputs}, then rebuild."
 
 
 @st.cache_resource(show_spinner=False)
