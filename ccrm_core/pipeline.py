@@ -301,14 +301,6 @@ def last_build(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
-def stage_ok(con: duckdb.DuckDBPyConnection, stage: str) -> bool:
-    """Whether a stage has ever completed (its output tables exist and are consistent)."""
-    row = con.execute(
-        "SELECT count(*) FROM pipeline_runs WHERE stage = ? AND status = 'ok'", [stage]
-    ).fetchall()[0]
-    return bool(row[0])
-
-
 def completed_stages(con: duckdb.DuckDBPyConnection) -> set[str]:
     """The stages that have completed at least once."""
     if not store.table_exists(con, "pipeline_runs"):
@@ -319,13 +311,7 @@ def completed_stages(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 def build_needed(con: duckdb.DuckDBPyConnection) -> bool:
     """True when some stage never completed, or a file was ingested after the last build."""
-    done = {
-        r[0]
-        for r in con.execute(
-            "SELECT DISTINCT stage FROM pipeline_runs WHERE status = 'ok'"
-        ).fetchall()
-    }
-    if set(stage_names()) - done:
+    if set(stage_names()) - completed_stages(con):
         return True
     last_build, last_ingest = con.execute(
         "SELECT (SELECT max(ended_at) FROM pipeline_runs WHERE status = 'ok'), "

@@ -863,25 +863,11 @@ def segment_profile(con: duckdb.DuckDBPyConnection, scheme: str) -> pd.DataFrame
     whole history), revenue_share, avg_clv (12-month discounted CLV), avg_prob_alive, avg_orders,
     avg_order_value, total_clv; largest first. For 'saved', one row per saved segment (they may
     overlap, so shares need not add up to 1)."""
-    if _check_scheme(scheme) == SAVED_SCHEME:
-        parts, params = [], []
-        for name in segment_names(con, SAVED_SCHEME):
-            cond, p = saved_segment_where(con, name)
-            parts.append(
-                f"SELECT ? AS segment, {_PROFILE_SELECT} FROM mart_customer "  # noqa: S608
-                f"WHERE {cond or 'TRUE'}"
-            )
-            params += [name, *p]
-        if not parts:
-            return pd.DataFrame(
-                columns=["segment", "customers", "share", "revenue", "revenue_share", "avg_clv"]
-            )
-        frame = con.execute(" UNION ALL ".join(parts), params).df()
-    else:
-        col = store.quote_ident(scheme)
-        frame = con.execute(
-            f"SELECT {col} AS segment, {_PROFILE_SELECT} FROM mart_customer GROUP BY {col}"  # noqa: S608
-        ).df()
+    frame = _per_segment(con, scheme, _PROFILE_SELECT)
+    if frame is None:
+        return pd.DataFrame(
+            columns=["segment", "customers", "share", "revenue", "revenue_share", "avg_clv"]
+        )
     total, revenue = con.execute(
         "SELECT count(*), coalesce(sum(revenue), 0) FROM mart_customer"
     ).fetchall()[0]
@@ -889,6 +875,30 @@ def segment_profile(con: duckdb.DuckDBPyConnection, scheme: str) -> pd.DataFrame
     frame["revenue_share"] = frame["revenue"] / revenue if revenue else 0.0
     frame = frame.sort_values(["customers", "segment"], ascending=[False, True])
     return frame.reset_index(drop=True)
+
+
+def _per_segment(
+    con: duckdb.DuckDBPyConnection, scheme: str, select: str, where: str = "TRUE"
+) -> pd.DataFrame | None:
+    """`SELECT <segment>, <select> FROM mart_customer WHERE <where>` for each segment of
+    `scheme` (our SQL only): grouped by the scheme's column, or one branch per saved segment
+    (saved segments may overlap). None when the saved scheme has no segments."""
+    if _check_scheme(scheme) == SAVED_SCHEME:
+        parts, params = [], []
+        for name in segment_names(con, SAVED_SCHEME):
+            cond, p = saved_segment_where(con, name)
+            parts.append(
+                f"SELECT ? AS segment, {select} FROM mart_customer "  # noqa: S608
+                f"WHERE ({where}) AND ({cond or 'TRUE'})"
+            )
+            params += [name, *p]
+        if not parts:
+            return None
+        return con.execute(" UNION ALL ".join(parts), params).df()
+    col = store.quote_ident(scheme)
+    return con.execute(
+        f"SELECT {col} AS segment, {select} FROM mart_customer WHERE {where} GROUP BY {col}"  # noqa: S608
+    ).df()
 
 
 MIX_KINDS = {
@@ -916,23 +926,9 @@ def segment_mix(con: duckdb.DuckDBPyConnection, scheme: str, kind: str) -> pd.Da
     # customers without that behaviour (no engagements / no orders) do not dilute the mix
     has = "events > 0" if kind == "channel" else "orders > 0"
     avgs = ", ".join(f"avg({store.quote_ident(c)}) AS {store.quote_ident(c)}" for c in cols)
-    if _check_scheme(scheme) == SAVED_SCHEME:
-        parts, params = [], []
-        for name in segment_names(con, SAVED_SCHEME):
-            cond, p = saved_segment_where(con, name)
-            parts.append(
-                f"SELECT ? AS segment, {avgs} FROM mart_customer "  # noqa: S608
-                f"WHERE {has} AND ({cond or 'TRUE'})"
-            )
-            params += [name, *p]
-        if not parts:
-            return pd.DataFrame(columns=["segment", "item", "share", "base_share", "index"])
-        wide = con.execute(" UNION ALL ".join(parts), params).df()
-    else:
-        col = store.quote_ident(scheme)
-        wide = con.execute(
-            f"SELECT {col} AS segment, {avgs} FROM mart_customer WHERE {has} GROUP BY {col}"  # noqa: S608
-        ).df()
+    wide = _per_segment(con, scheme, avgs, has)
+    if wide is None:
+        return pd.DataFrame(columns=["segment", "item", "share", "base_share", "index"])
     base = con.execute(f"SELECT {avgs} FROM mart_customer WHERE {has}").df().iloc[0]  # noqa: S608
     long = wide.melt(id_vars="segment", var_name="column", value_name="share")
     long["base_share"] = long["column"].map(base).astype(float)

@@ -136,25 +136,30 @@ def app_server(demo_db, tmp_path_factory):
         yield base, db
 
 
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+def require_chromium() -> str:
+    """Debian's chromium (never Playwright's own download); fails the test when it is missing."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make test`, which installs it")
+    return CHROMIUM
+
+
 @pytest.fixture(scope="session")
 def browser():
     """Debian's chromium driven by Playwright (never Playwright's own browser download)."""
     from playwright.sync_api import sync_playwright
 
-    executable = "/usr/bin/chromium"
-    if not Path(executable).exists():
-        pytest.fail("/usr/bin/chromium is missing: run `make test`, which installs it")
     with sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=executable,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
+        b = pw.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS)
         yield b
         b.close()

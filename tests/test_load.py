@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import streamlit_server
+from conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server
 
 from ccrm_core import ingest, store
 from ccrm_ui import navigation
@@ -56,14 +56,6 @@ IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 VISIT_TIMEOUT_MS = 180_000
 REBUILD_TIMEOUT_MS = 480_000
 FILTER_PAGE = "Command Center"  # its Period control is switched to 90 days
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 def _url_path(entry) -> str:
@@ -215,7 +207,7 @@ async def _scenario(base: str, run: Run) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             checker, check_page, check_errors = await _new_page(browser)
             before = await _read_headline(check_page, base)
@@ -260,8 +252,7 @@ async def _scenario(base: str, run: Run) -> None:
 
 
 def test_twenty_sessions_during_a_rebuild(load_server):
-    if not Path("/usr/bin/chromium").exists():
-        pytest.fail("/usr/bin/chromium is missing: run `make test`, which installs it")
+    require_chromium()
     run = Run()
     failure: list[BaseException] = []
 
