@@ -486,7 +486,8 @@ def attribution_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
     Writes mart_attribution(scheme, segment, model, channel, conversions, value,
     removal_effect) and mart_markov_transitions(scheme, segment, from_state, to_state, count,
     probability) (first order, for the heatmap)."""
-    paths = con.execute("SELECT * FROM mart_paths").df()
+    # in key order: the models add up paths in the order they come
+    paths = con.execute("SELECT * FROM mart_paths ORDER BY scheme, segment, path").df()
     half_life = float(ctx.param("attribution", "half_life", 2.0))
     orders = tuple(ctx.param("attribution", "markov_orders", MARKOV_ORDERS))
     result = attribute_by_segment(paths, half_life, orders)
@@ -715,7 +716,7 @@ def calibrate(segment_attribution: pd.DataFrame, reconciliation: pd.DataFrame) -
     return out
 
 
-EXPERIMENT_SQL = """
+EXPERIMENT_SQL = f"""
 WITH assigned AS (
     SELECT e.experiment_id, lower(e.arm) AS arm, m.customer_id, min(e.assigned_at) AS assigned_at
     FROM experiments e JOIN identity_map m
@@ -724,18 +725,18 @@ WITH assigned AS (
 ),
 outcome AS (
     SELECT a.experiment_id, a.arm, a.customer_id, count(o.order_id) > 0 AS converted,
-           coalesce(sum(o.revenue), 0) AS revenue
+           coalesce({store.exact_sum("o.revenue")}, 0) AS revenue
     FROM assigned a LEFT JOIN customer_orders o
       ON o.customer_id = a.customer_id AND o.ts > a.assigned_at
      AND o.ts <= a.assigned_at + to_days(CAST(? AS INTEGER))
     GROUP BY ALL
 )
 SELECT experiment_id, arm, count(*) AS customers, sum(CAST(converted AS INTEGER)) AS converters,
-       sum(revenue) AS revenue, min(a_min) AS first_assigned, max(a_max) AS last_assigned
+       {store.exact_sum("revenue")} AS revenue, min(a_min) AS first_assigned, max(a_max) AS last_assigned
 FROM outcome JOIN (SELECT experiment_id, min(assigned_at) AS a_min, max(assigned_at) AS a_max
                    FROM assigned GROUP BY ALL) USING (experiment_id)
 GROUP BY ALL ORDER BY experiment_id, arm
-"""
+"""  # noqa: S608 our SQL; sums from store.exact_sum
 
 
 def experiment_readout(con: duckdb.DuckDBPyConnection, window_days: int = 30) -> pd.DataFrame:

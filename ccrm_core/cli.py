@@ -134,6 +134,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     con = store.connect_writer(args.db)
     try:
+        if args.threads:
+            con.execute(f"SET threads = {int(args.threads)}")
         if args.if_needed and not pipeline.build_needed(con):
             print("build is up to date (no ingest since the last complete build)")
             return 0
@@ -213,6 +215,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ccrm", description="Connected CRM command center: customers and marketing money."
@@ -254,6 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="STAGE.NAME=VALUE",
         help="a stage setting, e.g. identity.threshold=0.9 or paths.lookback_days=14 (repeat)",
+    )
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        help="database threads for the build (default: one per core); results are the same "
+        "whatever the number",
     )
     p.add_argument("--as", dest="as_user", metavar="EMAIL", help=as_help)
     p.set_defaults(func=cmd_build)

@@ -512,12 +512,12 @@ def decision_inputs(
     customers = con.execute(
         f"""
         WITH o AS (
-            SELECT customer_id, count(*) AS orders, sum(value) AS revenue, max(ts) AS last_order
+            SELECT customer_id, count(*) AS orders, {store.exact_sum("value")} AS revenue, max(ts) AS last_order
             FROM customer_timeline
             WHERE kind = 'order' AND ts < CAST(? AS DATE)
             GROUP BY customer_id
         ),
-        g AS (SELECT sum(revenue) / nullif(sum(orders), 0) AS aov FROM o)
+        g AS (SELECT {store.exact_sum("revenue")} / nullif(sum(orders), 0) AS aov FROM o)
         SELECT c.customer_id, p.p_buy_30d AS p_buy, p.churn_risk, {prob_alive} AS prob_alive,
                CASE WHEN g.aov IS NULL THEN ?
                     ELSE (coalesce(o.revenue, 0) + ? * g.aov) / nullif(coalesce(o.orders, 0) + ?, 0)

@@ -554,7 +554,15 @@ def _probabilistic_pairs(
     # only clutter `ccrm build` output; real errors still raise.
     linker = Linker(records, _splink_settings(trained), log_level=logging.ERROR)
     if trained:
-        _train(linker, len(base), deterministic_pairs)
+        # Training on one thread: DuckDB's seeded sampling (u) repeats only single-threaded, and
+        # the EM's sums over pairs add up in thread order; either made two builds of the same
+        # data train different models. Training works on bounded samples, so this costs little.
+        threads = work.execute("SELECT current_setting('threads')").fetchall()[0][0]
+        work.execute("SET threads = 1")
+        try:
+            _train(linker, len(base), deterministic_pairs)
+        finally:
+            work.execute(f"SET threads = {int(threads)}")
     else:
         linker._settings_obj._probability_two_random_records_match = UNTRAINED_PRIOR
     timings["train"] = time.perf_counter() - t0
@@ -834,7 +842,9 @@ def identity_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
         min_train_records=int(
             ctx.param("identity", "min_train_records", DEFAULT_MIN_TRAIN_RECORDS)
         ),
-        threads=ctx.param("identity", "threads", None),
+        # matching runs on its own connection: as many threads as the build's unless set
+        threads=ctx.param("identity", "threads", None)
+        or con.execute("SELECT current_setting('threads')").fetchall()[0][0],
     )
 
     con.execute(IDENTITY_RUNS_SQL)

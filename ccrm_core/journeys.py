@@ -186,8 +186,8 @@ def paths_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
     sql = (
         "CREATE OR REPLACE TABLE mart_paths AS SELECT scheme, segment, path, "  # noqa: S608 our names
         "sum(conversions)::BIGINT AS conversions, sum(nulls)::BIGINT AS nulls, "
-        f"sum(value)::DOUBLE AS value FROM ({union}) GROUP BY scheme, segment, path "
-        "ORDER BY scheme, segment, conversions DESC"
+        f"{store.exact_sum('value')} AS value FROM ({union}) GROUP BY scheme, segment, path "
+        "ORDER BY scheme, segment, conversions DESC, path"
     )
     con.execute(sql)
     con.execute("DROP TABLE IF EXISTS _journeys")

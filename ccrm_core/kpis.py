@@ -66,7 +66,7 @@ JOURNEY_LOOKBACK_DAYS = 90
 # ---------------------------------------------------------------------------------------------
 # Stage daily_kpis (contract)
 
-DAILY_KPIS_SQL = """
+DAILY_KPIS_SQL = f"""
 CREATE OR REPLACE TABLE mart_daily_kpis AS
 WITH o AS (
     SELECT customer_id, CAST(ts AS DATE) AS date, coalesce(channel, 'unknown') AS channel,
@@ -81,7 +81,7 @@ first_orders AS (
     FROM o GROUP BY customer_id
 ),
 daily AS (
-    SELECT date, channel, source_system, count(*) AS orders, sum(revenue) AS revenue,
+    SELECT date, channel, source_system, count(*) AS orders, {store.exact_sum("revenue")} AS revenue,
            count(DISTINCT customer_id) AS buyers
     FROM o GROUP BY ALL
 ),
@@ -93,7 +93,7 @@ SELECT d.date, d.channel, d.source_system, d.orders, d.revenue, d.buyers,
        coalesce(n.new_customers, 0) AS new_customers
 FROM daily d LEFT JOIN new n USING (date, channel, source_system)
 ORDER BY d.date, d.channel, d.source_system
-"""
+"""  # noqa: S608 our SQL; sums from store.exact_sum
 
 
 def daily_kpis_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
@@ -120,7 +120,7 @@ def _build_segments(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-CUSTOMER_KPIS_SQL = """
+CUSTOMER_KPIS_SQL = f"""
 CREATE OR REPLACE TABLE mart_customer_kpis AS
 WITH o AS (
     SELECT customer_id, min(ts) AS first_order_ts,
@@ -129,7 +129,7 @@ WITH o AS (
            arg_min(source_system, row(ts, order_id)) AS first_order_source,
            arg_min(revenue, row(ts, order_id)) AS first_order_revenue,
            CAST(max(ts) AS DATE) AS last_order_date,
-           count(*) AS orders, sum(revenue) AS revenue
+           count(*) AS orders, {store.exact_sum("revenue")} AS revenue
     FROM customer_orders GROUP BY customer_id
 ),
 e AS (
@@ -155,13 +155,14 @@ LEFT JOIN o USING (customer_id)
 LEFT JOIN e USING (customer_id)
 LEFT JOIN c USING (customer_id)
 ORDER BY cu.customer_id
-"""
+"""  # noqa: S608 our SQL; sums from store.exact_sum
 
-KPI_DAILY_SQL = """
+KPI_DAILY_SQL = f"""
 CREATE OR REPLACE TABLE mart_kpi_daily AS
 WITH o AS (
     SELECT customer_id, CAST(ts AS DATE) AS date, coalesce(channel, 'unknown') AS channel,
-           source_system, count(*) AS orders, sum(revenue) AS revenue
+           source_system, count(*) AS orders,
+           {store.exact_sum("revenue")} AS revenue
     FROM customer_orders GROUP BY ALL
 ),
 firsts AS (
@@ -171,7 +172,7 @@ firsts AS (
 ),
 facts AS (
     SELECT customer_id, date, channel, source_system, sum(orders) AS orders,
-           sum(revenue) AS revenue, sum(new_customers) AS new_customers
+           {store.exact_sum("revenue")} AS revenue, sum(new_customers) AS new_customers
     FROM (
         SELECT customer_id, date, channel, source_system, orders, revenue, 0 AS new_customers
         FROM o
@@ -180,12 +181,12 @@ facts AS (
     ) GROUP BY ALL
 )
 SELECT s.scheme, s.segment, f.channel, f.source_system, f.date,
-       sum(f.orders)::BIGINT AS orders, sum(f.revenue) AS revenue,
+       sum(f.orders)::BIGINT AS orders, {store.exact_sum("f.revenue")} AS revenue,
        sum(f.new_customers)::BIGINT AS new_customers
 FROM facts f JOIN mart_kpi_segments s USING (customer_id)
 GROUP BY ALL
 ORDER BY s.scheme, s.segment, f.channel, f.source_system, f.date
-"""
+"""  # noqa: S608 our SQL; sums from store.exact_sum
 
 # Spells: an order day starts a spell when it is the first in its slice or comes W or more days
 # after the previous one; the spell lapses W days after an order day with no order in the next
@@ -394,10 +395,10 @@ SELECT f.customer_id, coalesce(p.path, CAST([] AS VARCHAR[])) AS path,
 FROM f LEFT JOIN p USING (customer_id)
 """
 
-JOURNEY_MARTS_SQL = """
+JOURNEY_MARTS_SQL = f"""
 CREATE OR REPLACE TABLE mart_journeys AS
 SELECT s.scheme, s.segment, j.path, CAST(count(*) AS DOUBLE) AS conversions,
-       CAST(0 AS DOUBLE) AS nulls, sum(j.value) AS value
+       CAST(0 AS DOUBLE) AS nulls, {store.exact_sum("j.value")} AS value
 FROM _journeys j JOIN mart_kpi_segments s USING (customer_id)
 GROUP BY ALL
 ORDER BY s.scheme, s.segment, conversions DESC;
@@ -410,7 +411,7 @@ GROUP BY ALL
 ORDER BY s.scheme, s.segment, path_length, days_to_convert;
 
 DROP TABLE _journeys;
-"""
+"""  # noqa: S608 our SQL; sums from store.exact_sum
 
 
 def radar_funnel_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:

@@ -540,7 +540,8 @@ def load_inputs(
     (`experiment_window_days` after assignment) covers the day — a known marketing push that
     is not in the spend table and would otherwise be credited to whichever channel was on air."""
     spend = con.execute(
-        "SELECT date, channel, sum(spend) AS spend FROM spend WHERE spend > 0 GROUP BY ALL"
+        f"SELECT date, channel, {store.exact_sum('spend')} AS spend FROM spend "  # noqa: S608 our SQL
+        "WHERE spend > 0 GROUP BY ALL ORDER BY date, channel"
     ).df()
     if spend.empty:
         raise ValueError(
@@ -561,8 +562,8 @@ def load_inputs(
     wide = wide[order + sorted(set(wide.columns) - set(order))]
     wide = wide.loc[:, wide.sum() > 0]
     orders = con.execute(
-        "SELECT CAST(ts AS DATE) AS date, sum(revenue) AS revenue, count(*) AS orders "
-        "FROM orders WHERE ts >= ? AND ts < ? GROUP BY ALL",
+        f"SELECT CAST(ts AS DATE) AS date, {store.exact_sum('revenue')} AS revenue, "  # noqa: S608 our SQL
+        "count(*) AS orders FROM orders WHERE ts >= ? AND ts < ? GROUP BY ALL ORDER BY date",
         [first, last + pd.Timedelta(days=1)],
     ).df()
     daily = orders.assign(date=pd.to_datetime(orders["date"])).set_index("date")

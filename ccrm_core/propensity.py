@@ -33,6 +33,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
+from ccrm_core import store
 from ccrm_core.pipeline import BuildContext, replace_table
 
 FEATURES = (
@@ -79,15 +80,17 @@ class Target:
 
 TARGETS = (Target("buy", 30, False), Target("churn", 90, True))
 
-FEATURES_SQL = """
+FEATURES_SQL = f"""
 WITH t AS (
     SELECT * FROM customer_timeline WHERE ts < CAST($label_end AS TIMESTAMP)
 ),
 f AS (
     SELECT customer_id,
         count(*) FILTER (WHERE kind = 'order' AND ts < $cutoff) AS orders_total,
-        coalesce(sum(value) FILTER (WHERE kind = 'order' AND ts < $cutoff), 0) AS revenue_total,
-        avg(value) FILTER (WHERE kind = 'order' AND ts < $cutoff) AS avg_order_value,
+        coalesce({store.exact_sum("CASE WHEN kind = 'order' AND ts < $cutoff THEN value END")}, 0)
+            AS revenue_total,
+        {store.exact_avg("CASE WHEN kind = 'order' AND ts < $cutoff THEN value END")}
+            AS avg_order_value,
         date_diff('day', max(ts) FILTER (WHERE kind = 'order' AND ts < $cutoff), $cutoff)
             AS days_since_last_order,
         date_diff('day', min(ts) FILTER (WHERE kind = 'order' AND ts < $cutoff), $cutoff)
@@ -99,8 +102,12 @@ f AS (
                          AND ts < $cutoff) AS orders_90d,
         count(*) FILTER (WHERE kind = 'order' AND ts >= $cutoff - INTERVAL 365 DAY
                          AND ts < $cutoff) AS orders_365d,
-        coalesce(sum(value) FILTER (WHERE kind = 'order' AND ts >= $cutoff - INTERVAL 365 DAY
-                                    AND ts < $cutoff), 0) AS revenue_365d,
+        coalesce({
+    store.exact_sum(
+        "CASE WHEN kind = 'order' AND ts >= $cutoff - INTERVAL 365 DAY "
+        "AND ts < $cutoff THEN value END"
+    )
+}, 0) AS revenue_365d,
         count(*) FILTER (WHERE event_type = 'visit' AND ts >= $cutoff - INTERVAL 30 DAY
                          AND ts < $cutoff) AS visits_30d,
         count(*) FILTER (WHERE event_type = 'visit' AND ts >= $cutoff - INTERVAL 90 DAY
@@ -144,7 +151,7 @@ SELECT c.customer_id,
 FROM customers c LEFT JOIN f USING (customer_id)
 WHERE least(f.first_seen, CAST(c.created_at AS TIMESTAMP)) < $cutoff
 ORDER BY c.customer_id
-"""
+"""  # noqa: S608 our SQL; sums from store.exact_sum
 
 
 def features_as_of(con: duckdb.DuckDBPyConnection, cutoff: date, horizon_days: int) -> pd.DataFrame:

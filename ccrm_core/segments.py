@@ -355,11 +355,16 @@ def fit_needs_segments(
     them and new segments are matched to old ones (Hungarian assignment on scaled distance);
     a matched segment keeps its previous name. Returns segment name per row and the model.
     """
+    # scikit-learn is imported before the thread limit: threadpoolctl limits only the OpenMP and
+    # BLAS libraries already loaded, and one loaded later runs on every core
+    import sklearn.cluster  # noqa: F401
     from threadpoolctl import threadpool_limits
 
-    # OpenMP threads fight over the cores on small inputs (measured 0.4 s -> 0.02 s per k-means
-    # run on 3,000 customers with one thread); large inputs keep every core
-    with threadpool_limits(limits=1 if len(features) < 200_000 else None):
+    # One thread, always: k-means adds each thread's partial centre sums in the order threads
+    # finish, so with two threads two builds of the same data differ in the last bits. The fit
+    # runs on a sample of at most `fit_sample` customers, so one thread costs little (and on
+    # small inputs it is faster: 0.4 s -> 0.02 s per k-means run on 3,000 customers).
+    with threadpool_limits(limits=1):
         return _fit_needs_segments(
             features, ids, previous, k_range, fit_sample, silhouette_sample, seed, category_names
         )

@@ -431,6 +431,22 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def exact_sum(expr: str) -> str:
+    """SQL for the sum of a DOUBLE expression (money, credit, weights) that is the same whatever
+    order the rows arrive in.
+
+    A parallel `sum` over DOUBLE adds rows in the order threads finish, so two builds of the same
+    data could differ in the last bits. Each term is rounded to 12 decimals (a DECIMAL(38, 12),
+    well below a cent and exact for any amount ingest accepts) and added as an exact integer;
+    only the total is turned back into a DOUBLE. `expr` is our own SQL, never user text."""
+    return f"CAST(sum(CAST({expr} AS DECIMAL(38, 12))) AS DOUBLE)"
+
+
+def exact_avg(expr: str) -> str:
+    """SQL for the mean of a DOUBLE expression, independent of row order (see `exact_sum`)."""
+    return f"({exact_sum(expr)} / count({expr}))"
+
+
 def table_summary(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """Per raw table: rows, first and last date of its time column."""
     out = []

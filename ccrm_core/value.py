@@ -33,6 +33,7 @@ from scipy import optimize
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 from threadpoolctl import threadpool_limits
 
+from ccrm_core import store
 from ccrm_core.pipeline import BuildContext
 
 TIME_UNIT_DAYS = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
@@ -124,28 +125,28 @@ def rfm_summary(
     return out.reset_index()
 
 
-RFM_SUMMARY_SQL = """
+RFM_SUMMARY_SQL = f"""
 WITH days AS (
-    SELECT customer_id, CAST(ts AS DATE) AS day, sum(revenue) AS revenue, count(*) AS orders
+    SELECT customer_id, CAST(ts AS DATE) AS day, {store.exact_sum("revenue")} AS revenue, count(*) AS orders
     FROM customer_orders
     WHERE CAST(ts AS DATE) <= CAST(? AS DATE)
     GROUP BY customer_id, CAST(ts AS DATE)
 )
 SELECT customer_id,
        CAST(sum(orders) AS BIGINT) AS orders,
-       sum(revenue) AS revenue,
+       {store.exact_sum("revenue")} AS revenue,
        min(day) AS first_order_date,
        max(day) AS last_order_date,
        CAST(count(*) - 1 AS BIGINT) AS frequency,
        date_diff('day', min(day), max(day)) / CAST(? AS DOUBLE) AS recency,
        date_diff('day', min(day), CAST(? AS DATE)) / CAST(? AS DOUBLE) AS "T",
        CASE WHEN count(*) > 1
-            THEN (sum(revenue) - arg_min(revenue, day)) / (count(*) - 1)
+            THEN ({store.exact_sum("revenue")} - arg_min(revenue, day)) / (count(*) - 1)
             ELSE 0.0 END AS monetary_value
 FROM days
 GROUP BY customer_id
 ORDER BY customer_id
-"""
+"""  # noqa: S608 our SQL; sums from store.exact_sum
 
 
 def rfm_summary_sql(
