@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ccrm_core import attribution, journeys, mmm
+from ccrm_core.conductor import attribution, journeys, mmm
 from ccrm_ui import auth, db
 
-user = auth.require_page(__file__)  # role check (ccrm_core.access)
+user = auth.require_page(__file__)  # role check (ccrm_core.foundation.access)
 st.title("Attribution")
 st.caption(
     "Bottom-up: who touched the customers who bought (journeys of addressable touches). "

@@ -1,6 +1,6 @@
 """Budget Simulator (Conductor): what-if and optimized reallocation of the weekly media budget.
 
-All numbers come from ccrm_core.budget over the MMM's response curves; this page only keeps the
+All numbers come from ccrm_core.conductor.budget over the MMM's response curves; this page only keeps the
 proposed plan in session state and draws. Plans are spend per WEEK per channel.
 """
 
@@ -12,7 +12,8 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from ccrm_core import budget, pipeline
+from ccrm_core.conductor import budget
+from ccrm_core.foundation import pipeline
 from ccrm_ui import auth, db
 
 OBJECTIVE_LABELS = {
@@ -197,7 +198,7 @@ def _delete_scenario() -> None:
 
 # ---------------------------------------------------------------------------------------------
 
-user = auth.require_page(__file__)  # role check (ccrm_core.access)
+user = auth.require_page(__file__)  # role check (ccrm_core.foundation.access)
 st.title("Budget Simulator")
 st.caption(
     "Move the weekly media budget between channels and see what the media mix model expects. "

@@ -12,14 +12,14 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from ccrm_core import kpis
+from ccrm_core.radar import kpis
 from ccrm_ui import auth, db
 
 PERIODS = [str(p) for p in kpis.STANDARD_PERIODS] + ["custom"]
 METRIC_KEYS = list(kpis.METRICS)
 GRAINS = ["day", "week"]
 
-user = auth.require_page(__file__)  # role check (ccrm_core.access)
+user = auth.require_page(__file__)  # role check (ccrm_core.foundation.access)
 st.markdown("#### Command Center")
 options: kpis.FilterOptions = db.cached(kpis.filter_options)
 if not options.ready:
@@ -69,7 +69,7 @@ with cols[1]:
         segment_choices,
         key="cc_segment",
         format_func=lambda s: "Everyone" if s == "all:all" else s.replace(":", ": ", 1),
-        help="Today's members of a segment (issue 5's schemes), with their history.",
+        help="Today's members of a segment, with their history.",
     )
 with cols[2]:
     channel = st.selectbox(

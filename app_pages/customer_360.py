@@ -8,8 +8,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ccrm_core import access, audit, decisioning
-from ccrm_core import customer360 as c360
+from ccrm_core.conductor import decisioning
+from ccrm_core.foundation import access, audit
+from ccrm_core.librarian import customer360 as c360
 from ccrm_ui import auth, db
 
 PAGE_SIZE = 25
@@ -18,7 +19,7 @@ ACTION_LABELS = {"offer": "Offer", "soft_touch": "Soft touch", "rest": "Rest"}
 
 def reveal_contact_details(user: access.User) -> bool:
     """The reveal switch, offered only to roles that may reveal PII (admins). Turning it on is
-    checked and recorded in the core (ccrm_core.audit) for each customer and search shown."""
+    checked and recorded in the core (ccrm_core.foundation.audit) for each customer and search shown."""
     if not access.allowed(user, "reveal_pii"):
         st.caption("Names, contact details and addresses are masked for your role.")
         return False
@@ -64,7 +65,7 @@ def _on_pick() -> None:
     _open_customer(st.session_state.get("c360_pick"))
 
 
-user = auth.require_page(__file__)  # role check (ccrm_core.access)
+user = auth.require_page(__file__)  # role check (ccrm_core.foundation.access)
 st.title("Customer 360")
 st.caption(
     "Search by name, email, phone, customer id, source id or cookie/device id; typos and "

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from ccrm_core import access, audit, charts, ingest, pipeline, privacy, store
+from ccrm_core.foundation import access, audit, charts, ingest, pipeline, privacy, store
 from ccrm_ui import auth, db
 
-user = auth.require_page(__file__)  # role check (ccrm_core.access)
+user = auth.require_page(__file__)  # role check (ccrm_core.foundation.access)
 st.title("Data")
 st.caption(f"Database: `{db.database_path()}`")
 
@@ -92,7 +92,7 @@ with upload_col:
     if not writable:
         st.warning("The app opened the database read-only (CCRM_READ_ONLY=1): uploads are off.")
     if st.button("Load files", type="primary", disabled=not (files and writable)):
-        # size and name are checked before anything is written (hostile input, issue 9)
+        # size and name are checked before anything is written (hostile input)
         accepted = []
         for f in files:
             try:
@@ -109,7 +109,7 @@ with upload_col:
                 path.write_bytes(f.getbuffer())
                 paths.append(path)
             reports = db.write(
-                audit.ingest_files,  # checks the role and writes the audit log (issue 9)
+                audit.ingest_files,  # checks the role and writes the audit log
                 user,
                 paths,
                 table=None if table_choice == "(from file name)" else table_choice,
@@ -145,7 +145,7 @@ with rebuild_col:
             bar.progress(index / total if total else 1.0, text=text)
 
         with db.write_lock("rebuild"):
-            results = db.write(  # checks the role and writes the audit log (issue 9)
+            results = db.write(  # checks the role and writes the audit log
                 audit.build, user, None if stage == "all stages" else [stage], progress=show
             )
         bar.empty()
@@ -187,7 +187,7 @@ else:
         ]
         st.dataframe(rejects, hide_index=True, width="stretch")
 
-# --- audit log (issue 9): who revealed, exported, ingested or rebuilt what; admins only ---
+# --- audit log: who revealed, exported, ingested or rebuilt what; admins only ---
 st.divider()
 st.subheader("Audit log")
 try:

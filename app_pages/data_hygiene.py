@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ccrm_core import access, audit, hygiene, identity, privacy
+from ccrm_core.foundation import access, audit, privacy
+from ccrm_core.librarian import hygiene, identity
 from ccrm_ui import auth, db
 
-user = auth.require_page(__file__)  # role check (ccrm_core.access)
+user = auth.require_page(__file__)  # role check (ccrm_core.foundation.access)
 st.title("Data Hygiene")
 st.caption(
     "How clean the customer data is, per dimension and source system, and how source records "
@@ -105,7 +106,7 @@ else:
             "Prepare a download of all failing rows (CSV, masked)", key="hygiene_prepare"
         ):
             try:  # checked and written to the audit log in the core
-                data = db.write(audit.failing_rows_csv, user, check_id)
+                data = db.write(hygiene.download_failing_rows, user, check_id)
             except (access.AccessDenied, audit.AuditUnavailable) as exc:
                 st.error(str(exc))
             else:

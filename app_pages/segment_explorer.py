@@ -1,7 +1,7 @@
 """Segment Explorer (Radar): who the customers are, what they are worth, and audiences to act on.
 
 Schemes: RFM segments, value tiers (12-month discounted CLV), needs-based segments, and the
-user's saved rule segments. Every number comes from ccrm_core.segments / value / audience.
+user's saved rule segments. Every number comes from ccrm_core.radar.segments / value / audience.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ import math
 
 import streamlit as st
 
-from ccrm_core import access, audience, audit, segments, value
+from ccrm_core.conductor import audience
+from ccrm_core.foundation import access, audit
+from ccrm_core.radar import segments, value
 from ccrm_ui import auth, db
 
-user = auth.require_page(__file__)  # role check (ccrm_core.access)
+user = auth.require_page(__file__)  # role check (ccrm_core.foundation.access)
 st.title("Segment Explorer")
 st.caption(
     "Who the customers are and what they are worth: RFM segments, value tiers from the "
@@ -258,7 +260,12 @@ with drill_tab:
             ):
                 try:
                     export = db.write(
-                        audit.export_audience, user, scheme, segment, channel, clear_text=clear_text
+                        audience.export_audience,
+                        user,
+                        scheme,
+                        segment,
+                        channel,
+                        clear_text=clear_text,
                     )
                 except (access.AccessDenied, audit.AuditUnavailable, ValueError) as exc:
                     st.error(str(exc))

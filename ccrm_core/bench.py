@@ -78,18 +78,18 @@ class Measurement:
 
 
 # ---------------------------------------------------------------------------------------------
-# Foundation operations (issue 2)
+# Foundation operations
 
 
 def _generate(ctx: BenchContext) -> int:
-    from ccrm_core import sample
+    from ccrm_core.synthetic import sample
 
     data = sample.generate(ctx.customers, BENCH_DAYS, BENCH_SEED)
     return sum(len(data[t]) for t in data if not t.startswith("ground_truth"))
 
 
 def _ingest(ctx: BenchContext, directory: Path, ext: str) -> int:
-    from ccrm_core import ingest, store
+    from ccrm_core.foundation import ingest, store
 
     con = store.connect_writer(ctx.fresh_db(f"ingest_{ext}"))
     try:
@@ -108,7 +108,7 @@ def _ingest_parquet(ctx: BenchContext) -> int:
 
 
 def _build(ctx: BenchContext) -> int:
-    from ccrm_core import pipeline, store
+    from ccrm_core.foundation import pipeline, store
 
     work = ctx.fresh_db("build")
     shutil.copy(ctx.workdir / "raw.duckdb", work)
@@ -141,68 +141,68 @@ OPERATIONS: list[Operation] = [
     Operation(
         "build", "ccrm_core.bench:_build", "ccrm build: every pipeline stage (source records)"
     ),
-    # --- Librarian operations (issues 3, 4) ---
+    # --- Librarian operations ---
     Operation(
         "identity_resolve",
-        "ccrm_core.identity:bench_identity",
+        "ccrm_core.librarian.identity:bench_identity",
         "identity stage: deterministic + Splink matching of all source records (figures: "
         "precision, recall vs ground truth)",
     ),
     Operation(
         "standardise",
-        "ccrm_core.identity:bench_standardise",
+        "ccrm_core.librarian.identity:bench_standardise",
         "standardise stage: email-validator, phonenumbers E.164, postal codes (source records)",
     ),
     Operation(
         "hygiene_checks",
-        "ccrm_core.identity:bench_hygiene",
+        "ccrm_core.librarian.identity:bench_hygiene",
         "hygiene stage: every check over every raw table (source records)",
     ),
     Operation(
         "search_p95",
-        "ccrm_core.customer360:bench_search",
+        "ccrm_core.librarian.customer360:bench_search",
         "Customer 360 search: 200 varied queries (figures: p50/p95/max ms, intended-first share)",
     ),
     Operation(
         "timeline_1000_events",
-        "ccrm_core.customer360:bench_timeline",
+        "ccrm_core.librarian.customer360:bench_timeline",
         "Customer 360 timeline of the customer nearest 1,000 events (figures: p50/p95 ms)",
     ),
-    # --- Radar operations (issues 5, 6) ---
+    # --- Radar operations ---
     Operation(
         "value_fit",
-        "ccrm_core.value:bench_value_fit",
+        "ccrm_core.radar.value:bench_value_fit",
         "BG/NBD + Gamma-Gamma fits on every buyer's summary (figures: fit_s = fits alone)",
     ),
     Operation(
         "segment_filter",
-        "ccrm_core.segments:bench_segment_filter",
+        "ccrm_core.radar.segments:bench_segment_filter",
         "Segment Explorer: 40 live rule counts + scheme switches (figures: p50/p95 ms)",
     ),
     Operation(
         "command_center",
-        "ccrm_core.kpis:bench_command_center",
+        "ccrm_core.radar.kpis:bench_command_center",
         "Command center: 5 full uncached page computations + cached reruns (figures: ms)",
     ),
-    # --- Conductor operations (issues 7, 8) ---
+    # --- Conductor operations ---
     Operation(
         "attribution_all",
-        "ccrm_core.attribution:bench_attribution_all",
+        "ccrm_core.conductor.attribution:bench_attribution_all",
         "1M journeys: generate + all 9 attribution models (figures: models_s = models alone)",
     ),
     Operation(
         "mmm_fit",
-        "ccrm_core.mmm:bench_mmm_fit",
+        "ccrm_core.conductor.mmm:bench_mmm_fit",
         "media mix model fit, 2 years daily x 10 channels, 100 bootstrap replicates (days x ch)",
     ),
     Operation(
         "budget_whatif",
-        "ccrm_core.budget:bench_whatif",
+        "ccrm_core.conductor.budget:bench_whatif",
         "budget what-if: 300 plans on 12 channels (figures: ms per predict / page refresh)",
     ),
     Operation(
         "budget_optimize",
-        "ccrm_core.budget:bench_optimize",
+        "ccrm_core.conductor.budget:bench_optimize",
         "budget optimize: 20 SLSQP runs on 12 channels (figures: ms per run)",
     ),
 ]
@@ -237,7 +237,8 @@ def _measure_once(op: Operation, ctx: BenchContext) -> tuple[int, float, float, 
 
 def prepare(ctx: BenchContext, progress: Callable[[str], None] = print) -> None:
     """Generate the company once and lay out raw.duckdb, CSV and Parquet for the operations."""
-    from ccrm_core import sample, store
+    from ccrm_core.foundation import store
+    from ccrm_core.synthetic import sample
 
     progress(f"preparing {ctx.customers:,} customers x {BENCH_DAYS} days (seed {BENCH_SEED})")
     data = sample.generate(ctx.customers, BENCH_DAYS, BENCH_SEED)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ccrm_core import store
+from ccrm_core.foundation import store
 
 
 class CliError(Exception):
@@ -50,7 +50,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise CliError(
             f"{db} already exists; pass --replace to overwrite its raw tables, or choose --db"
         )
-    from ccrm_core import sample
+    from ccrm_core.synthetic import sample
 
     print(f"generating {args.customers:,} customers over {args.days} days (seed {args.seed})")
     data = sample.generate(args.customers, args.days, args.seed)
@@ -79,7 +79,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         raise CliError(f"file not found: {', '.join(missing)}")
     if not 0 <= args.max_reject_rate <= 1:
         raise CliError(f"--max-reject-rate must be between 0 and 1 (got {args.max_reject_rate})")
-    from ccrm_core import access, audit
+    from ccrm_core.foundation import access, audit
 
     con = store.connect_writer(args.db)
     try:
@@ -121,7 +121,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from ccrm_core import access, audit, pipeline
+    from ccrm_core.foundation import access, audit, pipeline
 
     unknown = [s for s in args.stage or [] if s not in pipeline.stage_names()]
     if unknown:
@@ -213,6 +213,54 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# export
+
+
+def cmd_export_audience(args: argparse.Namespace) -> int:
+    """`ccrm export audience --segment NAME --channel CH --out FILE [--scheme S] [--db PATH]`."""
+    from ccrm_core.conductor import audience
+    from ccrm_core.foundation import access
+    from ccrm_core.radar import segments
+
+    out = Path(args.out)
+    if not out.parent.exists():
+        raise CliError(f"folder {out.parent} does not exist; create it or choose another --out")
+    if not store.database_path(args.db).exists():
+        raise store.DatabaseMissingError(
+            f"database {store.database_path(args.db)} does not exist; create it with "
+            "`ccrm sample` or `ccrm ingest`"
+        )
+    # read-write: the export is written to the audit log (the CLI user is an admin locally)
+    con = store.connect_writer(args.db)
+    try:
+        try:
+            scheme, segment = audience.resolve_segment(con, args.segment, args.scheme)
+            export = audience.export_audience(
+                con,
+                access.local_user(getattr(args, "as_user", None)),
+                scheme,
+                segment,
+                args.channel,
+                clear_text=bool(getattr(args, "clear_text", False)),
+                via="cli",
+            )
+            audience.write_audience(export.audience, out)
+        except (ValueError, segments.RuleError) as exc:
+            raise CliError(str(exc)) from exc
+    finally:
+        con.close()
+    print(
+        f"{segment} ({scheme}) on {args.channel}: {export.members:,} members, "
+        f"{len(export.audience):,} exported to {out}, {export.excluded:,} excluded"
+    )
+    for reason, customers in zip(
+        export.exclusions["reason"], export.exclusions["customers"], strict=True
+    ):
+        print(f"  excluded {customers:,}: {reason}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def _positive_int(text: str) -> int:
@@ -293,15 +341,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_bench)
 
-    # --- more commands (export: issue 5) ---
-    def cmd_export_audience(args: argparse.Namespace) -> int:
-        from ccrm_core import audience
-
-        try:
-            return audience.export_audience_command(args)
-        except audience.AudienceError as exc:
-            raise CliError(str(exc)) from exc
-
     p = sub.add_parser("export", help="export data for activation")
     export_sub = p.add_subparsers(dest="export_what", required=True, metavar="WHAT")
     p = export_sub.add_parser(
@@ -332,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _audit_unavailable() -> type[Exception]:
-    from ccrm_core.audit import AuditUnavailable
+    from ccrm_core.foundation.audit import AuditUnavailable
 
     return AuditUnavailable
 

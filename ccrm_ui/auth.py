@@ -2,7 +2,7 @@
 
 Two modes, chosen by `.streamlit/secrets.toml`:
 - **Login** (an `[auth]` section): OpenID Connect through `st.login`. The signed-in user's
-  e-mail and groups claim are mapped to a role by roles.toml (ccrm_core.access). A user with no
+  e-mail and groups claim are mapped to a role by roles.toml (ccrm_core.foundation.access). A user with no
   mapping sees a "not authorised" page with a logout button; a broken roles file stops the app
   with its error (fail closed).
 - **Local** (no `[auth]`): the app must listen on a loopback address only (127.0.0.1, set in
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from ccrm_core import access
-from ccrm_core.access import User
+from ccrm_core.foundation import access
+from ccrm_core.foundation.access import User
 
 LOOPBACK_NAMES = ("localhost",)
 

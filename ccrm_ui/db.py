@@ -3,7 +3,7 @@
 Streamlit runs each session on its own thread; a DuckDB connection must not be shared across
 threads, so every call takes its own cursor on the process-wide connection. Reads (`cached`,
 `run`) hold the store's commit gate shared and writes commit through it (`write`), so a page
-never sees an upload or rebuild half committed (see ccrm_core.store).
+never sees an upload or rebuild half committed (see ccrm_core.foundation.store).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 import streamlit as st
 
-from ccrm_core import pipeline, store
+from ccrm_core.foundation import pipeline, store
 
 
 @st.cache_resource(show_spinner=False)

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from ccrm_core import access
+from ccrm_core.foundation import access
 
 PAGES: list[tuple[str, str, str, str, bool]] = [
-    # --- Radar pages (issues 5, 6) ---
+    # --- Radar pages ---
     ("Radar", "app_pages/command_center.py", "Command Center", ":material/monitoring:", True),
     ("Radar", "app_pages/segment_explorer.py", "Segment Explorer", ":material/donut_small:", False),
-    # --- Librarian pages (issues 3, 4) ---
+    # --- Librarian pages ---
     ("Librarian", "app_pages/customer_360.py", "Customer 360", ":material/person_search:", False),
     (
         "Librarian",
@@ -24,10 +24,10 @@ PAGES: list[tuple[str, str, str, str, bool]] = [
         ":material/cleaning_services:",
         False,
     ),
-    # --- Conductor pages (issues 7, 8) ---
+    # --- Conductor pages ---
     ("Conductor", "app_pages/attribution.py", "Attribution", ":material/account_tree:", False),
     ("Conductor", "app_pages/budget_simulator.py", "Budget Simulator", ":material/savings:", False),
-    # --- Data pages (issue 2) ---
+    # --- Data pages ---
     ("Data", "app_pages/data.py", "Data", ":material/database:", False),
 ]
 
@@ -35,7 +35,7 @@ SECTION_ORDER = ("Radar", "Librarian", "Conductor", "Data")
 
 
 def visible_pages(user: access.User | None) -> list[tuple[str, str, str, str, bool]]:
-    """The PAGES entries the user's role may open (ccrm_core.access, view_page:<file stem>)."""
+    """The PAGES entries the user's role may open (ccrm_core.foundation.access, view_page:<file stem>)."""
     return [p for p in PAGES if access.allowed(user, f"view_page:{Path(p[1]).stem}")]
 
 

@@ -76,8 +76,8 @@ SELECT customer_id, channel, status, ts FROM (
 def load_handmade(con) -> None:
     """Insert the raw rows and the hand-made identity tables, then run the Customer 360
     index stages (search_index, customer_timeline) as of AS_OF."""
-    from ccrm_core import customer360
-    from ccrm_core.pipeline import BuildContext
+    from ccrm_core.foundation.pipeline import BuildContext
+    from ccrm_core.librarian import customer360
 
     con.execute(HANDMADE_SQL)
     ctx = BuildContext(as_of=AS_OF, run_id=1)

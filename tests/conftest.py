@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ccrm_core import pipeline, store
+from ccrm_core.foundation import pipeline, store
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CUSTOMERS = 3000
@@ -30,7 +30,7 @@ def metric_value(at, label: str) -> str:
 def demo_db(tmp_path_factory) -> Path:
     """Path of a database with a generated company (3,000 customers, 730 days, seed 7), built by
     every pipeline stage. Read-only by convention: copy it (`demo_db_copy`) before writing."""
-    from ccrm_core import sample
+    from ccrm_core.synthetic import sample
 
     path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
     con = store.connect_writer(path)

@@ -1,4 +1,4 @@
-"""A tiny hand-made company for the command center tests (issue 6), with every KPI worked out
+"""A tiny hand-made company for the command center tests, with every KPI worked out
 by hand in tests/test_kpis.py.
 
 Identity is laid down directly in the contract's shape (one customer per source record, ids =
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from ccrm_core import pipeline, store
+from ccrm_core.foundation import pipeline, store
 
 CUSTOMERS = [  # source_system, source_id (= customer_id)
     ("shop", "A"),

@@ -1,4 +1,4 @@
-"""Roles (ccrm_core.access), roles.toml validation, the audit log (ccrm_core.audit) and the CLI's
+"""Roles (ccrm_core.foundation.access), roles.toml validation, the audit log (ccrm_core.foundation.audit) and the CLI's
 audit rows. Page-level masking per role is in tests/test_pii_pages.py."""
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ccrm_core import access, audit, cli, privacy, store
-from ccrm_core.access import AccessDenied, User
+from ccrm_core import cli
+from ccrm_core.conductor import audience
+from ccrm_core.foundation import access, audit, privacy, store
+from ccrm_core.foundation.access import AccessDenied, User
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -248,8 +250,6 @@ def demo_rw(demo_db_copy):
 
 
 def _segment(con) -> tuple[str, str]:
-    from ccrm_core import audience
-
     name = con.execute(
         "SELECT rfm_segment FROM mart_customer GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
     ).fetchall()[0][0]
@@ -258,14 +258,18 @@ def _segment(con) -> tuple[str, str]:
 
 def test_exports_are_role_checked_hashed_by_default_and_audited(demo_rw):
     scheme, segment = _segment(demo_rw)
-    hashed = audit.export_audience(demo_rw, user("marketer"), scheme, segment, "email")
+    hashed = audience.export_audience(demo_rw, user("marketer"), scheme, segment, "email")
     assert list(hashed.audience.columns) == ["customer_id", "email_sha256", "phone_sha256"]
     assert len(hashed.audience) > 0
     with pytest.raises(AccessDenied, match="marketer@example.com \\(role marketer\\)"):
-        audit.export_audience(demo_rw, user("marketer"), scheme, segment, "email", clear_text=True)
+        audience.export_audience(
+            demo_rw, user("marketer"), scheme, segment, "email", clear_text=True
+        )
     with pytest.raises(AccessDenied):
-        audit.export_audience(demo_rw, user("executive"), scheme, segment, "email")
-    clear = audit.export_audience(demo_rw, user("admin"), scheme, segment, "email", clear_text=True)
+        audience.export_audience(demo_rw, user("executive"), scheme, segment, "email")
+    clear = audience.export_audience(
+        demo_rw, user("admin"), scheme, segment, "email", clear_text=True
+    )
     assert {"email", "phone"} <= set(clear.audience.columns)
     # the clear email hashes to the exported hash
     row = clear.audience.dropna(subset=["email"]).iloc[0]
@@ -286,7 +290,7 @@ def test_exports_are_role_checked_hashed_by_default_and_audited(demo_rw):
 
 
 def test_reveal_ingest_rebuild_and_failing_rows_are_gated_and_audited(demo_rw, tmp_path):
-    from ccrm_core import hygiene
+    from ccrm_core.librarian import hygiene
 
     cid = demo_rw.execute("SELECT min(customer_id) FROM customers").fetchall()[0][0]
     for role in ("executive", "marketer", "analyst"):
@@ -300,8 +304,8 @@ def test_reveal_ingest_rebuild_and_failing_rows_are_gated_and_audited(demo_rw, t
     check = hygiene.checks_for_run(demo_rw, hygiene.runs(demo_rw)[-1])
     check_id = check.sort_values("failed_rows").iloc[-1]["check_id"]
     with pytest.raises(AccessDenied):
-        audit.failing_rows_csv(demo_rw, user("marketer"), check_id)
-    data = audit.failing_rows_csv(demo_rw, user("analyst"), check_id)
+        hygiene.download_failing_rows(demo_rw, user("marketer"), check_id)
+    data = hygiene.download_failing_rows(demo_rw, user("analyst"), check_id)
     csv = tmp_path / "campaigns.csv"
     csv.write_text("campaign_id,name,channel,offer,start_date,end_date\nZ9,Z,email,,,\n")
     reports = audit.ingest_files(demo_rw, user("admin"), [csv])

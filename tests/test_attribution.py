@@ -1,4 +1,4 @@
-"""Attribution models (issue 7) against hand-computed values."""
+"""Attribution models against hand-computed values."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ccrm_core import attribution
+from ccrm_core.conductor import attribution
 
 
 def _frame(rows):

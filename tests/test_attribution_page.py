@@ -1,4 +1,4 @@
-"""Attribution page (issue 7): renders, and switching model or segment changes the numbers."""
+"""Attribution page: renders, and switching model or segment changes the numbers."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_switching_model_changes_numbers(page):
 def test_switching_segment_changes_numbers(page):
     schemes = page.selectbox(key="scheme").options
     if len(schemes) < 2:
-        pytest.skip("mart_customer (issue 5) is not built: only scheme 'all'")
+        pytest.skip("mart_customer is not built: only scheme 'all'")
     before = metric_value(page, "Attributed conversions")
     page.selectbox(key="scheme").set_value(schemes[1]).run()
     assert not page.exception
@@ -44,7 +44,7 @@ def test_switching_segment_changes_numbers(page):
 
 
 def test_renders_before_any_build(tmp_path, monkeypatch):
-    from ccrm_core import store
+    from ccrm_core.foundation import store
 
     store.connect_writer(tmp_path / "empty.duckdb").close()
     monkeypatch.setenv("CCRM_DB", str(tmp_path / "empty.duckdb"))

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ccrm_core import budget, pipeline, store
+from ccrm_core.conductor import budget
+from ccrm_core.foundation import pipeline, store
 
 # Five channels with s = 1 Hill curves and no adstock: weekly revenue R(w) = b w / (w + k) with
 # b = 7 beta, k = 7 K, whose optimum has a closed form (see _closed_form_revenue).

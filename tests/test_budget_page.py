@@ -8,7 +8,8 @@ import streamlit as st
 from conftest import page_file
 from streamlit.testing.v1 import AppTest
 
-from ccrm_core import budget, pipeline, store
+from ccrm_core.conductor import budget
+from ccrm_core.foundation import pipeline, store
 
 PAGE = page_file("budget_simulator")
 

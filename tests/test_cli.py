@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from ccrm_core import cli, store
+from ccrm_core import cli
+from ccrm_core.foundation import store
 
 COMMANDS = ["sample", "ingest", "build", "app", "bench"]
 
@@ -64,7 +65,7 @@ def test_build_refuses_unknown_stages_and_bad_settings(tmp_path, capsys):
 
 
 def test_stage_settings_are_parsed_with_types():
-    from ccrm_core import pipeline
+    from ccrm_core.foundation import pipeline
 
     assert pipeline.parse_params(
         ["identity.threshold=0.9", "paths.lookback_days=14", "mmm.bootstrap=50", "value.months=6"]

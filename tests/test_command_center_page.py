@@ -1,4 +1,4 @@
-"""Command center page (issue 6): renders, filters change the tiles, the URL restores the view,
+"""Command center page: renders, filters change the tiles, the URL restores the view,
 and it copes with a database where the marts are not built yet."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import streamlit as st
 from conftest import metric_value, page_file
 from streamlit.testing.v1 import AppTest
 
-from ccrm_core import store
+from ccrm_core.foundation import store
 
 PAGE = page_file("command_center")
 
@@ -110,7 +110,7 @@ def test_renders_without_segments_hygiene_or_paths(tmp_path, monkeypatch):
 
 
 def test_renders_on_the_demo_company_with_every_mart(demo_db_copy, monkeypatch):
-    """With segments (issue 5), hygiene (issue 3) and mart_paths (issue 7) built."""
+    """With segments, hygiene and mart_paths built."""
     at = _open(demo_db_copy, monkeypatch)
     assert len(at.metric) == 12
     for label in ("Avg CLV", "Hygiene", "Reach", "Revenue"):

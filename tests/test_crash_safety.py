@@ -1,4 +1,4 @@
-"""Crashes lose nothing (issue 9, point 5): `ccrm ingest` and `ccrm build` killed with SIGKILL at
+"""Crashes lose nothing: `ccrm ingest` and `ccrm build` killed with SIGKILL at
 random moments leave a database that opens, passes an integrity check and holds exactly a state
 the command passes through when it is not interrupted.
 
@@ -9,7 +9,7 @@ test records every one of them by running the same work through the Python API o
 (snapshotting after each file / before each stage through the progress callback), checks that an
 uninterrupted CLI run ends in the last one, and then demands that every killed run's database
 equals one of them exactly: per table, the row count and a content checksum (tests/db_state.py),
-ingest_log and pipeline_runs included. The audit log (issue 9, points 1-3) is written by the CLI
+ingest_log and pipeline_runs included. The audit log is written by the CLI
 around the API calls, so it is checked apart: a killed run's audit rows are a subset of what the
 uninterrupted run writes.
 
@@ -41,7 +41,7 @@ import duckdb
 import pytest
 from db_state import VOLATILE_COLUMNS, Fingerprint, differences, fingerprint
 
-from ccrm_core import ingest, pipeline, store
+from ccrm_core.foundation import ingest, pipeline, store
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACT = ROOT / "test-artifacts" / "crash_safety.json"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from c360_data import load_handmade
 
-from ccrm_core import customer360 as c360
-from ccrm_core import store
+from ccrm_core.foundation import store
+from ccrm_core.librarian import customer360 as c360
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +201,7 @@ def test_profile_masking(con):
     golden = p.golden.set_index("field")["value"]
     assert golden["email"] == "j***@example.com" and golden["phone"] == "***-***-0100"
     assert set(p.sources["email"]) == {"j***@example.com"}
-    # names and addresses are masked too (issue 9); only an audited reveal shows them
+    # names and addresses are masked too; only an audited reveal shows them
     assert p.name == "J*** S***"
     assert golden["first_name"] == "J***" and golden["last_name"] == "S***"
     assert c360.mask_profile(c360.profile(con, "C1"), reveal=True).name == "John Smith"
@@ -251,7 +251,7 @@ def test_gauge_handles_missing_value():
 def test_names_in_any_script_are_searchable(tmp_path):
     from c360_data import AS_OF
 
-    from ccrm_core.pipeline import BuildContext
+    from ccrm_core.foundation.pipeline import BuildContext
 
     c = store.connect_writer(tmp_path / "scripts.duckdb")
     load_handmade(c)

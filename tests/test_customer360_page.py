@@ -8,7 +8,7 @@ import pytest
 from conftest import page_file
 from streamlit.testing.v1 import AppTest
 
-from ccrm_core import store
+from ccrm_core.foundation import store
 
 PAGE = page_file("customer_360")
 
@@ -56,7 +56,7 @@ def test_search_pick_profile_shows_the_right_name(app_db):
     at.selectbox(key="c360_pick").select(cid).run()
     assert not at.exception
     assert at.query_params["customer_id"] == [cid] or at.query_params["customer_id"] == cid
-    # names are masked by default (issue 9); the id in the caption names the customer
+    # names are masked by default; the id in the caption names the customer
     assert at.header[0].value == f"{first[0]}*** {last[0]}***"
     assert cid in at.caption[1].value or any(cid in c.value for c in at.caption)
     texts = _texts(at)

@@ -9,7 +9,8 @@ import streamlit as st
 from conftest import page_file
 from streamlit.testing.v1 import AppTest
 
-from ccrm_core import identity, store
+from ccrm_core.foundation import store
+from ccrm_core.librarian import identity
 
 PAGE = page_file("data_hygiene")
 

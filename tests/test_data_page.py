@@ -9,7 +9,7 @@ import pytest
 from conftest import page_file
 from streamlit.testing.v1 import AppTest
 
-from ccrm_core import ingest, store
+from ccrm_core.foundation import ingest, store
 from ccrm_ui import navigation
 
 PAGE = page_file("data")
@@ -84,7 +84,7 @@ def test_rejects_browser_shows_masked_rejected_values(page_db, tmp_path):
 @pytest.fixture(scope="module")
 def empty_built_db(tmp_path_factory):
     """A database with nothing loaded, every stage built over it."""
-    from ccrm_core import pipeline
+    from ccrm_core.foundation import pipeline
 
     path = tmp_path_factory.mktemp("empty") / "empty.duckdb"
     con = store.connect_writer(path)

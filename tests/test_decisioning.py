@@ -8,8 +8,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from ccrm_core import decisioning, store
-from ccrm_core.decisioning import ContactPolicyError, decide, load_policy
+from ccrm_core.conductor import decisioning
+from ccrm_core.conductor.decisioning import ContactPolicyError, decide, load_policy
+from ccrm_core.foundation import store
 
 # --- contact policy ----------------------------------------------------------------------------
 
@@ -28,7 +29,12 @@ def test_every_key_in_the_shipped_file_is_documented():
     channel key is explained in the comment block above the channel tables."""
     from importlib import resources
 
-    lines = resources.files("ccrm_core").joinpath("contact_policy.toml").read_text().splitlines()
+    lines = (
+        resources.files("ccrm_core.conductor")
+        .joinpath("contact_policy.toml")
+        .read_text()
+        .splitlines()
+    )
     for key in decisioning._RULE_KEYS:
         at = next(i for i, line in enumerate(lines) if line.startswith(f"{key} = "))
         assert lines[at - 1].startswith("#"), f"rules.{key} has no comment above it"

@@ -1,4 +1,4 @@
-"""Hostile input (issue 9, point 4): every free-text input is data.
+"""Hostile input: every free-text input is data.
 
 One shared list of hostile texts (SQL injection, 100k-character strings, control characters,
 bidi overrides, non-Latin scripts and emoji, path traversal) goes through each place a user can
@@ -26,7 +26,10 @@ from db_state import differences, fingerprint
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from ccrm_core import budget, customer360, ingest, segments, store, validation
+from ccrm_core.conductor import budget
+from ccrm_core.foundation import ingest, store, validation
+from ccrm_core.librarian import customer360
+from ccrm_core.radar import segments
 
 LONG = "x" * 100_000
 HOSTILE: list[str] = [

@@ -8,7 +8,8 @@ from datetime import date, datetime
 import pandas as pd
 import pytest
 
-from ccrm_core import hygiene, pipeline, store
+from ccrm_core.foundation import pipeline, store
+from ccrm_core.librarian import hygiene
 
 AS_OF = date(2024, 12, 31)
 

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ccrm_core import identity, pipeline, store
+from ccrm_core.foundation import pipeline, store
+from ccrm_core.librarian import identity
 
 AS_OF = date(2024, 12, 31)
 

@@ -25,8 +25,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ccrm_core import ingest, store
-from ccrm_core.ingest import IngestError, Reject
+from ccrm_core.foundation import ingest, store
+from ccrm_core.foundation.ingest import IngestError, Reject
 
 ORDERS_HEADER = "order_id,ts,source_system,source_id,revenue,channel,category"
 ORDERS_OK = (
@@ -786,7 +786,7 @@ def test_readers_see_the_table_before_or_after_a_load(con, tmp_path):
 KILL_CHILD = textwrap.dedent(
     """
     import sys
-    from ccrm_core import ingest, store
+    from ccrm_core.foundation import ingest, store
     con = store.connect_writer(sys.argv[1])
     print("ready", flush=True)
     ingest.ingest_files(con, [sys.argv[2]])
@@ -840,7 +840,7 @@ def test_killed_ingest_leaves_before_or_after(tmp_path):
 def test_generator_csv_round_trips_exactly(tmp_path):
     """`ccrm sample --csv` writes the format ingest reads: loading its files gives back exactly
     the tables the generator wrote (row count and checksum per raw table)."""
-    from ccrm_core import sample
+    from ccrm_core.synthetic import sample
 
     data = sample.generate(200, 60, 5)
     direct = store.connect_writer(tmp_path / "direct.duckdb")

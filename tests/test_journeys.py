@@ -1,4 +1,4 @@
-"""Paths (issue 7): journeys built by hand on a tiny database."""
+"""Paths: journeys built by hand on a tiny database."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ccrm_core import identity, pipeline, segments, store
+from ccrm_core.foundation import pipeline, store
+from ccrm_core.librarian import identity
+from ccrm_core.radar import segments
 
 DAY0 = datetime(2024, 1, 1, 9, 0)
 
@@ -74,7 +76,7 @@ def _paths(con, scheme="all", segment="all") -> dict[tuple, tuple]:
     return {tuple(r[0]): (r[1], r[2], r[3]) for r in rows}
 
 
-# The identity contract is written by hand (issue 3 owns how it is resolved): paths reads only
+# The identity contract is written by hand (identity resolution owns how it is resolved): paths reads only
 # identity_map through the customer views.
 STAGES = ["paths"]
 

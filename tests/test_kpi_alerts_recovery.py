@@ -1,4 +1,4 @@
-"""KPI alerts recover the anomalies the generator plants (issue 6).
+"""KPI alerts recover the anomalies the generator plants.
 
 Ground truth: `ground_truth_anomalies(kind, channel, start_date, end_date, magnitude)`: a ~60%
 revenue drop on one sales channel for 4 days, and one day with ~4x new customers. An anomaly is
@@ -19,7 +19,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ccrm_core import kpis, pipeline, sample, store
+from ccrm_core.foundation import pipeline, store
+from ccrm_core.radar import kpis
+from ccrm_core.synthetic import sample
 
 RECOVERY_CUSTOMERS = 40_000
 RECOVERY_DAYS = 730

@@ -1,4 +1,4 @@
-"""Command center KPIs (issue 6) on a tiny hand-made company (tests/radar_data.py).
+"""Command center KPIs on a tiny hand-made company (tests/radar_data.py).
 
 Data end 2024-12-31 (the last order). Default view: period 30 days = 2024-12-02..2024-12-31,
 previous period 2024-11-02..2024-12-01, active window 365 days. Every expected number below is
@@ -15,8 +15,9 @@ import plotly.graph_objects as go
 import pytest
 import radar_data
 
-from ccrm_core import kpis, pipeline, store
-from ccrm_core.kpis import KpiFilters
+from ccrm_core.foundation import pipeline, store
+from ccrm_core.radar import kpis
+from ccrm_core.radar.kpis import KpiFilters
 
 
 @pytest.fixture(scope="module")

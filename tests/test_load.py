@@ -1,4 +1,4 @@
-"""Many users (issue 9, point 6): 20 browser sessions at once, each visiting every page and
+"""Many users: 20 browser sessions at once, each visiting every page and
 changing a filter, while a rebuild runs inside the app; no session sees an exception, and no
 page shows half-built data.
 
@@ -41,7 +41,7 @@ import numpy as np
 import pytest
 from conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server
 
-from ccrm_core import ingest, store
+from ccrm_core.foundation import ingest, store
 from ccrm_ui import navigation
 
 pytestmark = pytest.mark.browser

@@ -1,4 +1,4 @@
-"""Media mix model (issue 7): transforms by hand, recovery of planted adstock + Hill effects."""
+"""Media mix model: transforms by hand, recovery of planted adstock + Hill effects."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ccrm_core import mmm
+from ccrm_core.conductor import mmm
 
 
 def test_geometric_adstock_by_hand():
@@ -107,8 +107,8 @@ RECOVERY_CUSTOMERS = 50_000
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
-    sample = pytest.importorskip("ccrm_core.sample")
-    from ccrm_core import store
+    sample = pytest.importorskip("ccrm_core.synthetic.sample")
+    from ccrm_core.foundation import store
 
     data = sample.generate(RECOVERY_CUSTOMERS, 730, 7)
     con = store.connect_writer(tmp_path_factory.mktemp("mmm") / "mmm.duckdb")

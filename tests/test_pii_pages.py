@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ccrm_core import privacy, store
+from ccrm_core.foundation import privacy, store
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTH = {

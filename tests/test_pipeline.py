@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ccrm_core import pipeline, store
+from ccrm_core.foundation import pipeline, store
 
 
 def _load_tiny(con) -> None:

@@ -7,7 +7,7 @@ import math
 
 import pandas as pd
 
-from ccrm_core import privacy
+from ccrm_core.foundation import privacy
 
 
 def test_masks_keep_just_enough_to_recognise():

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ccrm_core import propensity, store
-from ccrm_core.pipeline import BuildContext, replace_table
+from ccrm_core.foundation import store
+from ccrm_core.foundation.pipeline import BuildContext, replace_table
+from ccrm_core.radar import propensity
 
 TIMELINE_COLUMNS = ["customer_id", "ts", "kind", "channel", "event_type", "value"]
 

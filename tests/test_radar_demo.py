@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from ccrm_core import audience, segments, store, value
-from ccrm_core.pipeline import data_end_date
+from ccrm_core.conductor import audience
+from ccrm_core.foundation import store
+from ccrm_core.foundation.pipeline import data_end_date
+from ccrm_core.radar import segments, value
 
 pytestmark = pytest.mark.slow
 
@@ -148,7 +150,7 @@ def test_cli_export_audience(demo_db_copy, tmp_path):
 
 
 def test_needs_segment_labels_stay_put_when_the_stage_reruns(demo_db_copy):
-    from ccrm_core.pipeline import BuildContext
+    from ccrm_core.foundation.pipeline import BuildContext
 
     con = store.connect_writer(demo_db_copy)
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from db_state import differences, fingerprint
 
-from ccrm_core import store
+from ccrm_core.foundation import store
 
 ROOT = Path(__file__).resolve().parents[1]
 

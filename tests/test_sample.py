@@ -15,7 +15,8 @@ import pytest
 from email_validator import EmailNotValidError, validate_email
 from scipy.special import hyp2f1
 
-from ccrm_core import sample, store
+from ccrm_core.foundation import store
+from ccrm_core.synthetic import sample
 
 N = 3000
 SEED = 11

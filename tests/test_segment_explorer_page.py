@@ -1,4 +1,4 @@
-"""Segment Explorer page (issue 5): renders, shows the mart's numbers, widgets change them."""
+"""Segment Explorer page: renders, shows the mart's numbers, widgets change them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import pytest
 from conftest import metric_value, page_file
 from streamlit.testing.v1 import AppTest
 
-from ccrm_core import segments, store
+from ccrm_core.foundation import store
+from ccrm_core.radar import segments
 
 PAGE = page_file("segment_explorer")
 

@@ -1,4 +1,4 @@
-"""ccrm_core.segments and ccrm_core.audience on a small hand-made world with planted groups."""
+"""ccrm_core.radar.segments and ccrm_core.conductor.audience on a small hand-made world with planted groups."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from ccrm_core import audience, privacy, segments, store, value
-from ccrm_core.pipeline import BuildContext
+from ccrm_core.conductor import audience
+from ccrm_core.foundation import privacy, store
+from ccrm_core.foundation.pipeline import BuildContext
+from ccrm_core.radar import segments, value
 
 AS_OF = date(2024, 12, 31)
 # four planted groups: (engagement channel, sales channel, category, basket size)

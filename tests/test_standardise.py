@@ -7,7 +7,7 @@ from datetime import date, datetime
 import pandas as pd
 import pytest
 
-from ccrm_core import standardise as s
+from ccrm_core.librarian import standardise as s
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import time
 import duckdb
 import pytest
 
-from ccrm_core import store
+from ccrm_core.foundation import store
 
 
 def test_writer_creates_every_contract_table_with_its_columns(tmp_path):

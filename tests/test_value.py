@@ -1,4 +1,4 @@
-"""ccrm_core.value: RFM summary, scores, BG/NBD and Gamma-Gamma fits, predictions, CLV."""
+"""ccrm_core.radar.value: RFM summary, scores, BG/NBD and Gamma-Gamma fits, predictions, CLV."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from scipy.special import beta as beta_fn
 from scipy.special import gamma as gamma_fn
 
-from ccrm_core import value
+from ccrm_core.radar import value
 
 # A hand-computed example (observation end 2024-03-11, weeks of 7 days):
 # A: 01-01 (10 + 5, one purchase day), 01-15 (20), 02-12 (30)

@@ -33,8 +33,8 @@ from scipy import optimize
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 from threadpoolctl import threadpool_limits
 
-from ccrm_core import store
-from ccrm_core.pipeline import BuildContext
+from ccrm_core.foundation import store
+from ccrm_core.foundation.pipeline import BuildContext
 
 TIME_UNIT_DAYS = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
 DAYS_PER_MONTH = 365.25 / 12
@@ -715,7 +715,7 @@ def value_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
 
     Settings (ctx.params["value"]): months (12), monthly_discount_rate (0.01), holdout_weeks (26).
     """
-    from ccrm_core.pipeline import replace_table
+    from ccrm_core.foundation.pipeline import replace_table
 
     months = int(ctx.param("value", "months", 12))
     rate = float(ctx.param("value", "monthly_discount_rate", 0.01))
@@ -807,7 +807,7 @@ def value_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
 
 def model_parameters(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """The stored fits: model, fitted_on, parameter, value, std_error (empty before a build)."""
-    from ccrm_core import store
+    from ccrm_core.foundation import store
 
     if not store.table_exists(con, "value_model"):
         return pd.DataFrame(columns=["model", "fitted_on", "parameter", "value", "std_error"])
@@ -819,7 +819,7 @@ def model_parameters(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 def holdout_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """The stored holdout check per calibration frequency bucket (empty before a build)."""
-    from ccrm_core import store
+    from ccrm_core.foundation import store
 
     if not store.table_exists(con, "value_holdout"):
         return pd.DataFrame(
@@ -864,7 +864,7 @@ def bench_value_fit(ctx) -> tuple[int, dict]:
     Figures: fit_s (both fits, without reading), bgnbd_s, gamma_gamma_s and the estimates."""
     import time
 
-    from ccrm_core import store
+    from ccrm_core.foundation import store
 
     con = store.connect_reader(ctx.db)
     try:

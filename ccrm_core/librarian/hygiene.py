@@ -35,8 +35,9 @@ import duckdb
 import pandas as pd
 import plotly.graph_objects as go
 
-from ccrm_core import pipeline, privacy, store
-from ccrm_core.pipeline import BuildContext
+from ccrm_core.foundation import audit, pipeline, privacy, store
+from ccrm_core.foundation.access import User
+from ccrm_core.foundation.pipeline import BuildContext
 
 DIMENSIONS = ("completeness", "validity", "consistency", "uniqueness", "recency")
 ALL_SOURCES = "all"
@@ -827,5 +828,20 @@ def check_table(checks: pd.DataFrame, previous: pd.DataFrame | None = None) -> p
 
 def failing_rows_csv(con: duckdb.DuckDBPyConnection, check_id: str) -> bytes:
     """Every failing row of a check as UTF-8 CSV, PII masked (shared privacy masks)."""
-    rows = privacy.mask_frame(failing_rows(con, check_id))
+    return _masked_failing_rows(con, check_id).to_csv(index=False).encode("utf-8")
+
+
+def download_failing_rows(
+    con: duckdb.DuckDBPyConnection, user: User | None, check_id: str
+) -> bytes:
+    """`failing_rows_csv` for a user who may download it (analyst, admin), recorded in the
+    audit log."""
+    target = f"check {check_id}"
+    started = audit.require(con, user, "download_failing_rows", target, "app")
+    rows = _masked_failing_rows(con, check_id)
+    audit.record(con, user, "download_failing_rows", target, len(rows), started_at=started)
     return rows.to_csv(index=False).encode("utf-8")
+
+
+def _masked_failing_rows(con: duckdb.DuckDBPyConnection, check_id: str) -> pd.DataFrame:
+    return privacy.mask_frame(failing_rows(con, check_id))

@@ -1,4 +1,4 @@
-"""Vocabularies for the synthetic company (`ccrm_core.sample`): names, nicknames, places.
+"""Vocabularies for the synthetic company (`ccrm_core.synthetic.sample`): names, nicknames, places.
 
 Kept as compact whitespace-separated strings so the generator stays readable. Everything here is
 data, not logic; the generator indexes these tuples with integer codes and builds strings only at

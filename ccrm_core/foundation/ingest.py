@@ -39,7 +39,7 @@ What happens to a file (each file is one unit; `ingest_files` handles several)
 
 Line numbers are the file's physical line numbers (header = line 1, quoted line breaks and blank
 lines counted); Parquet positions are row numbers (first data row = 1). Values of PII columns are
-masked in messages and reports (ccrm_core.privacy); `ingest_rejects` keeps the full value for
+masked in messages and reports (ccrm_core.foundation.privacy); `ingest_rejects` keeps the full value for
 the administrator.
 
 Speed: a CSV is read once, typed, by DuckDB's parallel reader into a TEMP staging table
@@ -72,7 +72,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ccrm_core import privacy, store, validation
+from ccrm_core.foundation import privacy, store, validation
 
 PII_COLUMNS = frozenset(privacy.PII_COLUMNS)  # values masked in messages and reports
 REJECTS_RECORDED = 100_000  # rejected values written to ingest_rejects per file, at most
@@ -123,7 +123,7 @@ class IngestError(ValueError):
 @dataclass(frozen=True)
 class Reject:
     """One rejected value: physical line (CSV) or row number (Parquet), column, value, reason.
-    In reports the value of a PII column is masked (ccrm_core.privacy)."""
+    In reports the value of a PII column is masked (ccrm_core.foundation.privacy)."""
 
     line: int | None
     column: str | None
@@ -306,7 +306,7 @@ def upload_file_name(name: str) -> str:
 
 def masked_value(column: str | None, value: object) -> str | None:
     """A value as reports show it: PII columns masked the way every page masks them
-    (ccrm_core.privacy), long values cut to 60 characters. ingest_rejects keeps the full value."""
+    (ccrm_core.foundation.privacy), long values cut to 60 characters. ingest_rejects keeps the full value."""
     if value is None:
         return None
     text = str(privacy.mask_value(column, value) if column in PII_COLUMNS else value)

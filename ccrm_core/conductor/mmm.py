@@ -37,8 +37,8 @@ from scipy.optimize import minimize, nnls
 from scipy.signal import lfilter
 from threadpoolctl import threadpool_limits
 
-from ccrm_core import store
-from ccrm_core.pipeline import BuildContext, replace_table
+from ccrm_core.foundation import store
+from ccrm_core.foundation.pipeline import BuildContext, replace_table
 
 MAX_DECAY = 0.95
 SLOPE_BOUNDS = (0.5, 3.0)
@@ -743,7 +743,7 @@ def load_response_curves(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
 
 def chart_contributions(contributions: pd.DataFrame, freq: str = "W") -> go.Figure:
     """Stacked area: revenue per period by component (baseline at the bottom, then channels)."""
-    from ccrm_core.attribution import CHANNEL_COLOURS
+    from ccrm_core.conductor.attribution import CHANNEL_COLOURS
 
     frame = contributions.assign(date=pd.to_datetime(contributions["date"]))
     wide = (

@@ -45,8 +45,8 @@ import duckdb
 import pandas as pd
 import plotly.graph_objects as go
 
-from ccrm_core import privacy, store
-from ccrm_core.pipeline import BuildContext
+from ccrm_core.foundation import privacy, store
+from ccrm_core.foundation.pipeline import BuildContext
 
 PAGE_URL_PATH = "customer_360"
 SEARCH_FIELDS = ("name", "email", "phone", "customer_id", "source_id", "anonymous_id")
@@ -500,7 +500,7 @@ def search(con: duckdb.DuckDBPyConnection, query: str, limit: int = 20) -> pd.Da
 
 def mask_results(results: pd.DataFrame, reveal: bool = False) -> pd.DataFrame:
     """Search results for display: name, email, phone and a matched name/email/phone masked
-    unless reveal (only ccrm_core.audit.reveal_search, for admins, may ask for reveal)."""
+    unless reveal (only ccrm_core.foundation.audit.reveal_search, for admins, may ask for reveal)."""
     if reveal or results.empty:
         return results
     out = privacy.mask_frame(results, columns=("name", "email", "phone"))
@@ -639,7 +639,7 @@ def touches(
 
 def profile(con: duckdb.DuckDBPyConnection, customer_id: str) -> CustomerProfile | None:
     """The 360 view of one customer, or None when the id is unknown (see CustomerProfile)."""
-    from ccrm_core import decisioning
+    from ccrm_core.conductor import decisioning
 
     if not store.table_exists(con, "customers"):
         return None
@@ -761,7 +761,7 @@ def profile(con: duckdb.DuckDBPyConnection, customer_id: str) -> CustomerProfile
 
 def mask_profile(p: CustomerProfile, reveal: bool = False) -> CustomerProfile:
     """A copy of a profile for display: name, email, phone, address and birth date masked
-    everywhere (privacy.PII_COLUMNS) unless reveal (only after ccrm_core.audit.reveal_customer
+    everywhere (privacy.PII_COLUMNS) unless reveal (only after ccrm_core.foundation.audit.reveal_customer
     has checked the role and recorded it)."""
     if reveal:
         return p

@@ -1,7 +1,7 @@
 """Segments: the `segments` build stage (mart_customer), value tiers, needs-based segments,
 user-defined rule segments, and the per-segment views the Segment Explorer shows.
 
-Schemes are columns of `mart_customer`: `rfm_segment` (named RFM cells, see ccrm_core.value),
+Schemes are columns of `mart_customer`: `rfm_segment` (named RFM cells, see ccrm_core.radar.value),
 `value_tier` (lifetime value rank among buyers), `needs_segment` (behavioural clusters). A fourth
 scheme, `saved`, holds the user's rule segments from table `saved_segments`: structured filters
 (column, operator, value) on mart_customer columns, turned into parameterised SQL here; a rule is
@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ccrm_core import store, validation
-from ccrm_core.pipeline import BuildContext, replace_table
+from ccrm_core.foundation import store, validation
+from ccrm_core.foundation.pipeline import BuildContext, replace_table
 
 SCHEMES: dict[str, str] = {
     "rfm_segment": "RFM segment",
@@ -964,7 +964,7 @@ def segment_customers(
     """Members of a segment, highest lifetime value first (at most `limit`), PII masked:
     customer_id, first_name, last_name, email (masked), city, orders, revenue, clv, prob_alive,
     rfm_segment, value_tier, needs_segment, link (Customer 360 deep link)."""
-    from ccrm_core import privacy
+    from ccrm_core.foundation import privacy
 
     cond, params = segment_condition(con, scheme, segment)
     frame = con.execute(

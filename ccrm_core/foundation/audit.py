@@ -1,7 +1,10 @@
 """The audit log, and the actions that must pass through it.
 
-Every PII reveal, export, ingest and rebuild, from the app or the command line, goes through a
-function here. Each one first asks `access.require(user, action)` (a refused attempt is
+Every PII reveal, export, ingest and rebuild, from the app or the command line, is checked and
+recorded here: reveals, ingests and rebuilds by the functions of this module, exports by the
+domain functions that make them (conductor.audience.export_audience,
+librarian.hygiene.download_failing_rows) through `require` and `record`. Each one first asks
+`access.require(user, action)` (a refused attempt is
 recorded too, status 'refused', and raises AccessDenied), then does the work, then writes one
 `audit_log` row: who (actor e-mail and role), when (started_at, ended_at), via ('app' or
 'cli'), what (action and target) and how many rows. Targets and details never hold PII
@@ -20,8 +23,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from ccrm_core import access, privacy, store
-from ccrm_core.access import User
+from ccrm_core.foundation import access, privacy, store
+from ccrm_core.foundation.access import User
 
 AUDITED_ACTIONS = (
     "reveal_pii",
@@ -114,7 +117,7 @@ def _append(
     return int(audit_id)
 
 
-def _require(
+def require(
     con: duckdb.DuckDBPyConnection, user: User | None, action: str, target: str | None, via: str
 ) -> datetime:
     """access.require, recording a refusal before raising; returns the start time."""
@@ -149,7 +152,7 @@ def reveal_customer(
 ) -> None:
     """Allow showing one customer's PII unmasked (Customer 360): raises AccessDenied unless the
     user may reveal, and records the reveal."""
-    started = _require(con, user, "reveal_pii", f"customer {customer_id}", "app")
+    started = require(con, user, "reveal_pii", f"customer {customer_id}", "app")
     record(con, user, "reveal_pii", f"customer {customer_id}", rows, started_at=started)
 
 
@@ -158,50 +161,9 @@ def reveal_search(
 ) -> pd.DataFrame:
     """Customer 360 search results unmasked (the query itself is not logged: it may be PII)."""
     target = f"search results ({len(results)} customers)"
-    started = _require(con, user, "reveal_pii", target, "app")
+    started = require(con, user, "reveal_pii", target, "app")
     record(con, user, "reveal_pii", target, len(results), started_at=started)
     return results
-
-
-# ---------------------------------------------------------------------------------------------
-# exports
-
-
-def export_audience(
-    con: duckdb.DuckDBPyConnection,
-    user: User | None,
-    scheme: str,
-    segment: str,
-    channel: str,
-    *,
-    clear_text: bool = False,
-    via: str = "app",
-):
-    """An audience export (audience.AudienceExport) for a user who may export, recorded.
-
-    `clear_text=True` (admins: export_clear_text) adds the plain `email` and `phone` columns to
-    the hashed ones, for a mail house or call centre that cannot match on hashes."""
-    from ccrm_core import audience
-
-    action = "export_clear_text" if clear_text else "export_audience"
-    target = f"segment {segment} ({scheme}) on {channel}"
-    started = _require(con, user, "export_audience", target, via)
-    if clear_text:
-        started = _require(con, user, "export_clear_text", target, via)
-    export = audience.build_audience(con, scheme, segment, channel, clear_text=clear_text)
-    record(con, user, action, target, len(export.audience), via=via, started_at=started)
-    return export
-
-
-def failing_rows_csv(con: duckdb.DuckDBPyConnection, user: User | None, check_id: str) -> bytes:
-    """Every failing row of a hygiene check as CSV, PII masked, for a user who may download it
-    (analyst, admin); recorded."""
-    from ccrm_core import hygiene
-
-    started = _require(con, user, "download_failing_rows", f"check {check_id}", "app")
-    rows = privacy.mask_frame(hygiene.failing_rows(con, check_id))
-    record(con, user, "download_failing_rows", f"check {check_id}", len(rows), started_at=started)
-    return rows.to_csv(index=False).encode("utf-8")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,10 +181,10 @@ def ingest_files(
     """ingest.ingest_files for a user who may ingest; one audit row per file (rows loaded,
     status 'ok' or 'failed' with the refusal reason, PII masked), committed in the same
     transaction as the file's rows and ingest_log entry: no load without its audit row."""
-    from ccrm_core import ingest
+    from ccrm_core.foundation import ingest
 
     names = kwargs.get("source_names") or [str(p) for p in paths]
-    started = _require(con, user, "ingest", ", ".join(Path(n).name for n in names)[:300], via)
+    started = require(con, user, "ingest", ", ".join(Path(n).name for n in names)[:300], via)
 
     def audit_file(cur: duckdb.DuckDBPyConnection, report: ingest.IngestReport) -> None:
         ok = report.status == "loaded"
@@ -252,10 +214,10 @@ def build(
 ):
     """pipeline.build for a user who may rebuild; one audit row (rows written by all stages,
     status 'failed' naming the first failed stage)."""
-    from ccrm_core import pipeline
+    from ccrm_core.foundation import pipeline
 
     target = ", ".join(stages) if stages else "all stages"
-    started = _require(con, user, "rebuild", target, via)
+    started = require(con, user, "rebuild", target, via)
     results = pipeline.build(con, stages=stages, progress=progress, **kwargs)
     failed = [r for r in results if r.status == "failed"]
     record(

@@ -41,8 +41,8 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from ccrm_core import store
-from ccrm_core.pipeline import BuildContext, replace_table
+from ccrm_core.foundation import store
+from ccrm_core.foundation.pipeline import BuildContext, replace_table
 
 HEURISTIC_MODELS = ("first_touch", "last_touch", "linear", "time_decay", "position_based")
 MARKOV_ORDERS = (1, 2, 3)

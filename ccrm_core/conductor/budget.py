@@ -41,8 +41,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from scipy.optimize import minimize
 
-from ccrm_core import store, validation
-from ccrm_core.mmm import RESPONSE_CURVE_COLUMNS
+from ccrm_core.conductor.mmm import RESPONSE_CURVE_COLUMNS
+from ccrm_core.foundation import store, validation
 
 CURVES_TABLE = "mart_response_curves"
 SCENARIOS_TABLE = "budget_scenarios"

@@ -28,9 +28,9 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from ccrm_core import store
-from ccrm_core.pipeline import BuildContext
-from ccrm_core.segments import available_schemes
+from ccrm_core.foundation import store
+from ccrm_core.foundation.pipeline import BuildContext
+from ccrm_core.radar.segments import available_schemes
 
 TOUCH_TYPES: dict[str, tuple[str, ...]] = {
     "email": ("open", "click"),

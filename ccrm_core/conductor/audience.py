@@ -11,12 +11,12 @@ A member is excluded, with the first reason that applies:
    (opt-out wins across merged records, so a wrong merge can never re-open a channel);
 2. "no consent recorded for <channel>": no consent row for the channel (only opt_in exports);
 3. "over the <channel> frequency cap (N contacts in 7 / 30 days)": the contact policy
-   (ccrm_core/contact_policy.toml, read through ccrm_core.decisioning) caps the channel and the
+   (ccrm_core/conductor/contact_policy.toml, read through ccrm_core.conductor.decisioning) caps the channel and the
    customer got at least that many contacts on it in the 7 / 30 days up to the data end;
 4. "no email or phone to match" (ad platforms), "no email" (email), "no phone" (sms,
    call_center): nothing to send to.
 
-Every export goes through ccrm_core.audit.export_audience: the user's role must allow it
+Every export goes through `export_audience`: the user's role must allow it
 (marketer, analyst, admin) and it is written to the audit log. An admin may ask for clear text
 (`--clear-text`, or the page's checkbox): the file then also holds plain `email` and `phone`.
 """
@@ -32,7 +32,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ccrm_core import privacy, segments, store
+from ccrm_core.foundation import audit, privacy, store
+from ccrm_core.foundation.access import User
+from ccrm_core.radar import segments
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
@@ -100,13 +102,11 @@ def _policy_suppressions(
     con: duckdb.DuckDBPyConnection, channel: str, customer_ids: pd.Series
 ) -> pd.Series:
     """Contact-policy reason per customer (None = not suppressed): at or over the channel's
-    7-day or 30-day frequency cap. All None when the decisioning module is not available or the
-    policy has no caps for the channel (ad platforms)."""
+    7-day or 30-day frequency cap. All None when the policy has no caps for the channel (ad
+    platforms)."""
+    from ccrm_core.conductor import decisioning
+
     none = pd.Series([None] * len(customer_ids), index=customer_ids.index, dtype=object)
-    try:
-        from ccrm_core import decisioning
-    except ImportError:  # the contact policy lands with issue 4; consent still applies
-        return none
     policy = decisioning.load_policy()
     rule = policy.channel(channel)
     if rule is None or len(customer_ids) == 0:
@@ -157,7 +157,7 @@ def build_audience(
     """The export for one segment and channel; see the module docstring for the rules.
 
     `clear_text=True` adds the plain `email` and `phone` columns. Only
-    ccrm_core.audit.export_audience asks for it, after checking that the user is an admin and
+    `export_audience` asks for it, after checking that the user is an admin and
     recording the export; everything else gets hashed identifiers only."""
     channels = consentable_channels(con)
     if channel not in channels:
@@ -279,49 +279,25 @@ def audience_csv(audience: pd.DataFrame) -> bytes:
     return audience.to_csv(index=False).encode("utf-8")
 
 
-class AudienceError(ValueError):
-    """A user error in `ccrm export audience` (the CLI prints it as one line, exit code 2)."""
+def export_audience(
+    con: duckdb.DuckDBPyConnection,
+    user: User | None,
+    scheme: str,
+    segment: str,
+    channel: str,
+    *,
+    clear_text: bool = False,
+    via: str = "app",
+) -> AudienceExport:
+    """`build_audience` for a user who may export, recorded in the audit log.
 
-
-def export_audience_command(args) -> int:
-    """`ccrm export audience --segment NAME --channel CH --out FILE [--scheme S] [--db PATH]`."""
-    out = Path(args.out)
-    if not out.parent.exists():
-        raise AudienceError(
-            f"folder {out.parent} does not exist; create it or choose another --out"
-        )
-    from ccrm_core import access, audit
-
-    if not store.database_path(args.db).exists():
-        raise store.DatabaseMissingError(
-            f"database {store.database_path(args.db)} does not exist; create it with "
-            "`ccrm sample` or `ccrm ingest`"
-        )
-    # read-write: the export is written to the audit log (the CLI user is an admin locally)
-    con = store.connect_writer(args.db)
-    try:
-        try:
-            scheme, segment = resolve_segment(con, args.segment, args.scheme)
-            export = audit.export_audience(
-                con,
-                access.local_user(getattr(args, "as_user", None)),
-                scheme,
-                segment,
-                args.channel,
-                clear_text=bool(getattr(args, "clear_text", False)),
-                via="cli",
-            )
-            write_audience(export.audience, out)
-        except (ValueError, segments.RuleError) as exc:
-            raise AudienceError(str(exc)) from exc
-    finally:
-        con.close()
-    print(
-        f"{segment} ({scheme}) on {args.channel}: {export.members:,} members, "
-        f"{len(export.audience):,} exported to {out}, {export.excluded:,} excluded"
-    )
-    for reason, customers in zip(
-        export.exclusions["reason"], export.exclusions["customers"], strict=True
-    ):
-        print(f"  excluded {customers:,}: {reason}")
-    return 0
+    `clear_text=True` (admins: export_clear_text) adds the plain `email` and `phone` columns to
+    the hashed ones, for a mail house or call centre that cannot match on hashes."""
+    action = "export_clear_text" if clear_text else "export_audience"
+    target = f"segment {segment} ({scheme}) on {channel}"
+    started = audit.require(con, user, "export_audience", target, via)
+    if clear_text:
+        started = audit.require(con, user, "export_clear_text", target, via)
+    export = build_audience(con, scheme, segment, channel, clear_text=clear_text)
+    audit.record(con, user, action, target, len(export.audience), via=via, started_at=started)
+    return export

@@ -50,8 +50,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from threadpoolctl import threadpool_limits
 
-from ccrm_core import segments, store
-from ccrm_core.pipeline import BuildContext, replace_table
+from ccrm_core.foundation import store
+from ccrm_core.foundation.pipeline import BuildContext, replace_table
+from ccrm_core.radar import segments
 
 ALL = "all"
 SEGMENT_SCHEMES = tuple(segments.SCHEMES)
@@ -1230,13 +1231,11 @@ def _average_clv(con: duckdb.DuckDBPyConnection, f: KpiFilters) -> float | None:
 
 
 def hygiene_score(con: duckdb.DuckDBPyConnection) -> tuple[float | None, float | None]:
-    """(latest, previous build's) overall data hygiene score, 0..100, from issue 3's
+    """(latest, previous build's) overall data hygiene score, 0..100, from
     `hygiene.latest_scores`; (None, None) before the hygiene stage has run."""
-    try:
-        from ccrm_core import hygiene  # issue 3's module; may be absent in a partial checkout
-    except ImportError:
-        return None, None
-    if not hasattr(hygiene, "latest_scores") or not store.table_exists(con, "hygiene_checks"):
+    from ccrm_core.librarian import hygiene
+
+    if not store.table_exists(con, "hygiene_checks"):
         return None, None
     scores = hygiene.latest_scores(con)
     if not isinstance(scores, Mapping) or scores.get("overall") is None:
@@ -1421,7 +1420,7 @@ def kpi_tiles(con: duckdb.DuckDBPyConnection, f: KpiFilters) -> list[KpiTile]:
             clv,
             help="Average lifetime value: mean predicted CLV (mart_customer.clv) of the segment "
             "today; a snapshot, so no change. Channel and source filters do not apply.",
-            note="" if clv is not None else "run the value stage (issue 5) to see CLV",
+            note="" if clv is not None else "run the value stage to see CLV",
         )
     )
     tiles.append(_reach_tile(con, f, end, prev_end, spark_level, cal, days))
@@ -1436,7 +1435,7 @@ def kpi_tiles(con: duckdb.DuckDBPyConnection, f: KpiFilters) -> list[KpiTile]:
             help="Data hygiene score: overall data quality (0-100) of the latest hygiene checks; "
             "the change "
             "is against the previous build, not the previous period.",
-            note="" if score is not None else "run the hygiene stage (issue 3) to see it",
+            note="" if score is not None else "run the hygiene stage to see it",
         )
     )
     return tiles
@@ -1550,7 +1549,7 @@ def cohort_retention(
 
 
 def paths_source(con: duckdb.DuckDBPyConnection) -> str | None:
-    """Where journeys come from: issue 7's `mart_paths` when built, else this module's
+    """Where journeys come from: the paths stage's `mart_paths` when built, else this module's
     `mart_journeys` (paths to first purchase computed from customer_events by the radar_funnel
     stage), else None. Both have (scheme, segment, path VARCHAR[], conversions, nulls, value)."""
     present = existing_tables(con, ("mart_paths", "mart_journeys"))
@@ -1567,8 +1566,8 @@ def first_purchase_paths(
     """The `top_n` most common paths (last `max_steps` channel steps) to a purchase.
 
     Columns: path (list of channels, oldest first; empty = no tracked touch), conversions, share
-    (of all conversions in the segment), source (the mart read). Reads mart_paths when issue 7
-    built it, else the stage's own journeys from customer_events (see `paths_source`).
+    (of all conversions in the segment), source (the mart read). Reads mart_paths when the paths
+    stage built it, else the stage's own journeys from customer_events (see `paths_source`).
     """
     table = paths_source(con)
     if table is None:

@@ -33,7 +33,7 @@ import pandas as pd
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from ccrm_core.pipeline import BuildContext, replace_table
+from ccrm_core.foundation.pipeline import BuildContext, replace_table
 
 DEFAULT_COUNTRY = "US"
 # Birth dates outside [as_of - 120 years, as_of - 13 years] are impossible for a customer.

@@ -35,8 +35,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ccrm_core import store
-from ccrm_core.pipeline import BuildContext, replace_table
+from ccrm_core.foundation import store
+from ccrm_core.foundation.pipeline import BuildContext, replace_table
 
 DEFAULT_POLICY_FILE = "contact_policy.toml"
 POLICY_ENV = "CCRM_CONTACT_POLICY"
@@ -208,8 +208,10 @@ def load_policy(path: str | os.PathLike | None = None) -> ContactPolicy:
 
 def parse_policy(overrides: dict | str | None, source: str = "policy text") -> ContactPolicy:
     """The shipped defaults overridden by a policy document (parsed TOML dict or TOML text)."""
-    default_text = resources.files("ccrm_core").joinpath(DEFAULT_POLICY_FILE).read_text("utf-8")
-    shipped = f"ccrm_core/{DEFAULT_POLICY_FILE}"
+    default_text = (
+        resources.files("ccrm_core.conductor").joinpath(DEFAULT_POLICY_FILE).read_text("utf-8")
+    )
+    shipped = f"ccrm_core/conductor/{DEFAULT_POLICY_FILE}"
     try:
         defaults = _validate(tomllib.loads(default_text), shipped)
     except tomllib.TOMLDecodeError as exc:

@@ -19,7 +19,7 @@ from datetime import date, datetime
 import duckdb
 import pandas as pd
 
-from ccrm_core import store
+from ccrm_core.foundation import store
 
 
 @dataclass(frozen=True)
@@ -35,94 +35,93 @@ class Stage:
 
 # Order matters: a stage may read the outputs of any stage above it.
 STAGES: tuple[Stage, ...] = (
-    # --- Librarian stages (issue 3): standardise before identity, hygiene after it ---
+    # --- Librarian stages: standardise before identity, hygiene after it ---
     Stage(
         "standardise",
-        "ccrm_core.standardise:standardise_stage",
+        "ccrm_core.librarian.standardise:standardise_stage",
         "standardised copies of contact fields: names, email, E.164 phone, postal codes, dates",
     ),
     Stage(
         "identity",
-        "ccrm_core.identity:identity_stage",
+        "ccrm_core.librarian.identity:identity_stage",
         "deterministic + probabilistic (Splink) links into customers (identity_map, customers)",
     ),
     Stage(
         "hygiene",
-        "ccrm_core.hygiene:hygiene_stage",
+        "ccrm_core.librarian.hygiene:hygiene_stage",
         "hygiene checks in five dimensions per table, field and source (hygiene_checks)",
     ),
     Stage(
         "daily_kpis",
-        "ccrm_core.kpis:daily_kpis_stage",
+        "ccrm_core.radar.kpis:daily_kpis_stage",
         "daily orders, revenue, active and new customers per sales channel and source system",
     ),
-    # --- Radar stages (issue 5): value, segments ---
+    # --- Radar stages: value, segments, KPIs ---
     Stage(
         "value",
-        "ccrm_core.value:value_stage",
+        "ccrm_core.radar.value:value_stage",
         "RFM summary and scores, BG/NBD + Gamma-Gamma fits, 12-month CLV, holdout check",
     ),
     Stage(
         "segments",
-        "ccrm_core.segments:segments_stage",
+        "ccrm_core.radar.segments:segments_stage",
         "mart_customer: RFM segments, value tiers, needs-based segments, behaviour columns",
     ),
-    # --- Radar stages (issue 6) ---
     Stage(
         "customer_kpis",
-        "ccrm_core.kpis:customer_kpis_stage",
+        "ccrm_core.radar.kpis:customer_kpis_stage",
         "per-customer KPI facts, segment membership, daily KPIs and active spells by segment",
     ),
     Stage(
         "radar_funnel",
-        "ccrm_core.kpis:radar_funnel_stage",
+        "ccrm_core.radar.kpis:radar_funnel_stage",
         "funnel by segment, monthly cohort retention, journeys to first purchase",
     ),
     Stage(
         "kpi_alerts",
-        "ccrm_core.kpis:kpi_alerts_stage",
+        "ccrm_core.radar.kpis:kpi_alerts_stage",
         "daily and weekly KPI forecasts with prediction bands; points outside are alerts",
     ),
-    # --- Conductor stages (issue 7): paths, attribution, mmm, reconcile ---
+    # --- Conductor stages: paths, attribution, mmm, reconcile ---
     Stage(
         "paths",
-        "ccrm_core.journeys:paths_stage",
+        "ccrm_core.conductor.journeys:paths_stage",
         "customer journeys of addressable touches before each order, per segment (mart_paths)",
     ),
     Stage(
         "attribution",
-        "ccrm_core.attribution:attribution_stage",
+        "ccrm_core.conductor.attribution:attribution_stage",
         "heuristic, Markov (orders 1-3) and Shapley attribution per segment (mart_attribution)",
     ),
     Stage(
         "mmm",
-        "ccrm_core.mmm:mmm_stage",
+        "ccrm_core.conductor.mmm:mmm_stage",
         "media mix model: adstock + Hill per channel, ROI, response curves (mart_response_curves)",
     ),
     Stage(
         "reconcile",
-        "ccrm_core.attribution:reconcile_stage",
+        "ccrm_core.conductor.attribution:reconcile_stage",
         "attribution vs media mix model per channel, calibration factors, experiment readout",
     ),
-    # --- Customer 360 stages (issue 4): propensity, nba ---
+    # --- Customer 360 stages: search, timeline, propensity, next best action ---
     Stage(
         "search_index",
-        "ccrm_core.customer360:search_index_stage",
+        "ccrm_core.librarian.customer360:search_index_stage",
         "normalised search keys (name words, email, phone digits, ids) for Customer 360 search",
     ),
     Stage(
         "customer_timeline",
-        "ccrm_core.customer360:customer_timeline_stage",
+        "ccrm_core.librarian.customer360:customer_timeline_stage",
         "every linked event and order per customer, time-sorted (customer_timeline)",
     ),
     Stage(
         "propensity",
-        "ccrm_core.propensity:propensity_stage",
+        "ccrm_core.radar.propensity:propensity_stage",
         "buy-in-30-days and churn models on a time split; scores and holdout AUC",
     ),
     Stage(
         "nba",
-        "ccrm_core.decisioning:nba_stage",
+        "ccrm_core.conductor.decisioning:nba_stage",
         "next best action per customer under the contact policy (mart_nba)",
     ),
 )

@@ -58,9 +58,9 @@ import plotly.graph_objects as go
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from ccrm_core import store
-from ccrm_core.pipeline import BuildContext, replace_table
-from ccrm_core.standardise import standardise_records
+from ccrm_core.foundation import store
+from ccrm_core.foundation.pipeline import BuildContext, replace_table
+from ccrm_core.librarian.standardise import standardise_records
 
 DEFAULT_THRESHOLD = 0.95
 DEFAULT_PAIR_FLOOR = 0.01
@@ -1188,7 +1188,7 @@ def _bench_stage(ctx, stage: str) -> tuple[int, dict]:
     """Run one build stage on a copy of the bench database; (source records, figures)."""
     import shutil
 
-    from ccrm_core import pipeline, store
+    from ccrm_core.foundation import pipeline, store
 
     work = ctx.fresh_db(f"bench_{stage}")
     shutil.copy(ctx.db, work)

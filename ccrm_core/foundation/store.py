@@ -295,7 +295,7 @@ CONSENT_STATUSES = ("opt_in", "opt_out")
 # Migrations: version -> SQL that brings the schema from version-1 to version.
 # Version 1 is the whole of schema.sql. A new version appends an entry; never edit an old one.
 MIGRATIONS: dict[int, str] = {
-    # 2 (issue 9): who revealed, exported, ingested or rebuilt what, when, and how many rows.
+    # 2: who revealed, exported, ingested or rebuilt what, when, and how many rows.
     2: """
     CREATE TABLE IF NOT EXISTS audit_log (
         audit_id    BIGINT NOT NULL,    -- 1, 2, ... in the order actions finished
@@ -329,7 +329,9 @@ def database_path(path: str | os.PathLike | None = None) -> Path:
 
 
 def _schema_sql() -> str:
-    return resources.files("ccrm_core").joinpath("schema.sql").read_text(encoding="utf-8")
+    return (
+        resources.files("ccrm_core.foundation").joinpath("schema.sql").read_text(encoding="utf-8")
+    )
 
 
 def _busy_message(db: Path, exc: Exception) -> str:

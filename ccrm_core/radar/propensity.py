@@ -33,8 +33,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
-from ccrm_core import store
-from ccrm_core.pipeline import BuildContext, replace_table
+from ccrm_core.foundation import store
+from ccrm_core.foundation.pipeline import BuildContext, replace_table
 
 FEATURES = (
     "orders_total",
@@ -298,7 +298,7 @@ def propensity_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
 
 def model_summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """The stored models: target, horizon, cutoffs, rows, base rate and holdout AUC."""
-    from ccrm_core import store
+    from ccrm_core.foundation import store
 
     if not store.table_exists(con, "propensity_model"):
         return pd.DataFrame()

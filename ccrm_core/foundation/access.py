@@ -110,7 +110,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": _ALL_PAGES | frozenset(ACTIONS),
 }
 
-DEFAULT_ROLES_FILE = Path(__file__).resolve().parent.parent / "roles.toml"
+DEFAULT_ROLES_FILE = Path(__file__).resolve().parents[2] / "roles.toml"
 
 
 class AccessDenied(PermissionError):

@@ -69,8 +69,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy.signal import lfilter
 
-from ccrm_core import sample_vocab as vocab
-from ccrm_core import store
+from ccrm_core.foundation import store
+from ccrm_core.synthetic import vocabulary as vocab
 
 __all__ = [
     "BTYD_PARAMS",
