@@ -90,7 +90,10 @@ with upload_col:
         disabled=not writable,
     )
     if not writable:
-        st.warning("The app opened the database read-only (CCRM_READ_ONLY=1): uploads are off.")
+        st.warning(
+            "The app opened the database read-only (CCRM_READ_ONLY=1 or a read-only file): "
+            "uploads and rebuilds are off."
+        )
     if st.button("Load files", type="primary", disabled=not (files and writable)):
         # size and name are checked before anything is written (hostile input)
         accepted = []
@@ -103,9 +106,11 @@ with upload_col:
         bar = st.progress(0.0, text="starting")
         with tempfile.TemporaryDirectory(prefix="ccrm-upload-") as tmp, db.write_lock("ingest"):
             paths = []
-            for f, name in accepted:
-                # keep the user's file name (it names the table), inside our own folder
-                path = Path(tmp) / name
+            for number, (f, name) in enumerate(accepted):
+                # keep the user's file name (it names the table), each file in a folder of its
+                # own: two uploads with the same name must not overwrite each other
+                path = Path(tmp) / str(number) / name
+                path.parent.mkdir()
                 path.write_bytes(f.getbuffer())
                 paths.append(path)
             reports = db.write(

@@ -6,8 +6,8 @@ Every command has --help and exits non-zero with a one-line reason on bad input.
 from __future__ import annotations
 
 import argparse
+import math
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -81,11 +81,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         raise CliError(f"--max-reject-rate must be between 0 and 1 (got {args.max_reject_rate})")
     from ccrm_core.foundation import access, audit
 
+    user = access.local_user(args.as_user)  # checked before the database is touched
     con = store.connect_writer(args.db)
     try:
         reports = audit.ingest_files(
             con,
-            access.local_user(args.as_user),
+            user,
             paths,
             via="cli",
             table=args.table,
@@ -132,16 +133,24 @@ def cmd_build(args: argparse.Namespace) -> int:
         params = pipeline.parse_params(args.param or [])
     except ValueError as exc:
         raise CliError(str(exc)) from exc
+    user = access.local_user(args.as_user)  # checked before the database is touched
     con = store.connect_writer(args.db)
     try:
         if args.threads:
             con.execute(f"SET threads = {int(args.threads)}")
-        if args.if_needed and not pipeline.build_needed(con):
-            print("build is up to date (no ingest since the last complete build)")
-            return 0
+        if args.if_needed:
+            stale = pipeline.stale_stages(con)
+            if not stale:
+                print("build is up to date (no ingest since the last complete build)")
+                return 0
+            stage, why = next(iter(stale.items()))
+            print(
+                f"build needed: {len(stale)} of {len(pipeline.STAGES)} stages out of date "
+                f"(first: {stage}, {why})"
+            )
         results = audit.build(
             con,
-            access.local_user(args.as_user),
+            user,
             stages=args.stage or None,
             params=params,
             via="cli",
@@ -175,6 +184,18 @@ def cmd_app(args: argparse.Namespace) -> int:
     app = Path(__file__).resolve().parent.parent / "app.py"
     if not app.exists():
         raise CliError(f"{app} not found; run `ccrm app` from a source checkout")
+    from ccrm_core.foundation import access, ingest
+
+    if not access.is_loopback(args.address) and not access.login_configured(app.parent):
+        raise CliError(
+            f"--address {args.address}: no login is configured (no [auth] in "
+            ".streamlit/secrets.toml), so anyone who can reach that address would be admin; "
+            "serve on 127.0.0.1, or configure login (see .streamlit/secrets.example.toml)"
+        )
+    try:
+        upload_mb = ingest.max_upload_mb()
+    except ingest.IngestError as exc:
+        raise CliError(str(exc)) from exc
     env = dict(os.environ)
     if args.db:
         env["CCRM_DB"] = str(Path(args.db).resolve())
@@ -188,8 +209,16 @@ def cmd_app(args: argparse.Namespace) -> int:
         str(args.port),
         "--server.address",
         args.address,
+        # Streamlit refuses a larger upload before buffering it: the same limit as the app's
+        "--server.maxUploadSize",
+        str(max(1, math.ceil(upload_mb))),
     ]
-    return subprocess.call(cmd, env=env, cwd=app.parent)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.chdir(app.parent)
+    # the server replaces this process: a signal sent to `ccrm app` (Ctrl+C, kill -TERM,
+    # a service manager) reaches Streamlit itself, which stops and releases the database
+    os.execve(sys.executable, cmd, env)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,6 +259,7 @@ def cmd_export_audience(args: argparse.Namespace) -> int:
             f"database {store.database_path(args.db)} does not exist; create it with "
             "`ccrm sample` or `ccrm ingest`"
         )
+    user = access.local_user(getattr(args, "as_user", None))
     # read-write: the export is written to the audit log (the CLI user is an admin locally)
     con = store.connect_writer(args.db)
     try:
@@ -237,7 +267,7 @@ def cmd_export_audience(args: argparse.Namespace) -> int:
             scheme, segment = audience.resolve_segment(con, args.segment, args.scheme)
             export = audience.export_audience(
                 con,
-                access.local_user(getattr(args, "as_user", None)),
+                user,
                 scheme,
                 segment,
                 args.channel,
@@ -387,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     except store.DatabaseBusyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
-    except store.DatabaseMissingError as exc:
+    except (store.DatabaseMissingError, store.DatabaseUnusableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (PermissionError, _audit_unavailable()) as exc:  # access.AccessDenied, audit

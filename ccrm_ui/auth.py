@@ -15,32 +15,17 @@ There is no other way in: no environment variable or query parameter picks a rol
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 
 import streamlit as st
 
 from ccrm_core.foundation import access
-from ccrm_core.foundation.access import User
-
-LOOPBACK_NAMES = ("localhost",)
+from ccrm_core.foundation.access import User, is_loopback
 
 
 def auth_configured() -> bool:
     """True when secrets.toml has an [auth] section (login required)."""
     return bool(st.secrets.load_if_toml_exists() and "auth" in st.secrets)
-
-
-def is_loopback(address: str | None) -> bool:
-    """True for 127.0.0.0/8, ::1 and 'localhost'; False for '' / None (all interfaces)."""
-    if not address:
-        return False
-    if address.strip().lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(address.strip().strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _groups(claim) -> tuple[str, ...]:
@@ -76,17 +61,18 @@ def signed_in_user() -> tuple[User | None, str]:
     info = st.user.to_dict()
     email = str(info.get("email") or "").strip()
     # An unverified e-mail must not grant a role by itself; groups still apply.
-    trusted_email = email if info.get("email_verified", True) is not False else ""
+    trusted_email = access.verified_email(info)
     groups = _groups(info.get(roles.groups_claim))
     role = roles.role_for(trusted_email, groups)
     name = str(info.get("name") or email or "signed-in user")
+    identity = access.audit_identity(info)
     if role is None:
         listed = ", ".join(groups) if groups else "none"
         return None, (
             f"{email or name} has no role in {roles.source} (groups claim "
             f"'{roles.groups_claim}': {listed}). Ask an admin to add your e-mail or a group."
         )
-    return User(email=email, name=name, role=role, groups=groups), ""
+    return User(email=identity, name=name, role=role, groups=groups), ""
 
 
 def current_user() -> User | None:

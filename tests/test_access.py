@@ -375,3 +375,30 @@ def test_cli_export_clear_text_is_audited(demo_db_copy, tmp_path):
     log = _audit(demo_db_copy)
     assert list(log["action"]) == ["export_clear_text", "export_audience"]
     assert log["actor"].iloc[0] == "dpo@example.com" and log["rows"].iloc[0] == len(frame)
+
+
+def test_the_audit_names_users_by_verified_identities_only():
+    claims = {"sub": "abc-123", "email": "boss@example.com", "name": "Boss"}
+    assert access.audit_identity(claims) == "boss@example.com"  # verified unless said otherwise
+    assert access.audit_identity({**claims, "email_verified": True}) == "boss@example.com"
+    assert access.audit_identity({**claims, "email_verified": False}) == "subject abc-123"
+    assert access.verified_email({**claims, "email_verified": False}) == ""
+
+
+def test_cli_as_with_control_characters_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "ccrm_core.cli", "build", "--db", str(tmp_path / "x.duckdb")]
+        + ["--as", "ana\x1b[31m@example.com"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "error: --as has a control or invisible character (U+001B) at position 4; use letters, "
+        "digits, spaces and punctuation\n"
+    )
+    assert not (tmp_path / "x.duckdb").exists()

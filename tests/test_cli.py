@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +105,104 @@ def test_busy_database_is_reported_not_traced(tmp_path):
         assert proc.stderr.count("\n") == 1
     finally:
         holder.kill()
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_app_refuses_to_serve_every_interface_without_login(tmp_path):
+    from conftest import _free_port
+
+    port = _free_port()
+    proc = subprocess.run(
+        [sys.executable, "-m", "ccrm_core.cli", "app", "--address", "0.0.0.0"]
+        + ["--port", str(port), "--db", str(tmp_path / "x.duckdb")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HOME": str(tmp_path)},  # no ~/.streamlit/secrets.toml either
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: --address 0.0.0.0: no login is configured")
+    assert proc.stderr.count("\n") == 1
+    assert not _listening(port)
+
+
+def test_app_stops_on_sigterm_and_releases_the_database(tmp_path):
+    from conftest import _free_port
+
+    db = tmp_path / "app.duckdb"
+    store.connect_writer(db).close()
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ccrm_core.cli", "app", "--db", str(db), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        # waits for the server as long as the process lives (a slow machine starts it late)
+        while not _listening(port):
+            assert proc.poll() is None, "ccrm app exited before serving"
+            time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) is not None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not _listening(port)
+    store.connect_writer(db).close()  # nothing holds the database any more
+
+
+def _unusable_databases(tmp_path) -> dict:
+    """name -> path of a database file ccrm must refuse to use."""
+    good = tmp_path / "good.duckdb"
+    con = store.connect_writer(good)
+    con.execute("INSERT INTO spend VALUES ('2024-01-01', 'tv', NULL, 10.0, 5)")
+    con.execute("CHECKPOINT")
+    con.close()
+    data = good.read_bytes()
+    paths = {}
+    for name, content in {
+        "garbage": bytes(range(256)) * 64,
+        "empty": b"",
+        "truncated": data[: len(data) // 2],
+        "header only": data[:12288],
+    }.items():
+        paths[name] = tmp_path / f"{name.replace(' ', '_')}.duckdb"
+        paths[name].write_bytes(content)
+    paths["folder"] = tmp_path / "folder.duckdb"
+    paths["folder"].mkdir()
+    newer = tmp_path / "newer.duckdb"
+    con = store.connect_writer(newer)
+    con.execute("INSERT INTO schema_version VALUES (999, now())")
+    con.execute("CHECKPOINT")
+    con.close()
+    paths["newer schema"] = newer
+    return paths
+
+
+def test_unusable_databases_get_one_line_and_stay_untouched(tmp_path):
+    csv = tmp_path / "spend.csv"
+    csv.write_text("date,channel,campaign_id,spend,impressions\n2024-02-01,tv,,10,5\n")
+    for name, db in _unusable_databases(tmp_path).items():
+        before = db.read_bytes() if db.is_file() else None
+        for args in (["ingest", str(csv)], ["build"], ["export", "audience"]):
+            extra = ["--segment", "x", "--channel", "email", "--out", str(tmp_path / "a.csv")]
+            proc = run(*args, "--db", str(db), *(extra if args[0] == "export" else []))
+            assert proc.returncode == 2, (name, args, proc.stderr[-500:])
+            assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, (
+                name,
+                args,
+                proc.stderr[-500:],
+            )
+            assert "Traceback" not in proc.stderr
+            assert (db.read_bytes() if db.is_file() else None) == before, (name, args)
+            assert not Path(f"{db}.wal").exists(), (name, args)
+    newer = run("build", "--db", str(tmp_path / "newer.duckdb"))
+    assert "schema version 999 is newer than this ccrm" in newer.stderr
+    folder = run("build", "--db", str(tmp_path / "folder.duckdb"))
+    assert "is a folder, not a file" in folder.stderr

@@ -119,6 +119,51 @@ def test_build_needed(con):
         "1, 1, 0, 'loaded', '')"
     )
     assert pipeline.build_needed(con)
+    assert set(pipeline.stale_stages(con).values()) == {"data was loaded after it last ran"}
+
+
+def test_a_build_that_stopped_halfway_is_not_up_to_date(con):
+    pipeline.build(con)
+    assert not pipeline.build_needed(con)
+    # a build that ran its first stages only (what a kill leaves): later stages read old outputs
+    pipeline.build(con, stages=BASE)
+    stale = pipeline.stale_stages(con)
+    assert "standardise" not in stale and "identity" not in stale and "daily_kpis" not in stale
+    assert stale["hygiene"] == "an earlier stage ran again after it"
+    assert stale["nba"] == "an earlier stage ran again after it"
+    pipeline.build(con)
+    assert not pipeline.build_needed(con)
+    # the last stage alone is fine: nothing after it reads its outputs
+    pipeline.build(con, stages=["nba"])
+    assert pipeline.stale_stages(con) == {}
+
+
+def test_a_failed_stage_makes_the_build_needed(con, monkeypatch):
+    pipeline.build(con)
+
+    def broken(cur, ctx):
+        raise ValueError("boom")
+
+    class BrokenStage(pipeline.Stage):
+        def function(self):
+            return broken
+
+    good = pipeline.STAGES
+    monkeypatch.setattr(
+        pipeline,
+        "STAGES",
+        tuple(
+            BrokenStage(s.name, s.target, s.description) if s.name == "value" else s for s in good
+        ),
+    )
+    pipeline.build(con)
+    stale = pipeline.stale_stages(con)
+    assert stale["value"] == "its last run failed"
+    assert stale["segments"] == "its last run skipped"
+    assert "identity" not in stale  # it ran fine after everything before it
+    monkeypatch.setattr(pipeline, "STAGES", good)
+    pipeline.build(con)
+    assert not pipeline.build_needed(con)
 
 
 def test_every_stage_builds_on_an_empty_database_with_typed_outputs(tmp_path):

@@ -49,6 +49,7 @@ A wrong file is refused on load with an error naming the file, the key and the v
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass
@@ -111,6 +112,37 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 DEFAULT_ROLES_FILE = Path(__file__).resolve().parents[2] / "roles.toml"
+
+
+LOOPBACK_NAMES = ("localhost",)
+
+
+def is_loopback(address: str | None) -> bool:
+    """True for 127.0.0.0/8, ::1 and 'localhost'; False for '' / None (all interfaces). Without
+    login the app runs everyone as admin, so it may listen on such an address only."""
+    if not address:
+        return False
+    if address.strip().lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(address.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def login_configured(app_folder: Path) -> bool:
+    """True when Streamlit's secrets (the app folder's .streamlit/secrets.toml, or the user's
+    ~/.streamlit/secrets.toml) have an [auth] section, i.e. the app asks users to sign in."""
+    for path in (
+        app_folder / ".streamlit" / "secrets.toml",
+        Path.home() / ".streamlit" / "secrets.toml",
+    ):
+        try:
+            if "auth" in tomllib.loads(path.read_text(encoding="utf-8")):
+                return True
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+            continue
+    return False
 
 
 class AccessDenied(PermissionError):
@@ -280,14 +312,32 @@ def load_roles(path: str | os.PathLike | None = None) -> RoleMap:
     return parse_roles(text, str(file))
 
 
+def verified_email(claims: dict) -> str:
+    """The e-mail of an identity provider's claims, or "" when the provider says it is not
+    verified (an unverified e-mail could be anyone's)."""
+    if claims.get("email_verified", True) is False:
+        return ""
+    return str(claims.get("email") or "").strip()
+
+
+def audit_identity(claims: dict) -> str:
+    """Who a signed-in user is in the audit log: what the provider vouches for, a verified
+    e-mail, else its subject id ("subject <sub>")."""
+    return verified_email(claims) or f"subject {claims.get('sub') or 'unknown'}"
+
+
 def local_user(email: str | None = None) -> User:
     """The user of a local session (no login configured, or the command line): `email` (the
     CLI's --as) or the operating system account as `<account>@localhost`, as admin. Local mode
     only listens on 127.0.0.1, so this is whoever already has the machine."""
     import getpass
 
-    if email:
-        return User(email=email.strip(), name=email.strip().partition("@")[0], role="admin")
+    from ccrm_core.foundation.validation import clean_name
+
+    if email is not None:
+        # it is written to the audit log as the actor: one readable line, like any name
+        email = clean_name(email, "--as", 254, error=AccessDenied, example="ana@example.com")
+        return User(email=email, name=email.partition("@")[0], role="admin")
     try:
         account = getpass.getuser()
     except (KeyError, OSError):  # no user name in the environment or password database

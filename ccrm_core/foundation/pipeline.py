@@ -309,11 +309,45 @@ def completed_stages(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def build_needed(con: duckdb.DuckDBPyConnection) -> bool:
-    """True when some stage never completed, or a file was ingested after the last build."""
-    if set(stage_names()) - completed_stages(con):
-        return True
-    last_build, last_ingest = con.execute(
-        "SELECT (SELECT max(ended_at) FROM pipeline_runs WHERE status = 'ok'), "
-        "(SELECT max(ended_at) FROM ingest_log WHERE status = 'loaded')"
-    ).fetchall()[0]
-    return last_ingest is not None and last_ingest > last_build
+    """True unless every stage's outputs come from one consistent, complete build newer than
+    the last ingest; `stale_stages` says which stages are out of date and why."""
+    return bool(stale_stages(con))
+
+
+def stale_stages(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """stage -> why it must run again, in pipeline order (empty when the build is up to date).
+
+    A stage is stale when it never completed, when its latest attempt failed or was skipped,
+    when it last completed before the last ingest ended (it read older raw data), or when it
+    last started before an earlier stage last finished (it read that stage's older outputs:
+    a build killed or failed halfway, or `--stage` run alone). So a build that stopped halfway
+    is never taken for an up-to-date one."""
+    if not store.table_exists(con, "pipeline_runs"):
+        return {s.name: "never built" for s in STAGES}
+    rows = con.execute(
+        """
+        SELECT stage, arg_max(status, (run_id, started_at)) AS last_status,
+               max(started_at) FILTER (WHERE status = 'ok') AS ok_started,
+               max(ended_at) FILTER (WHERE status = 'ok') AS ok_ended
+        FROM pipeline_runs GROUP BY stage
+        """
+    ).fetchall()
+    runs = {r[0]: r[1:] for r in rows}
+    last_ingest = con.execute(
+        "SELECT max(ended_at) FROM ingest_log WHERE status = 'loaded'"
+    ).fetchall()[0][0]
+    stale: dict[str, str] = {}
+    upstream_ended = None  # when the latest completed run of an earlier stage finished
+    for stage in STAGES:
+        last_status, ok_started, ok_ended = runs.get(stage.name, (None, None, None))
+        if ok_started is None:
+            stale[stage.name] = "never completed"
+        elif last_status != "ok":
+            stale[stage.name] = f"its last run {last_status}"
+        elif last_ingest is not None and ok_started < last_ingest:
+            stale[stage.name] = "data was loaded after it last ran"
+        elif upstream_ended is not None and ok_started < upstream_ended:
+            stale[stage.name] = "an earlier stage ran again after it"
+        if ok_ended is not None:
+            upstream_ended = max(upstream_ended or ok_ended, ok_ended)
+    return stale

@@ -323,6 +323,11 @@ class DatabaseMissingError(RuntimeError):
     """The database file does not exist yet."""
 
 
+class DatabaseUnusableError(RuntimeError):
+    """The database path is not a database this ccrm can use (a folder, a damaged, truncated or
+    foreign file, or a newer schema); nothing was changed."""
+
+
 def database_path(path: str | os.PathLike | None = None) -> Path:
     """The database file to use: the argument, else $CCRM_DB, else data/ccrm.duckdb."""
     return Path(path or os.environ.get("CCRM_DB") or DEFAULT_DB)
@@ -347,12 +352,42 @@ def _busy_message(db: Path, exc: Exception) -> str:
 
 
 def _open(db: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    if db.exists() and not db.is_file():
+        raise DatabaseUnusableError(
+            f"database {db} is a folder, not a file; choose a .duckdb file (--db or CCRM_DB)"
+        )
     try:
-        return duckdb.connect(str(db), read_only=read_only)
+        con = duckdb.connect(str(db), read_only=read_only)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise DatabaseBusyError(_busy_message(db, exc)) from exc
-        raise
+        raise DatabaseUnusableError(_unusable_message(db, exc)) from exc
+    except duckdb.Error as exc:
+        raise DatabaseUnusableError(_unusable_message(db, exc)) from exc
+    # DuckDB opens a file cut short as long as its metadata survived, and would write new data
+    # after the hole: the blocks it lists must all be in the file
+    block_size, blocks = con.execute(
+        "SELECT block_size, total_blocks FROM pragma_database_size()"
+    ).fetchall()[0]
+    expected = DUCKDB_HEADER_BYTES + int(block_size) * int(blocks)
+    if db.stat().st_size < expected:
+        con.close()
+        raise DatabaseUnusableError(
+            _unusable_message(db, f"{db.stat().st_size:,} bytes where its blocks need {expected:,}")
+        )
+    return con
+
+
+# A DuckDB file starts with a main header and two database headers of 4 KiB each.
+DUCKDB_HEADER_BYTES = 3 * 4096
+
+
+def _unusable_message(db: Path, exc: Exception | str) -> str:
+    reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return (
+        f"cannot open database {db} ({reason}): it is damaged, truncated or not a DuckDB "
+        "database; restore it from a backup or choose another file (--db or CCRM_DB)"
+    )
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
@@ -362,7 +397,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     )
     current = con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0] or 0
     if current > SCHEMA_VERSION:
-        raise RuntimeError(
+        raise DatabaseUnusableError(
             f"database schema version {current} is newer than this ccrm ({SCHEMA_VERSION}); "
             "upgrade ccrm"
         )
@@ -387,7 +422,11 @@ def connect_writer(path: str | os.PathLike | None = None) -> duckdb.DuckDBPyConn
     db = database_path(path)
     db.parent.mkdir(parents=True, exist_ok=True)
     con = _open(db, read_only=False)
-    migrate(con)
+    try:
+        migrate(con)
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
@@ -412,11 +451,12 @@ def connect_app(path: str | os.PathLike | None = None) -> duckdb.DuckDBPyConnect
 
 
 def is_read_only(con: duckdb.DuckDBPyConnection) -> bool:
-    try:
-        con.execute("CREATE TEMP TABLE IF NOT EXISTS _ccrm_write_probe (x INTEGER)")
-        return False
-    except duckdb.Error:
-        return True
+    """True when the connection cannot change the database file (opened read-only). A write
+    probe would not tell: DuckDB allows TEMP tables on a read-only connection."""
+    rows = con.execute(
+        "SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchall()
+    return bool(rows and rows[0][0])
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
