@@ -10,6 +10,7 @@ import pytest
 
 from ccrm_core.foundation import pipeline, store
 from ccrm_core.librarian import identity
+from ccrm_core.librarian.identity import matching
 
 AS_OF = date(2024, 12, 31)
 
@@ -98,7 +99,7 @@ def test_raising_the_threshold_never_merges_more():
 
 
 def test_components_labels_by_smallest_member():
-    labels = identity._components(6, np.array([4, 1]), np.array([2, 5]))
+    labels = matching._components(6, np.array([4, 1]), np.array([2, 5]))
     assert list(labels) == [0, 1, 2, 3, 2, 1]
 
 

@@ -510,14 +510,14 @@ def test_parquet_rewritten_during_its_load_is_refused(con, tmp_path, monkeypatch
     """The file is read in place, so a file replaced between the checks and the insert (an
     export still writing) must not load rows that were never checked."""
     f = _orders_parquet(tmp_path / "orders.parquet", ["a", "b"], [1.0, 2.0])
-    real = ingest._validate
+    real = ingest.run._validate
 
     def validate_then_rewrite(*args, **kwargs):
         out = real(*args, **kwargs)
         _orders_parquet(f, ["a", "a", "  "], [1.0, 2.0, 3.0])  # unchecked: repeats and blanks
         return out
 
-    monkeypatch.setattr(ingest, "_validate", validate_then_rewrite)
+    monkeypatch.setattr(ingest.run, "_validate", validate_then_rewrite)
     before = state(con)
     [r] = ingest.ingest_files(con, [f])
     assert r.status == "refused"
@@ -575,14 +575,14 @@ def test_failure_during_load_rolls_back(con, tmp_path, monkeypatch):
     assert ingest.ingest_files(con, [write(tmp_path / "orders.csv", ORDERS_OK)])[0].ok
     before = state(con)
     changed = write(tmp_path / "orders_2.csv", ORDERS_OK.replace("10.5", "99"))
-    real_log = ingest._log
+    real_log = ingest.load._log
 
     def failing_log(cur, report, rejects, started, status):
         if status == "loaded":
             raise duckdb.IOException("disk full (simulated)")
         return real_log(cur, report, rejects, started, status)
 
-    monkeypatch.setattr(ingest, "_log", failing_log)
+    monkeypatch.setattr(ingest.load, "_log", failing_log)
     [r] = ingest.ingest_files(con, [changed])
     assert r.status == "refused" and "disk full (simulated)" in r.message
     assert state(con) == before

@@ -147,25 +147,22 @@ def _policy_suppressions(
     return pd.Series(reason, index=customer_ids.index, dtype=object)
 
 
-def build_audience(
-    con: duckdb.DuckDBPyConnection,
-    scheme: str,
-    segment: str,
-    channel: str,
-    clear_text: bool = False,
-) -> AudienceExport:
-    """The export for one segment and channel; see the module docstring for the rules.
-
-    `clear_text=True` adds the plain `email` and `phone` columns. Only
-    `export_audience` asks for it, after checking that the user is an admin and
-    recording the export; everything else gets hashed identifiers only."""
+def _require_consentable(con: duckdb.DuckDBPyConnection, channel: str) -> None:
+    """Raise ValueError, naming the choices, when the channel has no consent records."""
     channels = consentable_channels(con)
     if channel not in channels:
         raise ValueError(
             f"channel {channel!r} has no consent records; choose one of {', '.join(channels)}"
         )
+
+
+def _segment_contacts(
+    con: duckdb.DuckDBPyConnection, scheme: str, segment: str, channel: str
+) -> pd.DataFrame:
+    """One row per segment member, by customer_id: the channel's consent status, whether any
+    linked source record opted out of it, and the golden email and phone."""
     cond, params = segments.segment_condition(con, scheme, segment)
-    frame = con.execute(
+    return con.execute(
         f"""
         WITH members AS (SELECT customer_id FROM mart_customer WHERE {cond}),
         consent AS (
@@ -199,10 +196,20 @@ def build_audience(
         """,  # noqa: S608 - condition from segments.segment_condition; values are parameters
         [*params, channel, channel],
     ).df()
+
+
+def _matchable_identifiers(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(email, phone) per member, None where missing; a phone that is not E.164 counts as none."""
     # object dtype with None for missing: pandas' string dtype would hand NaN to the hasher
     phone = frame["phone"].astype(object)
     phone = phone.where(frame["phone"].fillna("").str.match(E164).astype(bool), None)
     email = frame["email"].astype(object).where(frame["email"].notna(), None)
+    return email, phone
+
+
+def _consent_reasons(frame: pd.DataFrame, channel: str) -> pd.Series:
+    """Consent reason per member (None = may be contacted): opted out (here or on a linked
+    record), no consent recorded, or another status than opt_in."""
     status = frame["status"]
     reason = pd.Series([None] * len(frame), index=frame.index, dtype=object)
     reason[status == "opt_out"] = f"opted out of {channel}"
@@ -211,20 +218,33 @@ def build_audience(
     reason[reason.isna() & status.isna()] = f"no consent recorded for {channel}"
     other = reason.isna() & (status != "opt_in")
     reason[other] = [f"consent status {s!r} for {channel}" for s in status[other]]
-    open_ = reason.isna()
-    reason[open_] = _policy_suppressions(con, channel, frame.loc[open_, "customer_id"])
+    return reason
+
+
+def _exclude_unreachable(
+    reason: pd.Series, channel: str, email: pd.Series, phone: pd.Series
+) -> None:
+    """Give members still open (reason None) but without an identifier the channel needs the
+    reason "no email" / "no phone" / "no email or phone to match" (in place)."""
     needs = CHANNEL_IDENTIFIERS.get(channel, ("email", "phone"))
-    if needs:
-        reachable = np.zeros(len(frame), dtype=bool)
-        if "email" in needs:
-            reachable |= email.notna().to_numpy()
-        if "phone" in needs:
-            reachable |= phone.notna().to_numpy()
-        label = {("email",): "no email", ("phone",): "no phone"}.get(
-            needs, "no email or phone to match"
-        )
-        reason[reason.isna() & ~reachable] = label
-    keep = reason.isna().to_numpy()
+    if not needs:
+        return
+    reachable = np.zeros(len(reason), dtype=bool)
+    if "email" in needs:
+        reachable |= email.notna().to_numpy()
+    if "phone" in needs:
+        reachable |= phone.notna().to_numpy()
+    label = {("email",): "no email", ("phone",): "no phone"}.get(
+        needs, "no email or phone to match"
+    )
+    reason[reason.isna() & ~reachable] = label
+
+
+def _hashed_audience(
+    frame: pd.DataFrame, email: pd.Series, phone: pd.Series, keep: np.ndarray, clear_text: bool
+) -> pd.DataFrame:
+    """The kept members with SHA-256 identifiers (AUDIENCE_COLUMNS), plus plain email and phone
+    with `clear_text`."""
     audience = pd.DataFrame(
         {
             "customer_id": frame.loc[keep, "customer_id"].to_numpy(),
@@ -236,14 +256,43 @@ def build_audience(
     if clear_text:
         audience["email"] = email[keep].to_numpy()
         audience["phone"] = phone[keep].to_numpy()
-    exclusions = (
-        reason[~keep]
-        .value_counts()
+    return audience
+
+
+def _exclusion_counts(excluded_reasons: pd.Series) -> pd.DataFrame:
+    """Excluded members per reason (reason, customers), largest first, then by reason."""
+    return (
+        excluded_reasons.value_counts()
         .rename_axis("reason")
         .reset_index(name="customers")
         .sort_values(["customers", "reason"], ascending=[False, True])
         .reset_index(drop=True)
     )
+
+
+def build_audience(
+    con: duckdb.DuckDBPyConnection,
+    scheme: str,
+    segment: str,
+    channel: str,
+    clear_text: bool = False,
+) -> AudienceExport:
+    """The export for one segment and channel; see the module docstring for the rules.
+
+    `clear_text=True` adds the plain `email` and `phone` columns. Only
+    `export_audience` asks for it, after checking that the user is an admin and
+    recording the export; everything else gets hashed identifiers only."""
+    _require_consentable(con, channel)
+    frame = _segment_contacts(con, scheme, segment, channel)
+    email, phone = _matchable_identifiers(frame)
+    # the first reason that applies wins: consent, then the contact policy, then reachability
+    reason = _consent_reasons(frame, channel)
+    open_ = reason.isna()
+    reason[open_] = _policy_suppressions(con, channel, frame.loc[open_, "customer_id"])
+    _exclude_unreachable(reason, channel, email, phone)
+    keep = reason.isna().to_numpy()
+    audience = _hashed_audience(frame, email, phone, keep, clear_text)
+    exclusions = _exclusion_counts(reason[~keep])
     return AudienceExport(scheme, segment, channel, len(frame), audience, exclusions)
 
 

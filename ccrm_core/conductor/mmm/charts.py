@@ -1,0 +1,141 @@
+"""Readers of the mmm marts (None before the `mmm` stage or when it ran on no spend) and the
+page charts: contributions per period, ROI with intervals, actual vs fitted revenue per day.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+import plotly.graph_objects as go
+
+from ccrm_core.foundation import store
+
+
+def _read(con: duckdb.DuckDBPyConnection, table: str, order: str = "") -> pd.DataFrame | None:
+    if not store.table_exists(con, table):
+        return None
+    frame = con.execute(f"SELECT * FROM {store.quote_ident(table)} {order}").df()  # noqa: S608
+    return frame if len(frame) else None  # an empty mart (no spend yet) reads as not built
+
+
+def load_contributions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
+    """mart_mmm_contributions (date, component, contribution); None before the mmm stage."""
+    return _read(con, "mart_mmm_contributions", "ORDER BY date, component")
+
+
+def load_fit(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
+    return _read(con, "mart_mmm_fit", "ORDER BY date")
+
+
+def load_channels(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
+    return _read(con, "mart_mmm_channels", "ORDER BY contribution DESC")
+
+
+def load_diagnostics(con: duckdb.DuckDBPyConnection) -> dict[str, float] | None:
+    frame = _read(con, "mart_mmm_diagnostics")
+    return None if frame is None else dict(zip(frame["metric"], frame["value"], strict=True))
+
+
+def load_response_curves(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
+    return _read(con, "mart_response_curves", "ORDER BY channel")
+
+
+def chart_contributions(contributions: pd.DataFrame, freq: str = "W") -> go.Figure:
+    """Stacked area: revenue per period by component (baseline at the bottom, then channels)."""
+    from ccrm_core.conductor.attribution import CHANNEL_COLOURS
+
+    frame = contributions.assign(date=pd.to_datetime(contributions["date"]))
+    wide = (
+        frame.pivot_table(index="date", columns="component", values="contribution", aggfunc="sum")
+        .resample(freq)
+        .sum()
+    )
+    fig = go.Figure()
+    order = ["baseline"] + [c for c in wide.columns if c != "baseline"]
+    for comp in order:
+        if comp not in wide:
+            continue
+        fig.add_scatter(
+            x=wide.index,
+            y=wide[comp],
+            name=comp,
+            stackgroup="one",
+            mode="lines",
+            line=dict(width=0.5, color=CHANNEL_COLOURS.get(comp)),
+        )
+    fig.update_layout(
+        height=400,
+        margin=dict(l=10, r=10, t=30, b=10),
+        yaxis_title=f"revenue per {'week' if freq == 'W' else 'period'}",
+        legend=dict(orientation="h", y=-0.15),
+    )
+    return fig
+
+
+def chart_roi(channels: pd.DataFrame, measure: str = "roi") -> go.Figure:
+    """ROI (or marginal ROI) per channel with its 90% bootstrap interval as error bars."""
+    part = channels.sort_values(measure)
+    fig = go.Figure(
+        go.Bar(
+            x=part[measure],
+            y=part["channel"],
+            orientation="h",
+            error_x=dict(
+                type="data",
+                symmetric=False,
+                array=(part[f"{measure}_high"] - part[measure]).clip(lower=0),
+                arrayminus=(part[measure] - part[f"{measure}_low"]).clip(lower=0),
+            ),
+            marker_color=["#1f77b4" if a else "#d62728" for a in part["addressable"]],
+            hovertemplate="%{y}: %{x:.2f} revenue per unit spend<extra></extra>",
+        )
+    )
+    fig.add_vline(x=1.0, line_dash="dot", line_color="#888")
+    fig.update_layout(
+        height=max(240, 30 * len(part) + 60),
+        margin=dict(l=10, r=10, t=30, b=10),
+        xaxis_title="ROI (revenue per unit spend)" if measure == "roi" else "marginal ROI",
+    )
+    return fig
+
+
+def chart_fit(fit: pd.DataFrame) -> go.Figure:
+    """Actual vs fitted daily revenue, and residuals on a second row."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.05
+    )
+    fig.add_scatter(
+        x=fit["date"],
+        y=fit["actual"],
+        name="actual",
+        mode="lines",
+        line=dict(color="#888", width=1),
+        row=1,
+        col=1,
+    )
+    fig.add_scatter(
+        x=fit["date"],
+        y=fit["fitted"],
+        name="fitted",
+        mode="lines",
+        line=dict(color="#1f77b4", width=1.5),
+        row=1,
+        col=1,
+    )
+    fig.add_scatter(
+        x=fit["date"],
+        y=fit["residual"],
+        name="residual",
+        mode="lines",
+        line=dict(color="#d62728", width=1),
+        row=2,
+        col=1,
+    )
+    fig.update_layout(
+        height=420, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.12)
+    )
+    fig.update_yaxes(title_text="revenue/day", row=1, col=1)
+    fig.update_yaxes(title_text="residual", row=2, col=1)
+    return fig

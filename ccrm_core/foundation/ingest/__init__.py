@@ -1,0 +1,111 @@
+"""`ccrm ingest`: load CSV, CSV.gz and Parquet files into the raw tables — validated, atomic,
+idempotent.
+
+What a file must look like
+- CSV: UTF-8, comma-separated, first line a header with the contract's column names (any case,
+  any order; see `store.TABLES`). `.gz` compression is recognised from the bytes, not the name.
+  Timestamps `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DDTHH:MM:SS` (optional fraction; a trailing offset
+  is *not* converted — write UTC or local time without it), dates `YYYY-MM-DD`, numbers with a dot
+  as decimal separator (whole-number columns accept 2.0 and 1e3 but reject 1.5). An empty field
+  is NULL.
+- Parquet: the same column names; column types must be the contract's or convert losslessly
+  (integers into text or numbers, any timestamp precision, timestamps with time zone are taken
+  as UTC, a timestamp column holding only midnights into a DATE, whole floats into BIGINT, text
+  that parses into the expected type). Anything else refuses the file naming column, expected and
+  actual type.
+
+What happens to a file (each file is one unit; `ingest_files` handles several)
+1. Checks that refuse the whole file and change nothing: missing/unreadable file, empty file,
+   spreadsheet or zip renamed to .csv, header only, not comma-separated, missing required
+   columns, invalid UTF-8 (line named), Parquet column of the wrong type, duplicate keys inside
+   the file (key and both lines named), or more than `max_reject_rate` of its rows rejected.
+2. Rows that are individually wrong are *rejected* (left out, recorded in `ingest_rejects` with
+   file, line, column, value and reason) and the rest loads: a value that does not parse as the
+   column's type, a missing required value (NULL or blank), a non-finite number, a fraction in a
+   whole-number column, a consent status other than opt_in/opt_out, an event with neither
+   source_id nor anonymous_id, a row with too many or too few fields. Vocabularies such as events.channel are *not* enforced here (the
+   hygiene stage measures validity); ingest enforces types, required values and keys only.
+   Extra columns are ignored with a warning; absent optional columns load as NULL.
+3. Upsert policy (last file wins): every raw table has a natural key (`store.TABLES[t].key`). A
+   row whose key is already stored replaces the stored row; keys not yet stored are added; stored
+   keys the file does not mention are kept. Re-ingesting the same file is therefore idempotent:
+   same row count, same values. Keys compare NULL as equal to NULL (spend's campaign_id). A
+   rejected row does not touch the stored row with its key.
+4. The delete of replaced keys, the insert and the `ingest_log` entry run in ONE transaction on a
+   cursor of the caller's connection: readers on other cursors see the table before or after,
+   never half-loaded, and a crash or kill mid-load leaves the previous data intact (DuckDB's WAL
+   only replays committed transactions). A refused file is recorded in `ingest_log` (status
+   `refused`) and its rejects in `ingest_rejects` after the rollback.
+
+Line numbers are the file's physical line numbers (header = line 1, quoted line breaks and blank
+lines counted); Parquet positions are row numbers (first data row = 1). Values of PII columns are
+masked in messages and reports (ccrm_core.foundation.privacy); `ingest_rejects` keeps the full value for
+the administrator.
+
+Speed: a CSV is read once, typed, by DuckDB's parallel reader into a TEMP staging table
+(`store_rejects` records unparseable rows with their line). Measured on 5M events: this is faster
+than an all-VARCHAR read plus TRY_CAST (1.7 s vs 2.6 s to stage) and keeps DuckDB's line numbers.
+A Parquet file is validated and inserted straight from the file (no staging copy). The checks are
+one aggregate pass (row rules with a cheap pre-filter, count(DISTINCT key) for duplicates); the
+delete of replaced keys is skipped when the table is empty. Line numbers are worked out only when
+something is reported. The insert into the persistent table (compression) dominates the time.
+All SQL here is built from contract identifiers and fixed names; paths and values are parameters.
+
+Submodules: `run` holds `ingest_files` / `ingest_file` and the steps of one file; `report` the
+IngestError, Reject and IngestReport types and how values are shown (PII masked); `names` file
+names and upload limits; `checks` the whole-file checks (kind of file, CSV header, columns);
+`csv_source` and `parquet_source` the two readers; `source` what they return and the scratch
+tables; `rules` the row rules and the validation pass (rejects, reject rate, duplicate keys);
+`load` the atomic upsert, the ingest log and its readers.
+"""
+
+from ccrm_core.foundation.ingest.load import ingest_history, rejected_rows, rejected_value_count
+from ccrm_core.foundation.ingest.names import (
+    FILE_NAME_MAX,
+    FILE_SUFFIXES,
+    MAX_UPLOAD_MB,
+    TABLE_ALIASES,
+    check_upload_size,
+    infer_table,
+    max_upload_mb,
+    upload_file_name,
+)
+from ccrm_core.foundation.ingest.report import (
+    PII_COLUMNS,
+    REJECTS_IN_REPORT,
+    REJECTS_RECORDED,
+    IngestError,
+    IngestReport,
+    Outcome,
+    Progress,
+    Reject,
+    masked_value,
+    shown_value,
+)
+from ccrm_core.foundation.ingest.run import ingest_file, ingest_files
+
+__all__ = [
+    "FILE_NAME_MAX",
+    "FILE_SUFFIXES",
+    "MAX_UPLOAD_MB",
+    "PII_COLUMNS",
+    "REJECTS_IN_REPORT",
+    "REJECTS_RECORDED",
+    "TABLE_ALIASES",
+    "IngestError",
+    "IngestReport",
+    "Outcome",
+    "Progress",
+    "Reject",
+    "check_upload_size",
+    "infer_table",
+    "ingest_file",
+    "ingest_files",
+    "ingest_history",
+    "masked_value",
+    "max_upload_mb",
+    "rejected_rows",
+    "rejected_value_count",
+    "shown_value",
+    "upload_file_name",
+]

@@ -1,0 +1,154 @@
+"""Running an ingest: `ingest_files` / `ingest_file`, one file at a time under a process-wide
+lock, each file checked, read, validated and loaded as one unit (see the package docstring).
+"""
+
+from __future__ import annotations
+
+import csv
+import threading
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from ccrm_core.foundation import store, validation
+from ccrm_core.foundation.ingest.checks import _sniff
+from ccrm_core.foundation.ingest.csv_source import _stage_csv
+from ccrm_core.foundation.ingest.load import _load, _record_refusal
+from ccrm_core.foundation.ingest.names import FILE_NAME_MAX, infer_table, upload_file_name
+from ccrm_core.foundation.ingest.parquet_source import _parquet_source
+from ccrm_core.foundation.ingest.report import (
+    REJECTS_IN_REPORT,
+    IngestError,
+    IngestReport,
+    Outcome,
+    Progress,
+    Reject,
+    masked_value,
+)
+from ccrm_core.foundation.ingest.rules import _validate
+from ccrm_core.foundation.ingest.source import _drop_scratch
+
+_LOCK = threading.Lock()  # one ingest at a time per process: ingest ids and upserts never race
+
+
+def ingest_files(
+    con: duckdb.DuckDBPyConnection,
+    paths: Sequence[str | Path],
+    table: str | None = None,
+    max_reject_rate: float = 0.01,
+    progress: Progress | None = None,
+    source_names: Sequence[str] | None = None,
+    on_outcome: Outcome | None = None,
+) -> list[IngestReport]:
+    """Load files into raw tables, each file in its own transaction; one report per file.
+
+    `table`: the raw table for every file; None infers it from each file name (`infer_table`).
+    `max_reject_rate`: fraction of rows (0..1) that may be rejected before the file is refused.
+    `progress(fraction, message)`: fraction 0..1 over all files, for a progress bar.
+    `source_names`: names to show and to infer tables from instead of the paths (the app passes
+    the user's upload names; the files themselves are temporary copies).
+    `on_outcome(cursor, report)`: runs inside the transaction that commits a file's outcome (its
+    rows or its refusal, with the ingest_log entry), so what it writes commits with them.
+    A refused file never raises: its report says why (status 'refused'). Raises IngestError only
+    for a wrong argument (unknown table, bad rate, names not matching paths).
+    """
+    if table is not None and table not in store.TABLES:
+        raise IngestError(f"unknown table {table!r}; choose from: {', '.join(store.TABLES)}")
+    if not 0.0 <= max_reject_rate <= 1.0:
+        raise IngestError(f"max_reject_rate must be between 0 and 1, got {max_reject_rate}")
+    if source_names is not None and len(source_names) != len(paths):
+        raise IngestError(
+            f"source_names has {len(source_names)} names for {len(paths)} files; pass one each"
+        )
+    reports = []
+    total = len(paths)
+    with _LOCK:
+        for index, path in enumerate(paths):
+            name = source_names[index] if source_names is not None else None
+
+            def step(fraction: float, message: str, index: int = index) -> None:
+                if progress:
+                    progress(min(1.0, (index + fraction) / max(total, 1)), message)
+
+            reports.append(
+                _ingest_one(con, Path(path), table, max_reject_rate, step, name, on_outcome)
+            )
+    if progress:
+        progress(1.0, f"done: {sum(r.ok for r in reports)} of {total} files loaded")
+    return reports
+
+
+def ingest_file(
+    con: duckdb.DuckDBPyConnection,
+    path: str | Path,
+    table: str | None = None,
+    max_reject_rate: float = 0.01,
+    progress: Progress | None = None,
+    source_name: str | None = None,
+) -> IngestReport:
+    """One file; see `ingest_files`."""
+    names = [source_name] if source_name is not None else None
+    return ingest_files(con, [path], table, max_reject_rate, progress, names)[0]
+
+
+def _ingest_one(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    table: str | None,
+    max_reject_rate: float,
+    step: Callable[[float, str], None],
+    source_name: str | None,
+    on_outcome: Outcome | None = None,
+) -> IngestReport:
+    name = str(path) if source_name is None else source_name
+    shown = validation.label(name, FILE_NAME_MAX)  # one printable line in messages and the log
+    started = datetime.now()
+    t0 = time.perf_counter()
+    report = IngestReport(file=shown, table=table, path=str(path))
+    rejects: list[Reject] = []
+    cur = con.cursor()
+    try:
+        step(0.0, f"checking {shown}")
+        if source_name is not None:
+            upload_file_name(source_name)  # a name to show and log: no control characters
+        report.table = table or infer_table(name)
+        spec = store.TABLES[report.table]
+        kind, compression = _sniff(path, shown)
+        step(0.05, f"reading {shown}")
+        if kind == "csv":
+            source = _stage_csv(cur, path, compression, shown, spec, report, rejects)
+        else:
+            source = _parquet_source(cur, path, shown, spec, report)
+        step(0.5, f"checking rows of {shown}")
+        clean, params = _validate(cur, source, shown, spec, report, rejects, max_reject_rate)
+        step(0.7, f"writing {shown} into {spec.name}")
+        report.status = "loaded"  # as on_outcome sees it; a failure below makes it 'refused'
+        _load(
+            cur, clean, params, spec, report, rejects, shown, started, source.unchanged, on_outcome
+        )
+    except IngestError as exc:
+        report.status = "refused"
+        report.message = str(exc)
+    except (duckdb.Error, OSError, EOFError, zlib.error, csv.Error) as exc:
+        # the reader or the database failed (damaged gzip, disk full, ...): nothing was committed
+        report.status = "refused"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        report.message = f"{shown}: could not be loaded ({first[:200]}); nothing was changed"
+    finally:
+        _drop_scratch(cur)
+        cur.close()
+    report.rejects = [
+        Reject(r.line, r.column, masked_value(r.column, r.value), r.reason)
+        for r in rejects[:REJECTS_IN_REPORT]
+    ]
+    if report.status == "refused":
+        report.rows_loaded = 0
+        report.rows_replaced = 0
+        report.ingest_id = _record_refusal(con, report, rejects, started, on_outcome)
+    report.seconds = time.perf_counter() - t0
+    step(0.99, f"{shown}: {report.status}")  # 1.0 is the final "done" of ingest_files
+    return report

@@ -1,0 +1,218 @@
+"""Figures of the command center (data in, go.Figure out): funnel, stage-to-stage rates,
+cohort retention heatmap, journeys Sankey, distributions and the KPI forecast with its band.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from ccrm_core.radar.kpis.queries import FUNNEL_STAGES
+
+_LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320, template="plotly_white")
+_ALERT_COLOUR = "#d62728"
+_BAND_COLOUR = "rgba(31, 119, 180, 0.15)"
+
+
+def figure_funnel(funnel: pd.DataFrame, segment: str | None = None) -> go.Figure:
+    """Funnel for one row of `funnel_by_segment` (the first row when `segment` is None), each
+    stage labelled with its count and its rate from the stage before."""
+    fig = go.Figure()
+    if funnel is None or funnel.empty:
+        return fig.update_layout(title="Funnel: no data", **_LAYOUT)
+    row = funnel.iloc[0] if segment is None else funnel[funnel["segment"] == segment].iloc[0]
+    counts = [int(row[s]) for s in FUNNEL_STAGES]
+    text = [f"{counts[0]:,}"] + [
+        f"{c:,} ({c / p:.0%})" if p else f"{c:,}" for p, c in zip(counts, counts[1:], strict=False)
+    ]
+    fig.add_trace(
+        go.Funnel(
+            y=[s.capitalize() for s in FUNNEL_STAGES],
+            x=counts,
+            text=text,
+            textinfo="text",
+            marker=dict(color="#1f77b4"),
+            hovertemplate="%{y}: %{x:,} customers, %{percentPrevious:.0%} of the stage before"
+            "<extra></extra>",
+        )
+    )
+    title = f"Funnel: {row['segment']} (% of the stage before)"
+    return fig.update_layout(title=title, **_LAYOUT)
+
+
+def figure_funnel_rates(funnel: pd.DataFrame) -> go.Figure:
+    """Heatmap of stage-to-stage conversion rates, one row per segment."""
+    fig = go.Figure()
+    if funnel is None or funnel.empty:
+        return fig.update_layout(title="Stage-to-stage rates: no data", **_LAYOUT)
+    stages = FUNNEL_STAGES[1:]
+    z = funnel[[f"rate_{s}" for s in stages]].to_numpy(dtype=float)
+    labels = [
+        f"{s} ({int(n):,})" for s, n in zip(funnel["segment"], funnel["reached"], strict=True)
+    ]
+    fig.add_trace(
+        go.Heatmap(
+            z=z,
+            x=[f"{a} → {b}" for a, b in zip(FUNNEL_STAGES, stages, strict=False)],
+            y=labels,
+            text=[[("–" if not math.isfinite(v) else f"{v:.0%}") for v in r] for r in z],
+            texttemplate="%{text}",
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            showscale=False,
+            hovertemplate="%{y}<br>%{x}: %{text}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed")
+    return fig.update_layout(
+        title="Stage-to-stage rates by segment (reached in brackets)", **_LAYOUT
+    )
+
+
+def figure_cohort_heatmap(cohorts: pd.DataFrame) -> go.Figure:
+    """Cohort retention heatmap: acquisition month (rows, newest at the bottom) x months since
+    first purchase (columns, from 1), cell = share of the cohort that ordered that month."""
+    fig = go.Figure()
+    if cohorts is None or cohorts.empty:
+        return fig.update_layout(title="Cohort retention: no data", **_LAYOUT)
+    c = cohorts[cohorts["months_since"] >= 1]
+    grid = c.pivot(index="cohort_month", columns="months_since", values="retention")
+    sizes = cohorts[cohorts["months_since"] == 0].set_index("cohort_month")["cohort_customers"]
+    grid = grid.reindex(sizes.index)
+    ylabels = [f"{pd.Timestamp(m):%Y-%m} ({int(n):,})" for m, n in sizes.items()]
+    z = grid.to_numpy(dtype=float)
+    fig.add_trace(
+        go.Heatmap(
+            z=z,
+            x=[int(x) for x in grid.columns],
+            y=ylabels,
+            text=[["" if not math.isfinite(v) else f"{v:.0%}" for v in r] for r in z],
+            texttemplate="%{text}",
+            textfont=dict(size=9),
+            colorscale="Blues",
+            zmin=0,
+            showscale=False,
+            hovertemplate="cohort %{y}<br>month %{x}: %{z:.1%} ordered<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title="months since first purchase", dtick=1)
+    fig.update_yaxes(autorange="reversed", title=None)
+    layout = {**_LAYOUT, "height": max(320, 18 * len(ylabels) + 90)}
+    return fig.update_layout(title="Monthly cohort retention (cohort size)", **layout)
+
+
+def figure_journey_sankey(paths: pd.DataFrame) -> go.Figure:
+    """Sankey of the most common paths to purchase, aligned on the purchase (rightmost column);
+    columns are steps before the purchase, link width = conversions."""
+    fig = go.Figure()
+    if paths is None or paths.empty:
+        return fig.update_layout(title="Journeys: no data", **_LAYOUT)
+    steps = max(1, max(len(p) for p in paths["path"]))
+    nodes: dict[tuple[int, str], int] = {}
+
+    def node(pos: int, label: str) -> int:
+        return nodes.setdefault((pos, label), len(nodes))
+
+    links: dict[tuple[int, int], float] = {}
+    for path, n in zip(paths["path"], paths["conversions"], strict=True):
+        chain = list(path) or ["(no tracked touch)"]
+        ids = [node(len(chain) - i, ch) for i, ch in enumerate(chain)] + [node(0, "Purchase")]
+        for a, b in zip(ids, ids[1:], strict=False):
+            links[(a, b)] = links.get((a, b), 0.0) + float(n)
+    labels = [k[1] for k in nodes]
+    xs = [0.01 + 0.98 * (steps - k[0]) / steps for k in nodes]
+    ys = [0.0] * len(nodes)
+    for pos in {k[0] for k in nodes}:
+        members = [i for k, i in nodes.items() if k[0] == pos]
+        for j, i in enumerate(members):
+            ys[i] = 0.05 + 0.9 * (j + 0.5) / len(members)
+    fig.add_trace(
+        go.Sankey(
+            arrangement="snap",
+            node=dict(label=labels, x=xs, y=ys, pad=12, thickness=14),
+            link=dict(
+                source=[a for a, _ in links],
+                target=[b for _, b in links],
+                value=list(links.values()),
+                hovertemplate="%{source.label} → %{target.label}: %{value:,.0f}<extra></extra>",
+            ),
+        )
+    )
+    title = f"Top {len(paths)} paths to first purchase (from {paths['source'].iloc[0]})"
+    return fig.update_layout(title=title, **_LAYOUT)
+
+
+def figure_distribution(frame: pd.DataFrame, x: str, y: str, title: str, x_title: str) -> go.Figure:
+    """Bar chart of a distribution (path lengths, days to convert)."""
+    fig = go.Figure()
+    if frame is None or frame.empty:
+        return fig.update_layout(title=f"{title}: no data", **_LAYOUT)
+    fig.add_trace(go.Bar(x=frame[x], y=frame[y], marker_color="#1f77b4"))
+    fig.update_xaxes(title=x_title)
+    fig.update_yaxes(title="customers")
+    return fig.update_layout(title=title, bargap=0.1, **_LAYOUT)
+
+
+def figure_forecast(forecast: pd.DataFrame, title: str, show_days: int | None = None) -> go.Figure:
+    """Actual series, forecast, prediction band, alerts (red) and the forecast horizon.
+    `show_days` zooms the x axis on the last days of history (plus the horizon); the whole
+    series stays one double-click away."""
+    fig = go.Figure()
+    if forecast is None or forecast.empty:
+        return fig.update_layout(title=f"{title}: no data", **_LAYOUT)
+    f = forecast
+    fig.add_trace(
+        go.Scatter(
+            x=f["date"], y=f["upper"], line=dict(width=0), hoverinfo="skip", showlegend=False
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=f["date"],
+            y=f["lower"],
+            line=dict(width=0),
+            fill="tonexty",
+            fillcolor=_BAND_COLOUR,
+            name="prediction band",
+            hoverinfo="skip",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=f["date"],
+            y=f["expected"],
+            line=dict(color="#1f77b4", dash="dot", width=1),
+            name="forecast",
+        )
+    )
+    hist = f[~f["is_forecast"]]
+    fig.add_trace(
+        go.Scatter(
+            x=hist["date"], y=hist["actual"], line=dict(color="#333333", width=1), name="actual"
+        )
+    )
+    alerts = hist[hist["is_alert"]]
+    fig.add_trace(
+        go.Scatter(
+            x=alerts["date"],
+            y=alerts["actual"],
+            mode="markers",
+            marker=dict(color=_ALERT_COLOUR, size=8),
+            name="alert",
+        )
+    )
+    if f["is_forecast"].any():
+        fig.add_vrect(
+            x0=f.loc[f["is_forecast"], "date"].min(),
+            x1=f["date"].max(),
+            fillcolor="rgba(0,0,0,0.04)",
+            line_width=0,
+        )
+    if show_days and not hist.empty:
+        last = pd.Timestamp(hist["date"].max())
+        fig.update_xaxes(range=[last - pd.Timedelta(days=show_days), pd.Timestamp(f["date"].max())])
+    fig.update_layout(title=title, legend=dict(orientation="h", y=-0.15), **_LAYOUT)
+    return fig

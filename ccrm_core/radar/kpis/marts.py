@@ -1,0 +1,421 @@
+"""Build stages of the command center's marts (Radar): daily_kpis (the contract mart),
+customer_kpis and radar_funnel, their SQL, and the periods and windows the marts are built for.
+
+Everything the home page shows is read from small marts that the pipeline builds, so a page
+computation is a handful of aggregates over day- or segment-grain tables, never a scan of orders.
+
+Marts (all dates are calendar days, money is in currency units):
+
+- `mart_daily_kpis` (contract, stage `daily_kpis`): one row per day x sales channel x source
+  system with orders, revenue, buyers (distinct customers who ordered that day) and
+  new_customers (customers whose first order ever falls on that day, counted on the channel and
+  source system of that first order).
+- `mart_kpi_segments` (stage `customer_kpis`): customer_id, scheme, segment. Every customer is in
+  scheme 'all' / segment 'all'; when `mart_customer` exists, also in one segment per scheme
+  (`rfm_segment`, `value_tier`, `needs_segment`). Segments are today's membership: a segment's
+  history is the history of the customers who are in it now.
+- `mart_customer_kpis` (stage `customer_kpis`): one row per customer: first/last order, lifetime
+  orders and revenue, last event and last engagement (open, click, visit) day, and consent reach
+  (contactable = current opt-in on at least one channel, contactable_since = earliest of those
+  opt-ins).
+- `mart_kpi_daily` (stage `customer_kpis`): mart_daily_kpis by segment: one row per day x scheme x
+  segment x sales channel x source system: orders, revenue, new_customers (additive).
+- `mart_kpi_activity` (stage `customer_kpis`): active-spell changes per window_days x scheme x
+  segment x channel x source_system x day ('all' rows included: distinct counts do not add up).
+  A customer is *active on day d with window W* when they ordered (in the slice) on a day in
+  [d - W + 1, d]. `started` counts spells that begin on the day (first order in the slice, or a
+  return after a gap of at least W days; `first_in_slice` counts the first kind), `lapsed` counts
+  spells that end on the day (W days after the last order of the spell). Active customers on day
+  d = cumulative started - cumulative lapsed. With W equal to a period length this also gives the
+  distinct buyers of any period of that length.
+- `mart_kpi_order_days` (stage `customer_kpis`): distinct (date, channel, source_system,
+  customer_id) of orders, sorted by date: distinct buyers of custom periods.
+- `mart_kpi_reach` (stage `customer_kpis`): newly contactable customers per day x scheme x
+  segment x source_system (by contactable_since), and `mart_kpi_base` the customers per scheme x
+  segment x source_system.
+- `mart_funnel`, `mart_cohorts`, `mart_journeys`, `mart_journey_stats` (stage `radar_funnel`).
+- `mart_kpi_forecast`, `mart_kpi_alerts` (stage `kpi_alerts`, built in `alerts`).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from ccrm_core.foundation import store
+from ccrm_core.foundation.pipeline import BuildContext
+from ccrm_core.radar import segments
+
+ALL = "all"
+SEGMENT_SCHEMES = tuple(segments.SCHEMES)
+STANDARD_PERIODS = (7, 30, 90, 365)  # days; the page's period choices besides custom
+ACTIVE_WINDOWS = (30, 90, 180, 365)  # days; choices for "active customers"
+DEFAULT_ACTIVE_WINDOW = 365
+# Event types (written out in the SQL below): engagement = open, click, visit; a journey touch =
+# impression, send, open, click, visit, call.
+LOYAL_MIN_ORDERS = 4
+JOURNEY_LOOKBACK_DAYS = 90
+
+# ---------------------------------------------------------------------------------------------
+# Stage daily_kpis (contract)
+
+DAILY_KPIS_SQL = f"""
+CREATE OR REPLACE TABLE mart_daily_kpis AS
+WITH o AS (
+    SELECT customer_id, CAST(ts AS DATE) AS date, coalesce(channel, 'unknown') AS channel,
+           source_system, revenue, order_id, ts
+    FROM customer_orders
+),
+first_orders AS (
+    -- the first order by time, then id: one order even when two share a timestamp
+    SELECT customer_id, arg_min(date, row(ts, order_id)) AS date,
+           arg_min(channel, row(ts, order_id)) AS channel,
+           arg_min(source_system, row(ts, order_id)) AS source_system
+    FROM o GROUP BY customer_id
+),
+daily AS (
+    SELECT date, channel, source_system, count(*) AS orders, {store.exact_sum("revenue")} AS revenue,
+           count(DISTINCT customer_id) AS buyers
+    FROM o GROUP BY ALL
+),
+new AS (
+    SELECT date, channel, source_system, count(*) AS new_customers
+    FROM first_orders GROUP BY ALL
+)
+SELECT d.date, d.channel, d.source_system, d.orders, d.revenue, d.buyers,
+       coalesce(n.new_customers, 0) AS new_customers
+FROM daily d LEFT JOIN new n USING (date, channel, source_system)
+ORDER BY d.date, d.channel, d.source_system
+"""  # noqa: S608 our SQL; sums from store.exact_sum
+
+
+def daily_kpis_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
+    con.execute(DAILY_KPIS_SQL)
+    return con.execute("SELECT count(*) FROM mart_daily_kpis").fetchone()[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage customer_kpis: per-customer facts, segment membership, daily and activity marts
+
+
+def _build_segments(con: duckdb.DuckDBPyConnection) -> None:
+    parts = ["SELECT DISTINCT customer_id, 'all' AS scheme, 'all' AS segment FROM customers"]
+    for scheme in segments.available_schemes(con):
+        col = store.quote_ident(scheme)
+        parts.append(
+            f"SELECT customer_id, '{scheme}', CAST({col} AS VARCHAR) FROM mart_customer "  # noqa: S608 scheme from SEGMENT_SCHEMES
+            f"WHERE {col} IS NOT NULL"
+        )
+    con.execute(
+        "CREATE OR REPLACE TABLE mart_kpi_segments AS "
+        + " UNION ALL ".join(parts)
+        + " ORDER BY customer_id"
+    )
+
+
+CUSTOMER_KPIS_SQL = f"""
+CREATE OR REPLACE TABLE mart_customer_kpis AS
+WITH o AS (
+    SELECT customer_id, min(ts) AS first_order_ts,
+           -- the first order by time, then id: one order even when two share a timestamp
+           arg_min(coalesce(channel, 'unknown'), row(ts, order_id)) AS first_order_channel,
+           arg_min(source_system, row(ts, order_id)) AS first_order_source,
+           arg_min(revenue, row(ts, order_id)) AS first_order_revenue,
+           CAST(max(ts) AS DATE) AS last_order_date,
+           count(*) AS orders, {store.exact_sum("revenue")} AS revenue
+    FROM customer_orders GROUP BY customer_id
+),
+e AS (
+    SELECT customer_id, CAST(max(ts) AS DATE) AS last_event_date,
+           CAST(max(ts) FILTER (WHERE event_type IN ('open', 'click', 'visit')) AS DATE)
+               AS last_engaged_date
+    FROM customer_events WHERE customer_id IS NOT NULL GROUP BY customer_id
+),
+c AS (
+    SELECT customer_id, CAST(min(ts) AS DATE) AS contactable_since,
+           count(*) AS contactable_channels
+    FROM customer_consents WHERE status = 'opt_in' GROUP BY customer_id
+)
+SELECT cu.customer_id,
+       CAST(o.first_order_ts AS DATE) AS first_order_date, o.first_order_ts,
+       o.first_order_channel, o.first_order_source, o.first_order_revenue, o.last_order_date,
+       coalesce(o.orders, 0) AS orders, coalesce(o.revenue, 0.0) AS revenue,
+       e.last_event_date, e.last_engaged_date,
+       c.contactable_since IS NOT NULL AS contactable, c.contactable_since,
+       coalesce(c.contactable_channels, 0) AS contactable_channels
+FROM (SELECT DISTINCT customer_id FROM customers) cu
+LEFT JOIN o USING (customer_id)
+LEFT JOIN e USING (customer_id)
+LEFT JOIN c USING (customer_id)
+ORDER BY cu.customer_id
+"""  # noqa: S608 our SQL; sums from store.exact_sum
+
+KPI_DAILY_SQL = f"""
+CREATE OR REPLACE TABLE mart_kpi_daily AS
+WITH o AS (
+    SELECT customer_id, CAST(ts AS DATE) AS date, coalesce(channel, 'unknown') AS channel,
+           source_system, count(*) AS orders,
+           {store.exact_sum("revenue")} AS revenue
+    FROM customer_orders GROUP BY ALL
+),
+firsts AS (
+    SELECT customer_id, CAST(first_order_ts AS DATE) AS date, first_order_channel AS channel,
+           first_order_source AS source_system, 1 AS new_customers
+    FROM mart_customer_kpis WHERE first_order_ts IS NOT NULL
+),
+facts AS (
+    SELECT customer_id, date, channel, source_system, sum(orders) AS orders,
+           {store.exact_sum("revenue")} AS revenue, sum(new_customers) AS new_customers
+    FROM (
+        SELECT customer_id, date, channel, source_system, orders, revenue, 0 AS new_customers
+        FROM o
+        UNION ALL
+        SELECT customer_id, date, channel, source_system, 0, 0.0, new_customers FROM firsts
+    ) GROUP BY ALL
+)
+SELECT s.scheme, s.segment, f.channel, f.source_system, f.date,
+       sum(f.orders)::BIGINT AS orders, {store.exact_sum("f.revenue")} AS revenue,
+       sum(f.new_customers)::BIGINT AS new_customers
+FROM facts f JOIN mart_kpi_segments s USING (customer_id)
+GROUP BY ALL
+ORDER BY s.scheme, s.segment, f.channel, f.source_system, f.date
+"""  # noqa: S608 our SQL; sums from store.exact_sum
+
+# Spells: an order day starts a spell when it is the first in its slice or comes W or more days
+# after the previous one; the spell lapses W days after an order day with no order in the next
+# W days. Slices are the four combinations of (channel or all) x (source system or all).
+KPI_ACTIVITY_SQL = """
+CREATE OR REPLACE TABLE mart_kpi_activity AS
+WITH od AS (
+    SELECT DISTINCT customer_id, CAST(ts AS DATE) AS d, coalesce(channel, 'unknown') AS channel,
+           source_system
+    FROM customer_orders
+),
+sliced AS (
+    SELECT customer_id, d, channel, source_system FROM od
+    UNION ALL SELECT DISTINCT customer_id, d, channel, 'all' FROM od
+    UNION ALL SELECT DISTINCT customer_id, d, 'all', source_system FROM od
+    UNION ALL SELECT DISTINCT customer_id, d, 'all', 'all' FROM od
+),
+gaps AS (
+    SELECT customer_id, d, channel, source_system,
+           d - lag(d) OVER w AS prev_gap, lead(d) OVER w - d AS next_gap
+    FROM sliced
+    WINDOW w AS (PARTITION BY customer_id, channel, source_system ORDER BY d)
+),
+windows AS (SELECT unnest(?::INTEGER[]) AS window_days),
+changes AS (
+    SELECT g.customer_id, w.window_days, g.channel, g.source_system, g.d AS date,
+           1 AS started, CAST(g.prev_gap IS NULL AS INTEGER) AS first_in_slice, 0 AS lapsed
+    FROM gaps g, windows w
+    WHERE g.prev_gap IS NULL OR g.prev_gap >= w.window_days
+    UNION ALL
+    SELECT g.customer_id, w.window_days, g.channel, g.source_system,
+           g.d + w.window_days AS date, 0, 0, 1
+    FROM gaps g, windows w
+    WHERE (g.next_gap IS NULL OR g.next_gap >= w.window_days)
+      AND g.d + w.window_days <= ?
+)
+SELECT c.window_days, s.scheme, s.segment, c.channel, c.source_system, c.date,
+       sum(c.started)::BIGINT AS started, sum(c.first_in_slice)::BIGINT AS first_in_slice,
+       sum(c.lapsed)::BIGINT AS lapsed
+FROM changes c JOIN mart_kpi_segments s USING (customer_id)
+GROUP BY ALL
+ORDER BY c.window_days, s.scheme, s.segment, c.channel, c.source_system, c.date
+"""
+
+# Distinct buyers of custom periods (the standard lengths come from the activity mart).
+ORDER_DAYS_SQL = """
+CREATE OR REPLACE TABLE mart_kpi_order_days AS
+SELECT DISTINCT CAST(ts AS DATE) AS date, coalesce(channel, 'unknown') AS channel, source_system,
+       customer_id
+FROM customer_orders
+ORDER BY date
+"""
+
+KPI_REACH_SQL = """
+CREATE OR REPLACE TABLE mart_kpi_reach AS
+WITH src AS (
+    SELECT DISTINCT customer_id, source_system FROM identity_map WHERE source_system IS NOT NULL
+    UNION ALL
+    SELECT DISTINCT customer_id, 'all' FROM customers
+)
+SELECT s.scheme, s.segment, src.source_system, k.contactable_since AS date,
+       count(*)::BIGINT AS newly_contactable
+FROM mart_customer_kpis k
+JOIN src USING (customer_id)
+JOIN mart_kpi_segments s USING (customer_id)
+WHERE k.contactable
+GROUP BY ALL
+ORDER BY s.scheme, s.segment, src.source_system, date;
+
+CREATE OR REPLACE TABLE mart_kpi_base AS
+WITH src AS (
+    SELECT DISTINCT customer_id, source_system FROM identity_map WHERE source_system IS NOT NULL
+    UNION ALL
+    SELECT DISTINCT customer_id, 'all' FROM customers
+)
+SELECT s.scheme, s.segment, src.source_system, count(*)::BIGINT AS customers,
+       count(*) FILTER (WHERE k.contactable)::BIGINT AS contactable
+FROM mart_customer_kpis k
+JOIN src USING (customer_id)
+JOIN mart_kpi_segments s USING (customer_id)
+GROUP BY ALL
+ORDER BY s.scheme, s.segment, src.source_system;
+"""
+
+
+def activity_windows(ctx: BuildContext | None = None) -> list[int]:
+    """Windows (days) the activity mart holds: the active-customer choices and the standard
+    period lengths (so distinct buyers of every standard period come from the same mart)."""
+    extra = ctx.param("customer_kpis", "active_windows", ()) if ctx else ()
+    return sorted(set(ACTIVE_WINDOWS) | set(STANDARD_PERIODS) | {int(w) for w in extra})
+
+
+def customer_kpis_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
+    """Build mart_kpi_segments, mart_customer_kpis, mart_kpi_daily, mart_kpi_activity,
+    mart_kpi_reach and mart_kpi_base (see the module docstring for grains)."""
+    _build_segments(con)
+    con.execute(CUSTOMER_KPIS_SQL)
+    con.execute(KPI_DAILY_SQL)
+    con.execute(KPI_ACTIVITY_SQL, [activity_windows(ctx), ctx.as_of])
+    con.execute(ORDER_DAYS_SQL)
+    con.execute(KPI_REACH_SQL)
+    # the tiles' calendar: first .. last order day (not a later event day, which would put a day
+    # without orders into the current period and show a drop that is not there)
+    con.execute(
+        "CREATE OR REPLACE TABLE mart_kpi_meta AS SELECT CAST(min(ts) AS DATE) AS data_start, "
+        "least(CAST(max(ts) AS DATE), CAST(? AS DATE)) AS data_end FROM customer_orders",
+        [ctx.as_of],
+    )
+    return con.execute("SELECT count(*) FROM mart_customer_kpis").fetchone()[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage radar_funnel: funnel by segment, monthly cohorts, journeys to first purchase
+
+# Funnel stages over the last `period_days` days up to the data end (each a subset of the one
+# before it, so stage-to-stage rates are true conversion rates):
+#   reached   = known customers with at least one event of any type in the period
+#   engaged   = reached and opened, clicked or visited in the period
+#   converted = engaged and ordered in the period
+#   repeat    = converted and at least 2 orders in their lifetime (as of the data end)
+#   loyal     = repeat and at least `loyal_min_orders` lifetime orders (default 4)
+FUNNEL_SQL = """
+CREATE OR REPLACE TABLE mart_funnel AS
+WITH p AS (SELECT unnest(?::INTEGER[]) AS period_days),
+k AS (
+    SELECT s.scheme, s.segment, k.last_event_date, k.last_engaged_date, k.last_order_date,
+           k.orders
+    FROM mart_customer_kpis k JOIN mart_kpi_segments s USING (customer_id)
+),
+flags AS (
+    SELECT p.period_days, k.scheme, k.segment, k.orders,
+           coalesce(k.last_event_date > CAST(? AS DATE) - p.period_days, false) AS reached,
+           coalesce(k.last_engaged_date > CAST(? AS DATE) - p.period_days, false) AS engaged,
+           coalesce(k.last_order_date > CAST(? AS DATE) - p.period_days, false) AS ordered
+    FROM k, p
+)
+SELECT period_days, scheme, segment, count(*)::BIGINT AS customers,
+       count(*) FILTER (WHERE reached)::BIGINT AS reached,
+       count(*) FILTER (WHERE reached AND engaged)::BIGINT AS engaged,
+       count(*) FILTER (WHERE reached AND engaged AND ordered)::BIGINT AS converted,
+       count(*) FILTER (WHERE reached AND engaged AND ordered AND orders >= 2)::BIGINT AS repeat,
+       count(*) FILTER (WHERE reached AND engaged AND ordered AND orders >= 2
+                          AND orders >= ?)::BIGINT AS loyal
+FROM flags
+GROUP BY ALL
+ORDER BY period_days, scheme, segment
+"""
+
+# Cohort = calendar month of a customer's first order; a customer counts as retained in month m
+# of their cohort when they ordered in that calendar month (month 0 is every member).
+COHORTS_SQL = """
+CREATE OR REPLACE TABLE mart_cohorts AS
+WITH m AS (
+    SELECT DISTINCT customer_id, CAST(date_trunc('month', ts) AS DATE) AS month
+    FROM customer_orders
+),
+f AS (SELECT customer_id, min(month) AS cohort_month FROM m GROUP BY customer_id),
+x AS (
+    SELECT f.customer_id, f.cohort_month, date_diff('month', f.cohort_month, m.month) AS months_since
+    FROM m JOIN f USING (customer_id)
+),
+g AS (
+    SELECT s.scheme, s.segment, x.cohort_month, x.months_since,
+           count(*)::BIGINT AS active_customers
+    FROM x JOIN mart_kpi_segments s USING (customer_id)
+    GROUP BY ALL
+)
+SELECT scheme, segment, cohort_month, CAST(months_since AS INTEGER) AS months_since,
+       max(active_customers) FILTER (WHERE months_since = 0)
+           OVER (PARTITION BY scheme, segment, cohort_month) AS cohort_customers,
+       active_customers
+FROM g
+ORDER BY scheme, segment, cohort_month, months_since
+"""
+
+# A journey is the sequence of channels a customer touched (impression, send, open, click,
+# visit, call) in the `lookback` days before their first order, repeats of the same channel in a
+# row collapsed into one step; customers with no tracked touch have the empty path.
+JOURNEYS_SQL = """
+CREATE OR REPLACE TEMP TABLE _journeys AS
+WITH f AS (
+    SELECT customer_id, first_order_ts, first_order_revenue
+    FROM mart_customer_kpis WHERE first_order_ts IS NOT NULL
+),
+t AS (
+    SELECT e.customer_id, e.ts, e.event_id, e.channel
+    FROM customer_events e JOIN f USING (customer_id)
+    WHERE e.event_type IN ('impression', 'send', 'open', 'click', 'visit', 'call')
+      AND e.ts < f.first_order_ts
+      AND e.ts >= f.first_order_ts - to_days(CAST(? AS INTEGER))
+),
+steps AS (
+    SELECT customer_id, ts, event_id, channel,
+           channel IS DISTINCT FROM lag(channel) OVER (
+               PARTITION BY customer_id ORDER BY ts, event_id) AS new_step
+    FROM t
+),
+p AS (
+    SELECT customer_id, list(channel ORDER BY ts, event_id) FILTER (WHERE new_step) AS path,
+           min(ts) AS first_touch
+    FROM steps GROUP BY customer_id
+)
+SELECT f.customer_id, coalesce(p.path, CAST([] AS VARCHAR[])) AS path,
+       f.first_order_revenue AS value,
+       date_diff('day', p.first_touch, f.first_order_ts) AS days_to_convert
+FROM f LEFT JOIN p USING (customer_id)
+"""
+
+JOURNEY_MARTS_SQL = f"""
+CREATE OR REPLACE TABLE mart_journeys AS
+SELECT s.scheme, s.segment, j.path, CAST(count(*) AS DOUBLE) AS conversions,
+       CAST(0 AS DOUBLE) AS nulls, {store.exact_sum("j.value")} AS value
+FROM _journeys j JOIN mart_kpi_segments s USING (customer_id)
+GROUP BY ALL
+ORDER BY s.scheme, s.segment, conversions DESC;
+
+CREATE OR REPLACE TABLE mart_journey_stats AS
+SELECT s.scheme, s.segment, CAST(len(j.path) AS INTEGER) AS path_length,
+       CAST(j.days_to_convert AS INTEGER) AS days_to_convert, count(*)::BIGINT AS customers
+FROM _journeys j JOIN mart_kpi_segments s USING (customer_id)
+GROUP BY ALL
+ORDER BY s.scheme, s.segment, path_length, days_to_convert;
+
+DROP TABLE _journeys;
+"""  # noqa: S608 our SQL; sums from store.exact_sum
+
+
+def radar_funnel_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
+    """Build mart_funnel, mart_cohorts, mart_journeys and mart_journey_stats."""
+    loyal = int(ctx.param("radar_funnel", "loyal_min_orders", LOYAL_MIN_ORDERS))
+    lookback = int(ctx.param("radar_funnel", "journey_lookback_days", JOURNEY_LOOKBACK_DAYS))
+    as_of = ctx.as_of
+    con.execute(FUNNEL_SQL, [list(STANDARD_PERIODS), as_of, as_of, as_of, loyal])
+    con.execute(COHORTS_SQL)
+    con.execute(JOURNEYS_SQL, [lookback])
+    con.execute(JOURNEY_MARTS_SQL)
+    return con.execute(
+        "SELECT (SELECT count(*) FROM mart_funnel) + (SELECT count(*) FROM mart_cohorts) "
+        "+ (SELECT count(*) FROM mart_journeys)"
+    ).fetchone()[0]
