@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ccrm_ui import auth, db, navigation
+from ccrm_ui import auth, db, navigation, timing
 
 st.set_page_config(
     page_title="Connected CRM Command Center", page_icon=":material/hub:", layout="wide"
@@ -10,5 +10,6 @@ st.set_page_config(
 
 user = auth.gate()  # sign-in / not-authorised screens stop here; local mode runs as admin
 page = st.navigation(navigation.build_pages(user))
-db.connection()  # a busy or unreadable database stops here with a clear message
-page.run()
+with timing.page_run(page.title):  # server time per run, when CCRM_TIMING=1
+    db.connection()  # a busy or unreadable database stops here with a clear message
+    page.run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from pathlib import Path
 
@@ -69,6 +70,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class ServerURL(str):
+    """The base URL of a test server (a plain string), with the server's process id."""
+
+    pid: int
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used so far (user + system, from /proc): a test can tell a
+    server that is still working from one that is stuck, however slow the machine is."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+# A server that has used no CPU for this long while not answering is taken for stuck.
+STALL_SECONDS = 120
+
+
 @contextlib.contextmanager
 def streamlit_server(
     db: Path,
@@ -76,11 +95,10 @@ def streamlit_server(
     cwd: Path | None = None,
     env: dict | None = None,
     port: int | None = None,
-    timeout_s: float = 90,
 ):
     """`streamlit run app.py` headless on a loopback port over the database `db`; waits until
-    /_stcore/health says ok, yields the base URL and stops the server afterwards."""
-    import os
+    /_stcore/health says ok (for as long as the server keeps working towards it), yields the
+    base URL (a ServerURL, with the process id) and stops the server afterwards."""
     import subprocess
     import sys
     import time
@@ -101,9 +119,10 @@ def streamlit_server(
             stdout=log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + timeout_s
+        base = ServerURL(f"http://127.0.0.1:{port}")
+        base.pid = proc.pid
         try:
+            busy, idle_since = cpu_seconds(proc.pid), time.monotonic()
             while True:
                 try:
                     with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as resp:
@@ -111,8 +130,13 @@ def streamlit_server(
                             break
                 except OSError:
                     pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"streamlit did not start; see {log_path}")
+                if proc.poll() is not None:
+                    raise RuntimeError(f"streamlit exited before serving; see {log_path}")
+                now_busy = cpu_seconds(proc.pid)
+                if now_busy > busy:
+                    busy, idle_since = now_busy, time.monotonic()
+                elif time.monotonic() - idle_since > STALL_SECONDS:
+                    raise RuntimeError(f"streamlit stopped starting up; see {log_path}")
                 time.sleep(0.3)
             yield base
         finally:

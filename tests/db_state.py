@@ -13,7 +13,9 @@ import duckdb
 
 # Wall-clock columns of the log and diagnostics tables (pipeline_runs, ingest_log, identity_runs,
 # hygiene_checks). Raw tables never use these names.
-VOLATILE_COLUMNS = frozenset({"started_at", "ended_at", "checked_at", "built_at", "seconds"})
+VOLATILE_COLUMNS = frozenset(
+    {"started_at", "ended_at", "checked_at", "built_at", "seconds", "applied_at"}
+)
 
 Fingerprint = dict[str, tuple[int, int]]
 

@@ -508,3 +508,14 @@ def test_slider_ceiling():
     assert budget.slider_ceiling(2100.0) == 2500.0
     assert budget.slider_ceiling(26000.0) == 50000.0
     assert budget.slider_ceiling(90000.0) == 100000.0
+
+
+@pytest.mark.parametrize("objective", ["revenue", "conversions", "profit"])
+def test_a_zero_budget_gives_the_plan_that_spends_nothing(objective):
+    curves = budget.synthetic_curves(12, seed=3)
+    result = budget.optimize(curves, total_budget=0.0, objective=objective)
+    assert set(result.plan.values()) == {0.0}
+    assert result.converged and result.iterations == 0
+    assert result.message == "the budget leaves no room: every channel stays at its minimum"
+    # nothing spent, nothing earned by the channels (steady state: no carry-over left)
+    assert result.value == pytest.approx(0.0, abs=1e-9)

@@ -66,6 +66,23 @@ def test_build_refuses_unknown_stages_and_bad_settings(tmp_path, capsys):
     assert "is not STAGE.NAME=VALUE" in capsys.readouterr().err
     assert cli.main(["build", "--db", db, "--param", "nope.x=1"]) == 2
     assert "unknown stage nope" in capsys.readouterr().err
+    assert cli.main(["build", "--db", db, "--param", "mmm.bootstrapp=5"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --param 'mmm.bootstrapp=5': stage mmm has no setting bootstrapp; its settings "
+        "are: ridge, bootstrap, block_days, seed, trend_degree, yearly_order\n"
+    )
+    assert cli.main(["build", "--db", db, "--param", "daily_kpis.x=1"]) == 2
+    assert "stage daily_kpis has no setting x; it has no settings" in capsys.readouterr().err
+
+
+def test_every_setting_a_stage_reads_is_listed():
+    from ccrm_core.foundation import pipeline
+
+    ctx = pipeline.BuildContext(as_of=None, run_id=1, params={"mmm": {"bootstrap": 5}})
+    assert ctx.param("mmm", "bootstrap", 0) == 5
+    assert ctx.param("mmm", "ridge", 1.0) == 1.0
+    with pytest.raises(KeyError, match="stage mmm reads setting 'bootstrapp'"):
+        ctx.param("mmm", "bootstrapp", 0)
 
 
 def test_stage_settings_are_parsed_with_types():

@@ -27,6 +27,7 @@ class Stage:
     name: str
     target: str  # "module:function"
     description: str
+    settings: tuple[str, ...] = ()  # what `ccrm build --param STAGE.SETTING=...` may set
 
     def function(self) -> Callable[[duckdb.DuckDBPyConnection, BuildContext], int]:
         module, func = self.target.split(":")
@@ -40,16 +41,19 @@ STAGES: tuple[Stage, ...] = (
         "standardise",
         "ccrm_core.librarian.standardise:standardise_stage",
         "standardised copies of contact fields: names, email, E.164 phone, postal codes, dates",
+        settings=("default_country",),
     ),
     Stage(
         "identity",
         "ccrm_core.librarian.identity:identity_stage",
         "deterministic + probabilistic (Splink) links into customers (identity_map, customers)",
+        settings=("threshold", "pair_floor", "min_train_records", "threads"),
     ),
     Stage(
         "hygiene",
         "ccrm_core.librarian.hygiene:hygiene_stage",
         "hygiene checks in five dimensions per table, field and source (hygiene_checks)",
+        settings=("stale_days", "silent_days"),
     ),
     Stage(
         "daily_kpis",
@@ -61,47 +65,66 @@ STAGES: tuple[Stage, ...] = (
         "value",
         "ccrm_core.radar.value:value_stage",
         "RFM summary and scores, BG/NBD + Gamma-Gamma fits, 12-month CLV, holdout check",
+        settings=("months", "monthly_discount_rate", "holdout_weeks"),
     ),
     Stage(
         "segments",
         "ccrm_core.radar.segments:segments_stage",
         "mart_customer: RFM segments, value tiers, needs-based segments, behaviour columns",
+        settings=("k_min", "k_max", "seed"),
     ),
     Stage(
         "customer_kpis",
         "ccrm_core.radar.kpis:customer_kpis_stage",
         "per-customer KPI facts, segment membership, daily KPIs and active spells by segment",
+        settings=("active_windows",),
     ),
     Stage(
         "radar_funnel",
         "ccrm_core.radar.kpis:radar_funnel_stage",
         "funnel by segment, monthly cohort retention, journeys to first purchase",
+        settings=("journey_lookback_days", "loyal_min_orders"),
     ),
     Stage(
         "kpi_alerts",
         "ccrm_core.radar.kpis:kpi_alerts_stage",
         "daily and weekly KPI forecasts with prediction bands; points outside are alerts",
+        settings=(
+            "z",
+            "knot_days",
+            "weekly_harmonics",
+            "yearly_harmonics",
+            "horizon_days",
+            "burn_in_days",
+            "sustained_days",
+            "run_z",
+            "min_daily_orders",
+        ),
     ),
     # --- Conductor stages: paths, attribution, mmm, reconcile ---
     Stage(
         "paths",
         "ccrm_core.conductor.journeys:paths_stage",
         "customer journeys of addressable touches before each order, per segment (mart_paths)",
+        settings=("lookback_days", "max_touches", "touch_types"),
     ),
     Stage(
         "attribution",
         "ccrm_core.conductor.attribution:attribution_stage",
         "heuristic, Markov (orders 1-3) and Shapley attribution per segment (mart_attribution)",
+        settings=("half_life", "markov_orders"),
     ),
     Stage(
         "mmm",
         "ccrm_core.conductor.mmm:mmm_stage",
         "media mix model: adstock + Hill per channel, ROI, response curves (mart_response_curves)",
+        settings=("ridge", "bootstrap", "block_days", "seed", "trend_degree", "yearly_order"),
     ),
     Stage(
         "reconcile",
         "ccrm_core.conductor.attribution:reconcile_stage",
         "attribution vs media mix model per channel, calibration factors, experiment readout",
+        settings=("model", "experiment_window_days"),
     ),
     # --- Customer 360 stages: search, timeline, propensity, next best action ---
     Stage(
@@ -123,8 +146,12 @@ STAGES: tuple[Stage, ...] = (
         "nba",
         "ccrm_core.conductor.decisioning:nba_stage",
         "next best action per customer under the contact policy (mart_nba)",
+        settings=("policy_path",),
     ),
 )
+
+
+_STAGE_SETTINGS = {s.name: s.settings for s in STAGES}
 
 
 @dataclass
@@ -140,6 +167,10 @@ class BuildContext:
     params: dict = field(default_factory=dict)
 
     def param(self, stage: str, name: str, default):
+        """The setting `name` of `stage` as given to the build, else `default`. Every setting a
+        stage reads is listed in its Stage.settings, so `--param` can refuse unknown ones."""
+        if name not in _STAGE_SETTINGS.get(stage, ()):
+            raise KeyError(f"stage {stage} reads setting {name!r}, which its Stage does not list")
         return self.params.get(stage, {}).get(name, default)
 
 
@@ -168,6 +199,12 @@ def parse_params(items: list[str]) -> dict:
         if stage not in stage_names():
             raise UnknownStageError(
                 f"--param {item!r}: unknown stage {stage}; choose from: {', '.join(stage_names())}"
+            )
+        known = _STAGE_SETTINGS[stage]
+        if name.strip() not in known:
+            choices = f"its settings are: {', '.join(known)}" if known else "it has no settings"
+            raise UnknownStageError(
+                f"--param {item!r}: stage {stage} has no setting {name.strip()}; {choices}"
             )
         value: object = raw.strip()
         lowered = str(value).lower()

@@ -19,6 +19,7 @@ PII_COLUMNS = (
     "email",
     "phone",
     "address_line",
+    "city",  # part of the address: masked with it (first letter kept, like a name)
     "postal_code",
     "birth_date",
 )

@@ -364,6 +364,8 @@ def _open(db: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
         raise DatabaseUnusableError(_unusable_message(db, exc)) from exc
     except duckdb.Error as exc:
         raise DatabaseUnusableError(_unusable_message(db, exc)) from exc
+    if not db.is_file():  # ":memory:", or a file DuckDB has not written yet
+        return con
     # DuckDB opens a file cut short as long as its metadata survived, and would write new data
     # after the hole: the blocks it lists must all be in the file
     block_size, blocks = con.execute(

@@ -123,8 +123,9 @@ def optimize(
     start_plan = plan_vector(p, start) if start is not None else p.current.copy()
     x0 = problem.start_point(start_plan)
     start_value = problem.value(x0)
-    if problem.n_free == 0:
-        return _all_fixed_result(problem, limits, objective, start_value)
+    single = _only_plan(problem)
+    if single:
+        return _single_plan_result(problem, limits, objective, x0, start_value, single)
 
     unit = _spend_unit(problem, x0)
     feasible, value, x, res = _best_solution(problem, x0, start_value, unit)
@@ -322,20 +323,36 @@ def _free_channel_problem(
     )
 
 
-def _all_fixed_result(
-    problem: _FreeChannelProblem, limits: pd.DataFrame, objective: str, start_value: float
+def _only_plan(problem: _FreeChannelProblem) -> str | None:
+    """Why the constraints leave exactly one plan (nothing to solve), or None."""
+    if problem.n_free == 0:
+        return "every channel is locked or pinned by its bounds"
+    if np.all(problem.hi <= problem.lo):  # e.g. a total budget of 0
+        return "the budget leaves no room: every channel stays at its minimum"
+    return None
+
+
+def _single_plan_result(
+    problem: _FreeChannelProblem,
+    limits: pd.DataFrame,
+    objective: str,
+    x: np.ndarray,
+    value: float,
+    message: str,
 ) -> OptimizationResult:
-    """The result when no channel is free: the plan is the fixed spend."""
-    plan = dict(zip(problem.p.channel, map(float, problem.x_fixed), strict=True))
+    """The result when the constraints allow one plan only (no channel is free, or the budget
+    leaves the free ones no room): `x` is the free channels' spend, there is nothing to solve."""
+    plan_vec = problem.full_plan(x)
+    plan = dict(zip(problem.p.channel, map(float, plan_vec), strict=True))
     return OptimizationResult(
         plan=plan,
         start=plan,
         objective=objective,
-        value=start_value,
-        start_value=start_value,
-        limits=_limits_table(problem.p, limits, problem.x_fixed),
+        value=value,
+        start_value=value,
+        limits=_limits_table(problem.p, limits, plan_vec),
         converged=True,
-        message="every channel is locked or pinned by its bounds",
+        message=message,
         iterations=0,
         notes=[],
     )

@@ -244,11 +244,12 @@ def search(con: duckdb.DuckDBPyConnection, query: str, limit: int = 20) -> pd.Da
 
 
 def mask_results(results: pd.DataFrame, reveal: bool = False) -> pd.DataFrame:
-    """Search results for display: name, email, phone and a matched name/email/phone masked
-    unless reveal (only ccrm_core.foundation.audit.reveal_search, for admins, may ask for reveal)."""
+    """Search results for display: name, email, phone, city and a matched name/email/phone
+    masked unless reveal (only ccrm_core.foundation.audit.reveal_search, for admins, may ask for
+    reveal)."""
     if reveal or results.empty:
         return results
-    out = privacy.mask_frame(results, columns=("name", "email", "phone"))
+    out = privacy.mask_frame(results, columns=("name", *privacy.PII_COLUMNS))
     out["matched_value"] = [
         privacy.mask_value(f, v) if f in ("name", "email", "phone") else v
         for f, v in zip(out["matched_field"], out["matched_value"], strict=True)
