@@ -303,38 +303,49 @@ def _positive_int(text: str) -> int:
     return value
 
 
+DB_HELP = "database file (default: $CCRM_DB or data/ccrm.duckdb)"
+AS_HELP = "who to record in the audit log (default: $USER@localhost; the CLI runs as admin)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ccrm", description="Connected CRM command center: customers and marketing money."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    db_help = "database file (default: $CCRM_DB or data/ccrm.duckdb)"
-    as_help = "who to record in the audit log (default: $USER@localhost; the CLI runs as admin)"
+    for add in (_add_sample, _add_ingest, _add_build, _add_app, _add_bench, _add_export):
+        add(sub)
+    return parser
 
+
+def _add_sample(sub) -> None:
     p = sub.add_parser("sample", help="generate a synthetic company with ground truth")
     p.add_argument("--customers", type=int, default=20_000, help="people to generate (20000)")
     p.add_argument("--days", type=int, default=730, help="days of history (730)")
     p.add_argument("--seed", type=int, default=42, help="random seed (42); same seed, same data")
-    p.add_argument("--db", help=db_help)
+    p.add_argument("--db", help=DB_HELP)
     p.add_argument("--csv", metavar="DIR", help="also write the raw tables as CSV files to DIR")
     p.add_argument("--replace", action="store_true", help="overwrite an existing database")
     p.set_defaults(func=cmd_sample)
 
+
+def _add_ingest(sub) -> None:
     p = sub.add_parser("ingest", help="load CSV (also .gz) or Parquet files into raw tables")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files to load")
     p.add_argument("--table", choices=list(store.TABLES), help="target table (default: from name)")
-    p.add_argument("--db", help=db_help)
+    p.add_argument("--db", help=DB_HELP)
     p.add_argument(
         "--max-reject-rate",
         type=float,
         default=0.01,
         help="refuse a file when more than this share of rows is rejected (0.01)",
     )
-    p.add_argument("--as", dest="as_user", metavar="EMAIL", help=as_help)
+    p.add_argument("--as", dest="as_user", metavar="EMAIL", help=AS_HELP)
     p.set_defaults(func=cmd_ingest)
 
+
+def _add_build(sub) -> None:
     p = sub.add_parser("build", help="run the pipeline stages")
-    p.add_argument("--db", help=db_help)
+    p.add_argument("--db", help=DB_HELP)
     p.add_argument("--stage", action="append", metavar="NAME", help="run only this stage (repeat)")
     p.add_argument(
         "--if-needed", action="store_true", help="skip when nothing changed since the last build"
@@ -352,15 +363,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="database threads for the build (default: one per core); results are the same "
         "whatever the number",
     )
-    p.add_argument("--as", dest="as_user", metavar="EMAIL", help=as_help)
+    p.add_argument("--as", dest="as_user", metavar="EMAIL", help=AS_HELP)
     p.set_defaults(func=cmd_build)
 
+
+def _add_app(sub) -> None:
     p = sub.add_parser("app", help="serve the Streamlit app")
-    p.add_argument("--db", help=db_help)
+    p.add_argument("--db", help=DB_HELP)
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--address", default="127.0.0.1", help="bind address (127.0.0.1)")
     p.set_defaults(func=cmd_app)
 
+
+def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="time whole operations at a named scale")
     p.add_argument("--scale", choices=["S", "M"], default="S", help="S=20k, M=1M customers")
     p.add_argument("--only", action="append", metavar="OPERATION", help="run only this operation")
@@ -371,6 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_bench)
 
+
+def _add_export(sub) -> None:
     p = sub.add_parser("export", help="export data for activation")
     export_sub = p.add_subparsers(dest="export_what", required=True, metavar="WHAT")
     p = export_sub.add_parser(
@@ -388,16 +405,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["rfm_segment", "value_tier", "needs_segment", "saved"],
         help="where to look the segment up (default: wherever the name is unique)",
     )
-    p.add_argument("--db", help=db_help)
+    p.add_argument("--db", help=DB_HELP)
     p.add_argument(
         "--clear-text",
         action="store_true",
         help="also write plain email and phone columns (admins; recorded in the audit log)",
     )
-    p.add_argument("--as", dest="as_user", metavar="EMAIL", help=as_help)
+    p.add_argument("--as", dest="as_user", metavar="EMAIL", help=AS_HELP)
     p.set_defaults(func=cmd_export_audience)
-
-    return parser
 
 
 def _audit_unavailable() -> type[Exception]:
