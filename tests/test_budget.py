@@ -519,3 +519,32 @@ def test_a_zero_budget_gives_the_plan_that_spends_nothing(objective):
     assert result.message == "the budget leaves no room: every channel stays at its minimum"
     # nothing spent, nothing earned by the channels (steady state: no carry-over left)
     assert result.value == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize(("channels", "seed"), [(3, 6), (5, 1), (12, 3)])
+def test_a_budget_equal_to_the_minimums_gives_the_minimums(channels, seed):
+    # half the current total with every channel at least at half its spend: only the minimums
+    # fit (rounding once made the solver's upper bounds fall a hair below the lower ones)
+    curves = budget.synthetic_curves(channels, seed=seed)
+    current = budget.current_plan(curves)
+    total = sum(current.values()) * 0.5
+    for target_roi in (None, 0.1):
+        result = budget.optimize(
+            curves,
+            total,
+            bounds={"*": {"min_share": 0.5, "max_share": 2.0}},
+            target_roi=target_roi,
+        )
+        for channel, spend in result.plan.items():
+            assert spend == pytest.approx(0.5 * current[channel], rel=1e-6, abs=1e-6)
+
+
+@pytest.mark.parametrize("columns", [1, 2, 3, 4])
+def test_response_curve_panels_draw_for_any_number_of_channels(columns):
+    for n in range(1, 33):
+        curves = budget.synthetic_curves(n, seed=1)
+        plan = budget.current_plan(curves)
+        fig = budget.figure_response_curves(curves, plan, plan, columns=columns)
+        domains = [v["domain"] for k, v in fig.layout.to_plotly_json().items() if "axis" in k]
+        assert len(domains) == 2 * n
+        assert all(0.0 <= lo < hi <= 1.0 for lo, hi in domains)

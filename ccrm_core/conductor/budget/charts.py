@@ -61,8 +61,15 @@ def _panel_grid(titles: list[str], columns: int) -> tuple[dict, int]:
         r, c = divmod(i, columns)
         x0, y1 = c * (width + hgap), 1 - r * (height + vgap)
         suffix = str(i + 1) if i else ""
-        layout[f"xaxis{suffix}"] = {"domain": [x0, x0 + width], "anchor": f"y{suffix}"}
-        layout[f"yaxis{suffix}"] = {"domain": [y1 - height, y1], "anchor": f"x{suffix}"}
+        # domains must lie in [0, 1]; the last row and column can miss by a rounding error
+        layout[f"xaxis{suffix}"] = {
+            "domain": [max(x0, 0.0), min(x0 + width, 1.0)],
+            "anchor": f"y{suffix}",
+        }
+        layout[f"yaxis{suffix}"] = {
+            "domain": [max(y1 - height, 0.0), min(y1, 1.0)],
+            "anchor": f"x{suffix}",
+        }
         layout["annotations"].append(
             {
                 "text": titles[i],

@@ -303,7 +303,9 @@ def _free_channel_problem(
     budget_free = None if total_budget is None else total_budget - fixed_spend
     if budget_free is not None:
         # no free channel can take more than what is left once the others have their minimums
-        hi = np.minimum(hi, budget_free - (min_free - lo))
+        # (never below its own minimum: a budget equal to the minimums' sum leaves exactly
+        # them, and rounding must not turn that into an impossible range)
+        hi = np.maximum(np.minimum(hi, budget_free - (min_free - lo)), lo)
     fixed_g, _ = _steady(p, x_fixed)
     return _FreeChannelProblem(
         p=p,
