@@ -17,6 +17,21 @@ DEMO_DAYS = 730
 DEMO_SEED = 7
 
 
+def ccrm(*args: str, env: dict | None = None, timeout: float = 900):
+    """Run the `ccrm` command line in a child process (the way a user does); returns the
+    CompletedProcess with stdout and stderr as text."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "ccrm_core.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
 def page_file(stem: str) -> str:
     """The path of an app page (app_pages/<stem>.py) for AppTest.from_file."""
     return str(ROOT / "app_pages" / f"{stem}.py")

@@ -386,16 +386,9 @@ def test_the_audit_names_users_by_verified_identities_only():
 
 
 def test_cli_as_with_control_characters_is_refused(tmp_path):
-    import subprocess
-    import sys
+    from conftest import ccrm
 
-    proc = subprocess.run(
-        [sys.executable, "-m", "ccrm_core.cli", "build", "--db", str(tmp_path / "x.duckdb")]
-        + ["--as", "ana\x1b[31m@example.com"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = ccrm("build", "--db", str(tmp_path / "x.duckdb"), "--as", "ana\x1b[31m@example.com")
     assert proc.returncode == 2
     assert proc.stderr == (
         "error: --as has a control or invisible character (U+001B) at position 4; use letters, "

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import _free_port, ccrm
 
 from ccrm_core import cli
 from ccrm_core.foundation import store
@@ -17,10 +18,7 @@ from ccrm_core.foundation import store
 COMMANDS = ["sample", "ingest", "build", "app", "bench"]
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ccrm_core.cli", *args], capture_output=True, text=True, timeout=120
-    )
+run = ccrm  # the command line in a child process
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -132,17 +130,11 @@ def _listening(port: int) -> bool:
 
 
 def test_app_refuses_to_serve_every_interface_without_login(tmp_path):
-    from conftest import _free_port
-
     port = _free_port()
-    proc = subprocess.run(
-        [sys.executable, "-m", "ccrm_core.cli", "app", "--address", "0.0.0.0"]
-        + ["--port", str(port), "--db", str(tmp_path / "x.duckdb")],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    proc = ccrm(
+        "app", "--address", "0.0.0.0", "--port", str(port), "--db", str(tmp_path / "x.duckdb"),
         env={**os.environ, "HOME": str(tmp_path)},  # no ~/.streamlit/secrets.toml either
-    )
+    )  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: --address 0.0.0.0: no login is configured")
     assert proc.stderr.count("\n") == 1
@@ -150,8 +142,6 @@ def test_app_refuses_to_serve_every_interface_without_login(tmp_path):
 
 
 def test_app_stops_on_sigterm_and_releases_the_database(tmp_path):
-    from conftest import _free_port
-
     db = tmp_path / "app.duckdb"
     store.connect_writer(db).close()
     port = _free_port()

@@ -9,11 +9,10 @@ output table (marts, models, logs less their wall-clock columns) must now be equ
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import ccrm
 from db_state import differences, fingerprint
 
 from ccrm_core.foundation import store
@@ -22,13 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _ccrm(*args: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "ccrm_core.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    proc = ccrm(*args)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
 
@@ -57,13 +50,6 @@ def test_two_builds_with_different_threads_are_identical(tmp_path):
 
 
 def test_build_refuses_a_thread_count_below_one(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "ccrm_core.cli", "build", "--db", str(tmp_path / "x.duckdb")]
-        + ["--threads", "0"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = ccrm("build", "--db", str(tmp_path / "x.duckdb"), "--threads", "0")
     assert proc.returncode != 0
     assert "'0' is not a whole number of at least 1" in proc.stderr
