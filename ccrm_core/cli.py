@@ -251,9 +251,12 @@ def cmd_export_audience(args: argparse.Namespace) -> int:
     from ccrm_core.foundation import access
     from ccrm_core.radar import segments
 
-    out = Path(args.out)
-    if not out.parent.exists():
-        raise CliError(f"folder {out.parent} does not exist; create it or choose another --out")
+    try:
+        # the file's name and folder are checked before the database is opened or anything is
+        # exported; export_audience checks them again for every caller
+        out = audience.check_export_path(args.out)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
     if not store.database_path(args.db).exists():
         raise store.DatabaseMissingError(
             f"database {store.database_path(args.db)} does not exist; create it with "
@@ -273,8 +276,8 @@ def cmd_export_audience(args: argparse.Namespace) -> int:
                 args.channel,
                 clear_text=bool(getattr(args, "clear_text", False)),
                 via="cli",
+                out=out,  # written before the audit row records 'ok'; a failure is 'failed'
             )
-            audience.write_audience(export.audience, out)
         except (ValueError, segments.RuleError) as exc:
             raise CliError(str(exc)) from exc
     finally:

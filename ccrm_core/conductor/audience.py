@@ -19,6 +19,9 @@ A member is excluded, with the first reason that applies:
 Every export goes through `export_audience`: the user's role must allow it
 (marketer, analyst, admin) and it is written to the audit log. An admin may ask for clear text
 (`--clear-text`, or the page's checkbox): the file then also holds plain `email` and `phone`.
+CSV files go through foundation.csv_export, which prefixes text that a spreadsheet would run as
+a formula with `'`: a clear-text E.164 phone is written '+14155550123 (strip a leading `'`
+before matching); Parquet keeps values exactly.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ccrm_core.foundation import audit, privacy, store
+from ccrm_core.foundation import audit, csv_export, privacy, store
 from ccrm_core.foundation.access import User
 from ccrm_core.radar import segments
 
@@ -50,6 +53,7 @@ CHANNEL_IDENTIFIERS: dict[str, tuple[str, ...]] = {
     "direct_mail": (),  # addressed by customer_id through the mail house
 }
 AUDIENCE_COLUMNS = ["customer_id", "email_sha256", "phone_sha256"]
+EXPORT_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 
 
 @dataclass
@@ -310,22 +314,25 @@ def audience_summary(
     }
 
 
+def check_export_path(path: str | Path) -> Path:
+    """`path` as a Path when an audience file may be written there (.csv, .csv.gz or .parquet
+    in an existing, writable folder); raises csv_export.ExportFileError (a ValueError)."""
+    return csv_export.check_output_path(path, EXPORT_SUFFIXES)
+
+
 def write_audience(audience: pd.DataFrame, path: str | Path) -> Path:
-    """Write the audience as CSV (.csv, .csv.gz) or Parquet (.parquet), by the file's suffix."""
-    path = Path(path)
-    suffixes = "".join(path.suffixes[-2:]).lower()
-    if path.suffix.lower() == ".parquet":
-        audience.to_parquet(path, index=False)
-    elif path.suffix.lower() == ".csv" or suffixes == ".csv.gz":
-        audience.to_csv(path, index=False)
-    else:
-        raise ValueError(f"{path}: use a .csv, .csv.gz or .parquet file name")
-    return path
+    """Write the audience as CSV (.csv, .csv.gz; formula cells neutralised) or Parquet
+    (.parquet), by the file's suffix, all or nothing. Raises csv_export.ExportFileError (a
+    ValueError) with a one-line reason."""
+    path = check_export_path(path)
+    if path.name.lower().endswith(".parquet"):
+        return csv_export.write_file(path, lambda fh: audience.to_parquet(fh, index=False))
+    return csv_export.write_csv(audience, path)
 
 
 def audience_csv(audience: pd.DataFrame) -> bytes:
-    """The audience as CSV bytes (the page's download button)."""
-    return audience.to_csv(index=False).encode("utf-8")
+    """The audience as CSV bytes (the page's download button; formula cells neutralised)."""
+    return csv_export.csv_bytes(audience)
 
 
 def export_audience(
@@ -337,16 +344,47 @@ def export_audience(
     *,
     clear_text: bool = False,
     via: str = "app",
+    out: str | Path | None = None,
 ) -> AudienceExport:
     """`build_audience` for a user who may export, recorded in the audit log.
 
     `clear_text=True` (admins: export_clear_text) adds the plain `email` and `phone` columns to
-    the hashed ones, for a mail house or call centre that cannot match on hashes."""
+    the hashed ones, for a mail house or call centre that cannot match on hashes.
+
+    With `out`, the file is written too (`write_audience`), and the audit row says what
+    happened: a bad `out` (suffix, missing folder, a folder as the file) is refused before
+    anything is read, with no audit row, since nothing left the database; a write that fails
+    (disk full, no permission) is recorded as 'failed' with the reason, then raised; 'ok' with
+    the row count is recorded only once the whole file is in place (and the file is removed
+    again when that row cannot be written: an export that is not recorded does not happen)."""
+    if out is not None:
+        out = check_export_path(out)
     action = "export_clear_text" if clear_text else "export_audience"
     target = f"segment {segment} ({scheme}) on {channel}"
     started = audit.require(con, user, "export_audience", target, via)
     if clear_text:
         started = audit.require(con, user, "export_clear_text", target, via)
     export = build_audience(con, scheme, segment, channel, clear_text=clear_text)
-    audit.record(con, user, action, target, len(export.audience), via=via, started_at=started)
+    if out is not None:
+        try:
+            write_audience(export.audience, out)
+        except csv_export.ExportFileError as exc:
+            audit.record(
+                con,
+                user,
+                action,
+                target,
+                0,
+                via=via,
+                status="failed",
+                detail=str(exc),
+                started_at=started,
+            )
+            raise
+    try:
+        audit.record(con, user, action, target, len(export.audience), via=via, started_at=started)
+    except audit.AuditUnavailable:
+        if out is not None:  # an export that cannot be recorded does not happen
+            out.unlink(missing_ok=True)
+        raise
     return export

@@ -116,7 +116,10 @@ def write_sample(con: duckdb.DuckDBPyConnection, data: dict[str, pd.DataFrame]) 
 def write_csv(data: dict[str, pd.DataFrame], directory: str | os.PathLike) -> list[Path]:
     """Write the raw tables as `<table>.csv` (UTF-8, comma, header row, ISO dates
     'YYYY-MM-DD' and timestamps 'YYYY-MM-DD HH:MM:SS', empty field = NULL), the format
-    `ccrm ingest` reads. Each file is written to a temporary name and renamed into place."""
+    `ccrm ingest` reads. Each file is written to a temporary name and renamed into place.
+
+    Values are written verbatim, with no formula neutralising (foundation.csv_export): these
+    files are ingest input, not a spreadsheet export, and must load back exactly as generated."""
     out_dir = Path(directory)
     out_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()

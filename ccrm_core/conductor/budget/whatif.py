@@ -8,7 +8,6 @@ in quadrature for totals. Revenue is incremental revenue, calibrated.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from ccrm_core.conductor.budget.curves import (
     _path,
     _steady,
 )
+from ccrm_core.foundation import csv_export
 
 OBJECTIVES = ("revenue", "conversions", "profit")
 
@@ -297,7 +297,6 @@ def plan_table(curves: pd.DataFrame, plan: Mapping[str, float]) -> pd.DataFrame:
 
 
 def plan_csv(curves: pd.DataFrame, plan: Mapping[str, float]) -> str:
-    """The plan as CSV text (see `plan_table` for the columns; money per week)."""
-    buffer = io.StringIO()
-    plan_table(curves, plan).to_csv(buffer, index=False, float_format="%.4f")
-    return buffer.getvalue()
+    """The plan as CSV text (see `plan_table` for the columns; money per week; formula cells
+    neutralised by csv_export)."""
+    return csv_export.csv_text(plan_table(curves, plan), float_format="%.4f")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from ccrm_core.foundation import audit, pipeline, privacy, store
+from ccrm_core.foundation import audit, csv_export, pipeline, privacy, store
 from ccrm_core.foundation.access import User
 from ccrm_core.librarian.hygiene.checks import (
     CHECKS_BY_ID,
@@ -58,8 +58,9 @@ def failing_rows(
 
 
 def failing_rows_csv(con: duckdb.DuckDBPyConnection, check_id: str) -> bytes:
-    """Every failing row of a check as UTF-8 CSV, PII masked (shared privacy masks)."""
-    return _masked_failing_rows(con, check_id).to_csv(index=False).encode("utf-8")
+    """Every failing row of a check as UTF-8 CSV, PII masked (shared privacy masks), formula
+    cells neutralised (csv_export)."""
+    return csv_export.csv_bytes(_masked_failing_rows(con, check_id))
 
 
 def download_failing_rows(
@@ -70,8 +71,9 @@ def download_failing_rows(
     target = f"check {check_id}"
     started = audit.require(con, user, "download_failing_rows", target, "app")
     rows = _masked_failing_rows(con, check_id)
+    data = csv_export.csv_bytes(rows)  # the file exists before the audit row says 'ok'
     audit.record(con, user, "download_failing_rows", target, len(rows), started_at=started)
-    return rows.to_csv(index=False).encode("utf-8")
+    return data
 
 
 def _masked_failing_rows(con: duckdb.DuckDBPyConnection, check_id: str) -> pd.DataFrame:

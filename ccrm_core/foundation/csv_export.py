@@ -1,0 +1,142 @@
+"""Files the app and the CLI write for people to open: the one CSV writer, and the checked,
+all-or-nothing writing of any export file (CSV or Parquet).
+
+A spreadsheet runs a cell that starts with `=`, `+`, `-` or `@` as a formula (tab and carriage
+return also start one in some programs), so a customer name, channel or e-mail typed as
+`=HYPERLINK(...)` would run on the analyst's machine when the file is opened. Every CSV for a
+person therefore goes through `csv_text` / `csv_bytes` / `write_csv`, which prefix such a text
+cell (header cells included) with a single quote `'`, as OWASP recommends. Numbers are left as
+they are: a value of a numeric column (or a number inside a mixed column), so -12.5 stays
+-12.5. Text stays text, even when it reads like a number: "-12" or an E.164 phone
+"+14155550123" in a text column is written '-12 / '+14155550123, because whether a text cell is
+"only a number" is the spreadsheet's guess, not a fact the file can promise.
+
+CSV files that only `ccrm ingest` reads back (the generator's `ccrm sample --csv`, the
+benchmark's input files) are data in the ingest format, not exports, and are written verbatim.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import secrets
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+import pandas as pd
+
+from ccrm_core.foundation import validation
+
+# First characters that make a spreadsheet treat a cell as a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+CSV_SUFFIXES = (".csv", ".csv.gz")
+
+
+class ExportFileError(ValueError):
+    """An export file that cannot be written: a wrong suffix, a folder that is missing or is a
+    file, a target that is a folder, or a write that failed. The message is one line."""
+
+
+def neutralise_cell(value: object) -> object:
+    """`value` with a `'` in front when it is text starting with a formula character; anything
+    else (numbers, dates, missing values) unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `frame` whose text cells and column names cannot start a formula
+    (`neutralise_cell`); numeric, boolean, date and duration columns are kept as they are."""
+    out = frame.copy()
+    for position in range(frame.shape[1]):
+        series = frame.iloc[:, position]
+        # kinds b, i, u, f, c, m, M: booleans, numbers, durations and timestamps (nullable and
+        # time-zone aware ones included) hold no text; anything else may
+        if series.dtype.kind not in "biufcmM":
+            out.isetitem(position, series.astype(object).map(neutralise_cell))
+    out.columns = [neutralise_cell(c) for c in frame.columns]
+    return out
+
+
+def csv_text(frame: pd.DataFrame, *, float_format: str | None = None) -> str:
+    """`frame` as CSV text for a person: header row, no index, formula cells neutralised
+    (`neutralise_formulas`). `float_format` (e.g. '%.4f') formats float columns.
+
+    Lines end in CRLF, as RFC 4180 has it: Python's csv writer quotes a field holding any
+    character of the line ending, so with CRLF a text cell with a bare carriage return is quoted
+    too, instead of splitting its row in two for every reader."""
+    return neutralise_formulas(frame).to_csv(
+        index=False, float_format=float_format, lineterminator="\r\n"
+    )
+
+
+def csv_bytes(frame: pd.DataFrame, *, float_format: str | None = None) -> bytes:
+    """`csv_text` encoded as UTF-8 (a download button's data)."""
+    return csv_text(frame, float_format=float_format).encode("utf-8")
+
+
+def write_csv(
+    frame: pd.DataFrame, path: str | os.PathLike, *, float_format: str | None = None
+) -> Path:
+    """Write `csv_bytes(frame)` to `path` (.csv, or gzip-compressed .csv.gz), all or nothing
+    (`write_file`). Raises ExportFileError with a one-line reason."""
+    path = check_output_path(path, CSV_SUFFIXES)
+    data = csv_bytes(frame, float_format=float_format)
+    if path.name.lower().endswith(".gz"):
+        data = gzip.compress(data, mtime=0)  # mtime 0: the same rows give the same bytes
+    return write_file(path, lambda fh: fh.write(data))
+
+
+def check_output_path(path: str | os.PathLike, suffixes: Iterable[str]) -> Path:
+    """`path` as a Path when a file may be written there: its name ends with one of `suffixes`
+    (any case), its folder exists, is a folder and is writable, and it is not itself a folder.
+    Raises ExportFileError naming the path and what to do; checked before any work starts."""
+    path = Path(path)
+    allowed = tuple(s.lower() for s in suffixes)
+    shown = validation.label(path, 200)
+    if not path.name.lower().endswith(allowed):
+        raise ExportFileError(f"{shown}: use a file name ending in {', '.join(allowed)}")
+    folder = path.parent
+    if not folder.exists():
+        raise ExportFileError(
+            f"folder {validation.label(folder, 200)} does not exist; create it or choose "
+            "another file"
+        )
+    if not folder.is_dir():
+        raise ExportFileError(
+            f"{validation.label(folder, 200)} is a file, not a folder; choose a file in a folder"
+        )
+    if path.is_dir():
+        raise ExportFileError(f"{shown} is a folder; choose a file name inside it")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ExportFileError(
+            f"folder {validation.label(folder, 200)} is not writable; choose another file"
+        )
+    return path
+
+
+def write_file(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
+    """Call `write` on a new file next to `path`, flush it to disk and rename it to `path`: a
+    reader sees the old file or the whole new one, and a failed write (disk full, no
+    permission) leaves nothing behind. Raises ExportFileError with the system's reason."""
+    path = Path(path)
+    part = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+    try:
+        with open(part, "xb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(part, path)
+    except OSError as exc:
+        raise ExportFileError(
+            f"could not write {validation.label(path, 200)} ({exc.strerror or exc}); nothing "
+            "was written. Free some disk space or fix the folder's permissions, or choose "
+            "another file"
+        ) from exc
+    finally:
+        with contextlib.suppress(OSError):  # cleanup only; the write's own error is raised
+            part.unlink(missing_ok=True)
+    return path
