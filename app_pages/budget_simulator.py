@@ -14,6 +14,7 @@ import streamlit as st
 
 from ccrm_core.conductor import budget
 from ccrm_core.foundation import pipeline
+from ccrm_core.foundation.rendering import markdown_text
 from ccrm_ui import auth, db
 
 OBJECTIVE_LABELS = {
@@ -136,7 +137,7 @@ def _optimize(curves, objective, total, use_share, share, use_roi, target_roi) -
             target_roi=target_roi if use_roi else None,
         )
     except budget.BudgetError as exc:
-        _flash("error", f"Cannot optimize: {exc}")
+        _flash("error", f"Cannot optimize: {markdown_text(exc)}")
         return
     _set_plan(result.plan)
     after = result.value
@@ -145,9 +146,13 @@ def _optimize(curves, objective, total, use_share, share, use_roi, target_roi) -
     _flash(
         "success",
         f"Optimized {label}: {after:,.0f} per week ({change:+.1%} against the plan before). "
-        + ("SLSQP converged" if result.converged else f"SLSQP stopped: {result.message}")
+        + (
+            "SLSQP converged"
+            if result.converged
+            else f"SLSQP stopped: {markdown_text(result.message)}"
+        )
         + f" after {result.iterations} iterations."
-        + "".join(f" {n}." for n in result.notes),
+        + "".join(f" {markdown_text(n)}." for n in result.notes),
     )
 
 
@@ -167,12 +172,15 @@ def _save_scenario(objective, total, settings) -> None:
             settings=settings,
         )
     except budget.BudgetError as exc:
-        _flash("error", f"Scenario not saved: {exc}")
+        _flash("error", f"Scenario not saved: {markdown_text(exc)}")
         return
     except duckdb.Error as exc:
-        _flash("error", f"Scenario not saved: the database refused the write ({exc}).")
+        _flash(
+            "error",
+            f"Scenario not saved: the database refused the write ({markdown_text(exc)}).",
+        )
         return
-    _flash("success", f"Saved scenario “{saved}”.")
+    _flash("success", f"Saved scenario “{markdown_text(saved)}”.")
 
 
 def _load_scenario(curves) -> None:
@@ -182,18 +190,22 @@ def _load_scenario(curves) -> None:
     try:
         scenario = db.run(budget.load_scenario, name)
     except budget.BudgetError as exc:
-        _flash("error", str(exc))
+        _flash("error", markdown_text(exc))
         return
     plan, notes = budget.align_plan(curves, scenario.plan)
     _set_plan(plan)
-    _flash("info", f"Loaded scenario “{name}”." + "".join(f" {n.capitalize()}." for n in notes))
+    _flash(
+        "info",
+        f"Loaded scenario “{markdown_text(name)}”."
+        + "".join(f" {markdown_text(n.capitalize())}." for n in notes),
+    )
 
 
 def _delete_scenario() -> None:
     name = st.session_state.get("budget_load_name")
     if name:
         db.write(budget.delete_scenario, name)
-        _flash("info", f"Deleted scenario “{name}”.")
+        _flash("info", f"Deleted scenario “{markdown_text(name)}”.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,7 +221,7 @@ st.caption(
 try:
     raw_curves = db.cached(budget.load_curves)
 except budget.BudgetError as exc:
-    st.error(str(exc))
+    st.error(markdown_text(exc))
     st.stop()
 if raw_curves is None or raw_curves.empty:
     st.info(
@@ -313,7 +325,9 @@ with st.container(border=True):
             curves = budget.apply_value_weights(raw_curves, weights)
             focus_note = (
                 "Value-weighted: addressable channels count at "
-                + ", ".join(f"{r.channel} ×{r.weight:.2f}" for r in weights.itertuples())
+                + ", ".join(
+                    f"{markdown_text(r.channel)} ×{r.weight:.2f}" for r in weights.itertuples()
+                )
                 + "."
             )
         else:
@@ -361,7 +375,8 @@ with sliders:
     locked_now = set(st.session_state["budget_locked"])
     for ch in channels:
         st.slider(
-            f"{ch} (current {current[ch]:,.0f})" + (" · locked" if ch in locked_now else ""),
+            f"{markdown_text(ch)} (current {current[ch]:,.0f})"
+            + (" · locked" if ch in locked_now else ""),
             min_value=0.0,
             max_value=float(maxes[ch]),
             step=float(maxes[ch] / 500),

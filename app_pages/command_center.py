@@ -12,6 +12,7 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
+from ccrm_core.foundation.rendering import markdown_text
 from ccrm_core.radar import kpis
 from ccrm_ui import auth, db
 
@@ -120,7 +121,7 @@ if st.session_state["cc_grain"] != "day":
 if params != url:
     st.query_params.from_dict(params)
 for warning in warnings:
-    st.warning(f"Link not fully applied: {warning}.")
+    st.warning(f"Link not fully applied: {markdown_text(warning)}.")
 
 first, last, days = filters.bounds(options.data_start, options.data_end)
 st.caption(
@@ -149,7 +150,8 @@ alerts: pd.DataFrame = db.cached(kpis.kpi_alerts)
 if not alerts.empty:
     newest = alerts.iloc[0]
     st.warning(
-        f"**Latest alert** ({newest['grain']}ly series): {newest['message']}. "
+        f"**Latest alert** ({markdown_text(newest['grain'])}ly series): "
+        f"{markdown_text(newest['message'])}. "
         f"{len(alerts)} alerts in the history: see *Trends & alerts*.",
         icon=":material/notifications_active:",
     )
@@ -185,7 +187,8 @@ with trends:
             note = (
                 ""
                 if trend_channel == channel
-                else f" Channel {channel} is too thin to monitor; showing all channels."
+                else f" Channel {markdown_text(channel)} is too thin to monitor; showing all "
+                "channels."
             )
             st.caption(
                 "Forecast: robust regression with trend, weekly and yearly seasonality; band: "

@@ -10,10 +10,12 @@ import streamlit as st
 
 from ccrm_core.conductor import decisioning
 from ccrm_core.foundation import access, audit
+from ccrm_core.foundation.rendering import markdown_text
 from ccrm_core.librarian import customer360 as c360
 from ccrm_ui import auth, db
 
 PAGE_SIZE = 25
+MESSAGE_QUOTE = 60  # characters of a typed or linked value quoted back in a message
 ACTION_LABELS = {"offer": "Offer", "soft_touch": "Soft touch", "rest": "Rest"}
 
 
@@ -40,7 +42,7 @@ def _audited_reveal(what: str, fn, *args) -> bool:
     try:
         db.write(fn, user, *args)
     except (access.AccessDenied, audit.AuditUnavailable) as exc:
-        st.error(str(exc))
+        st.error(markdown_text(exc))
         return False
     done.add(what)
     return True
@@ -88,7 +90,10 @@ if not db.cached(c360.search_ready):
 elif query.strip():
     results = db.cached(c360.search, query.strip(), 20)
     if results.empty:
-        st.warning(f"No customer matches “{query.strip()}”. Try fewer or different words.")
+        st.warning(
+            f"No customer matches “{markdown_text(query.strip(), MESSAGE_QUOTE)}”. Try fewer or "
+            "different words."
+        )
     else:
         revealed = reveal and _audited_reveal(
             f"search:{query.strip()}", audit.reveal_search, results
@@ -128,18 +133,20 @@ if not customer_id:
 profile = db.cached(c360.profile, customer_id)
 if profile is None:
     st.error(
-        f"No customer with id `{customer_id}` (URL parameter customer_id). Search for the "
-        "customer above; ids change only when identity resolution merges or splits records."
+        f"No customer with id “{markdown_text(customer_id, MESSAGE_QUOTE)}” (URL parameter "
+        "customer_id). Search for the customer above; ids change only when identity resolution "
+        "merges or splits records."
     )
     st.stop()
 revealed = reveal and _audited_reveal(f"customer:{customer_id}", audit.reveal_customer, customer_id)
 profile = c360.mask_profile(profile, revealed)
 
 st.divider()
-st.header(profile.name)
+st.header(markdown_text(profile.name))
 city = profile.golden.set_index("field")["value"].get("city") if not profile.golden.empty else None
 st.caption(
-    f"`{profile.customer_id}` · {city or 'city unknown'} · {len(profile.sources)} source "
+    f"{markdown_text(profile.customer_id)} · {markdown_text(city) if city else 'city unknown'} · "
+    f"{len(profile.sources)} source "
     f"record(s) · {len(profile.identifiers)} cookie/device id(s)"
     + (f" · data as of {profile.as_of:%Y-%m-%d}" if profile.as_of else "")
 )
@@ -188,7 +195,11 @@ g[2].plotly_chart(
 if profile.segments:
     st.caption(
         "Segments: "
-        + " · ".join(f"{k.replace('_', ' ')}: **{v}**" for k, v in profile.segments.items() if v)
+        + " · ".join(
+            f"{markdown_text(k.replace('_', ' '))}: **{markdown_text(v)}**"
+            for k, v in profile.segments.items()
+            if v
+        )
     )
 
 tab_nba, tab_timeline, tab_profile, tab_consent, tab_ids, tab_model = st.tabs(
@@ -200,9 +211,13 @@ with tab_nba:
     if nba is None:
         st.info("No decision yet: run the `nba` build stage (`ccrm build`).")
     else:
-        label = ACTION_LABELS.get(nba["action"], nba["action"])
-        where = f" on **{nba['channel']}**" if nba.get("channel") else ""
-        offer = f": {nba['campaign_name']} ({nba['offer']})" if nba.get("campaign_name") else ""
+        label = markdown_text(ACTION_LABELS.get(nba["action"], nba["action"]))
+        where = f" on **{markdown_text(nba['channel'])}**" if nba.get("channel") else ""
+        offer = (
+            f": {markdown_text(nba['campaign_name'])} ({markdown_text(nba['offer'])})"
+            if nba.get("campaign_name")
+            else ""
+        )
         if nba["action"] == "offer":
             st.success(
                 f"**{label}**{where}{offer} · expected value {_money(nba['expected_value'])}"
@@ -212,7 +227,7 @@ with tab_nba:
         else:
             st.warning(f"**{label}** — no contact now")
         st.markdown("**Why**")
-        st.markdown("\n".join(f"- {r}" for r in nba.get("reasons") or []))
+        st.markdown("\n".join(f"- {markdown_text(r)}" for r in nba.get("reasons") or []))
         st.caption(
             "Expected value = p(buy in 30 days) × order value × channel weight − contact cost; "
             "channels without consent or over their frequency caps are never used. "
@@ -277,7 +292,7 @@ with tab_ids:
     st.caption(
         "Source ids: "
         + ", ".join(
-            f"`{s}:{i}`"
+            markdown_text(f"{s}:{i}")
             for s, i in zip(
                 profile.sources["source_system"], profile.sources["source_id"], strict=True
             )

@@ -9,11 +9,14 @@ import pandas as pd
 import streamlit as st
 
 from ccrm_core.foundation import access, audit, charts, ingest, pipeline, privacy, store
+from ccrm_core.foundation.rendering import markdown_text
 from ccrm_ui import auth, db
+
+ERROR_QUOTE = 500  # characters of a stored build error shown in a message
 
 user = auth.require_page(__file__)  # role check (ccrm_core.foundation.access)
 st.title("Data")
-st.caption(f"Database: `{db.database_path()}`")
+st.caption(f"Database: {markdown_text(db.database_path())}")
 
 summary = pd.DataFrame(db.cached(store.table_summary))
 loaded, built = st.columns([3, 2])
@@ -52,7 +55,8 @@ with built:
         else:
             first = failed.iloc[0] if not failed.empty else runs.iloc[0]
             st.error(
-                f"Stage **{first['stage']}** failed: {first['error']}. "
+                f"Stage **{markdown_text(first['stage'])}** failed: "
+                f"{markdown_text(first['error'], ERROR_QUOTE)}. "
                 "The previous outputs of every stage are intact."
             )
         st.plotly_chart(charts.build_timings(runs), width="stretch")
@@ -102,7 +106,7 @@ with upload_col:
                 ingest.check_upload_size(f.name, f.size, ingest.max_upload_mb())
                 accepted.append((f, ingest.upload_file_name(f.name)))
             except ingest.IngestError as exc:
-                st.error(str(exc))
+                st.error(markdown_text(exc))
         bar = st.progress(0.0, text="starting")
         with tempfile.TemporaryDirectory(prefix="ccrm-upload-") as tmp, db.write_lock("ingest"):
             paths = []
@@ -119,20 +123,23 @@ with upload_col:
                 paths,
                 table=None if table_choice == "(from file name)" else table_choice,
                 max_reject_rate=max_reject / 100,
-                progress=lambda frac, msg: bar.progress(min(max(frac, 0.0), 1.0), text=msg),
+                progress=lambda frac, msg: bar.progress(
+                    min(max(frac, 0.0), 1.0), text=markdown_text(msg)
+                ),
                 source_names=[f.name for f, _ in accepted],
             )
         bar.empty()
         for r in reports:
             for w in r.warnings:
-                st.warning(f"{r.file}: {w}")
+                st.warning(f"{markdown_text(r.file)}: {markdown_text(w)}")
             if r.status == "loaded":
                 st.success(
-                    f"{r.file} → {r.table}: {r.rows_loaded:,} rows loaded "
+                    f"{markdown_text(r.file)} → {markdown_text(r.table)}: "
+                    f"{r.rows_loaded:,} rows loaded "
                     f"({r.rows_replaced:,} replaced), {r.rows_rejected:,} rejected."
                 )
             else:
-                st.error(r.message)
+                st.error(markdown_text(r.message))
         st.info("Press **Rebuild** to refresh the marts with the new data.")
 
 with rebuild_col:
@@ -156,7 +163,10 @@ with rebuild_col:
         bar.empty()
         failed = [r for r in results if r.status == "failed"]
         if failed:
-            st.error(f"Stage {failed[0].stage} failed: {failed[0].error}")
+            st.error(
+                f"Stage {markdown_text(failed[0].stage)} failed: "
+                f"{markdown_text(failed[0].error, ERROR_QUOTE)}"
+            )
         else:
             st.success(f"Built {len(results)} stages in {sum(r.seconds for r in results):.1f} s")
         st.rerun()

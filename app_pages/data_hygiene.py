@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ccrm_core.foundation import access, audit, privacy
+from ccrm_core.foundation.rendering import markdown_text
 from ccrm_core.librarian import hygiene, identity
 from ccrm_ui import auth, db
 
@@ -50,7 +51,9 @@ else:
         src_cols = st.columns(len(scores["by_source"]))
         for col, (source, value) in zip(src_cols, scores["by_source"].items(), strict=True):
             col.metric(
-                source, f"{value:.1f}", _delta(value, previous.get("by_source", {}).get(source))
+                markdown_text(source),
+                f"{value:.1f}",
+                _delta(value, previous.get("by_source", {}).get(source)),
             )
     with st.expander("How the score is computed"):
         st.markdown(
@@ -100,7 +103,7 @@ else:
             "Drill into a check", list(labels), format_func=labels.get, key="hygiene_check"
         )
         sample = db.cached(hygiene.failing_rows, check_id, None, 50)
-        st.caption(f"First {len(sample)} of {labels[check_id].split(' — ')[1]}")
+        st.caption(f"First {len(sample)} of {markdown_text(labels[check_id].split(' — ')[1])}")
         st.dataframe(privacy.mask_frame(sample), hide_index=True, width="stretch")
         if access.allowed(user, "download_failing_rows") and st.button(
             "Prepare a download of all failing rows (CSV, masked)", key="hygiene_prepare"
@@ -108,7 +111,7 @@ else:
             try:  # checked and written to the audit log in the core
                 data = db.write(hygiene.download_failing_rows, user, check_id)
             except (access.AccessDenied, audit.AuditUnavailable) as exc:
-                st.error(str(exc))
+                st.error(markdown_text(exc))
             else:
                 st.session_state["hygiene_download"] = (check_id, data)
         prepared = st.session_state.get("hygiene_download")

@@ -13,6 +13,7 @@ import streamlit as st
 
 from ccrm_core.conductor import audience
 from ccrm_core.foundation import access, audit
+from ccrm_core.foundation.rendering import markdown_text
 from ccrm_core.radar import segments, value
 from ccrm_ui import auth, db
 
@@ -268,7 +269,7 @@ with drill_tab:
                         clear_text=clear_text,
                     )
                 except (access.AccessDenied, audit.AuditUnavailable, ValueError) as exc:
-                    st.error(str(exc))
+                    st.error(markdown_text(exc))
                 else:
                     st.session_state["export_file"] = (
                         request,
@@ -362,7 +363,7 @@ with rule_tab:
         counts = db.cached(segments.rule_counts, tuple(rules), match)
     except segments.RuleError as exc:
         counts = None
-        st.warning(str(exc))
+        st.warning(markdown_text(exc))
     if counts is not None:
         r1, r2, r3, r4 = st.columns(4)
         r1.metric("Matching customers", f"{counts['customers']:,}")
@@ -384,12 +385,12 @@ with rule_tab:
             try:
                 n = db.write(segments.save_segment, name, rules, match)
             except segments.RuleError as exc:
-                st.error(str(exc))
+                st.error(markdown_text(exc))
             else:
                 # rerun so the scheme list above offers the saved segments at once
                 st.session_state["segment_saved"] = (
-                    f"Saved '{name.strip()}' ({n:,} customers): choose 'Saved rule segments' "
-                    "as the scheme to explore or export it."
+                    f"Saved '{markdown_text(name.strip())}' ({n:,} customers): choose "
+                    "'Saved rule segments' as the scheme to explore or export it."
                 )
                 st.rerun()
         if "segment_saved" in st.session_state:

@@ -21,6 +21,7 @@ import streamlit as st
 
 from ccrm_core.foundation import access
 from ccrm_core.foundation.access import User, is_loopback
+from ccrm_core.foundation.rendering import markdown_text
 
 
 def auth_configured() -> bool:
@@ -102,23 +103,26 @@ def gate() -> User:
         try:
             user, why = signed_in_user()
         except access.RolesFileError as exc:
-            st.error(f"The role mapping is broken, so nobody can be let in: {exc}")
+            st.error(f"The role mapping is broken, so nobody can be let in: {markdown_text(exc)}")
             st.button("Log out", on_click=st.logout, key="auth_logout_broken")
             st.stop()
         if user is None:
             st.title("Not authorised")
-            st.error(why)
+            st.error(markdown_text(why))
             st.button("Log out", on_click=st.logout, key="auth_logout_denied")
             st.stop()
         with st.sidebar:
-            st.caption(f"Signed in as **{user.label}** · role **{user.role}**")
+            st.caption(
+                f"Signed in as **{markdown_text(user.label)}** · role **{markdown_text(user.role)}**"
+            )
             st.button("Log out", on_click=st.logout, key="auth_logout")
         return user
     address = st.get_option("server.address")
     if not is_loopback(address):
         st.title("Login required")
         st.error(
-            f"No login is configured and the app listens on {address or 'every interface'!r}: "
+            "No login is configured and the app listens on "
+            f"{markdown_text(repr(address or 'every interface'))}: "
             "it would let anyone on the network in as admin, so it refuses to run. Either bind "
             'it to this machine (server.address = "127.0.0.1" in .streamlit/config.toml, or '
             "`ccrm app`), or configure login: an [auth] section in .streamlit/secrets.toml "
@@ -128,8 +132,8 @@ def gate() -> User:
     user = access.local_user()
     with st.sidebar:
         st.warning(
-            f"**Local mode**: no login configured; you are **{user.label}** with role "
-            f"**admin**. Only this machine can reach the app ({address}).",
+            f"**Local mode**: no login configured; you are **{markdown_text(user.label)}** with "
+            f"role **admin**. Only this machine can reach the app ({markdown_text(address)}).",
             icon=":material/lock_open:",
         )
     return user
@@ -146,6 +150,6 @@ def require_page(page_file: str) -> User:
     try:
         access.require(user, f"view_page:{page}")
     except access.AccessDenied as exc:
-        st.error(str(exc))
+        st.error(markdown_text(exc))
         st.stop()
     return user

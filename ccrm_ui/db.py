@@ -17,6 +17,7 @@ import duckdb
 import streamlit as st
 
 from ccrm_core.foundation import pipeline, store
+from ccrm_core.foundation.rendering import markdown_text
 
 
 @st.cache_resource(show_spinner=False)
@@ -33,10 +34,12 @@ def connection() -> duckdb.DuckDBPyConnection:
     try:
         return _connection(database_path())
     except store.DatabaseBusyError as exc:
-        st.error(f"{exc}")
+        st.error(markdown_text(exc))
         st.stop()
     except Exception as exc:  # noqa: BLE001 - any open failure is shown, never a traceback
-        st.error(f"Could not open the database {database_path()}: {exc}")
+        st.error(
+            f"Could not open the database {markdown_text(database_path())}: {markdown_text(exc)}"
+        )
         st.stop()
 
 

@@ -9,6 +9,7 @@ from conftest import page_file
 from streamlit.testing.v1 import AppTest
 
 from ccrm_core.foundation import store
+from ccrm_core.foundation.rendering import markdown_text
 
 PAGE = page_file("customer_360")
 
@@ -56,8 +57,9 @@ def test_search_pick_profile_shows_the_right_name(app_db):
     at.selectbox(key="c360_pick").select(cid).run()
     assert not at.exception
     assert at.query_params["customer_id"] == [cid] or at.query_params["customer_id"] == cid
-    # names are masked by default; the id in the caption names the customer
-    assert at.header[0].value == f"{first[0]}*** {last[0]}***"
+    # names are masked by default (the header is markdown: the mask's stars are escaped); the id
+    # in the caption names the customer
+    assert at.header[0].value == markdown_text(f"{first[0]}*** {last[0]}***")
     assert cid in at.caption[1].value or any(cid in c.value for c in at.caption)
     texts = _texts(at)
     assert email not in texts and last not in texts  # masked by default
@@ -72,14 +74,14 @@ def test_deep_link_opens_the_customer(app_db):
     at.query_params["customer_id"] = cid
     at.run()
     assert not at.exception
-    assert at.header[0].value == f"{first[0]}*** {last[0]}***"  # masked until revealed
+    assert at.header[0].value == markdown_text(f"{first[0]}*** {last[0]}***")  # masked
     at.toggle(key="c360_reveal").set_value(True).run()  # local mode runs as admin
-    assert at.header[0].value == f"{first} {last}"
+    assert at.header[0].value == markdown_text(f"{first} {last}")
     unknown = AppTest.from_file(PAGE, default_timeout=120)
     unknown.query_params["customer_id"] = "NOPE-1"
     unknown.run()
     assert not unknown.exception
-    assert "No customer with id `NOPE-1`" in unknown.error[0].value
+    assert f"No customer with id “{markdown_text('NOPE-1')}”" in unknown.error[0].value
 
 
 def test_reveal_shows_the_email(app_db):

@@ -16,6 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ccrm_core.foundation import privacy, store
+from ccrm_core.foundation.rendering import markdown_text
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTH = {
@@ -183,14 +184,14 @@ def test_executive_sees_aggregates_only(env):
     for page in ("customer_360", "segment_explorer", "data"):
         denied = page_test(f"app_pages/{page}.py", "exec@example.com").run()
         assert not denied.exception
-        assert "(role executive) may not open the" in denied.error[0].value
+        assert markdown_text("(role executive) may not open the") in denied.error[0].value
         assert not denied.dataframe
 
 
 def test_marketer_cannot_open_data_or_hygiene(env):
     for page in ("data", "data_hygiene"):
         at = page_test(f"app_pages/{page}.py", "mark@example.com").run()
-        assert "(role marketer) may not open the" in at.error[0].value
+        assert markdown_text("(role marketer) may not open the") in at.error[0].value
 
 
 def test_app_sign_in_not_authorised_and_navigation(env):
@@ -202,7 +203,7 @@ def test_app_sign_in_not_authorised_and_navigation(env):
     assert at.button(key="auth_login").label == "Sign in" and not at.exception
     stranger = page_test(app, "stranger@example.com", ("sales",)).run()
     assert stranger.title[0].value == "Not authorised"
-    assert "stranger@example.com has no role" in stranger.error[0].value
+    assert markdown_text("stranger@example.com has no role") in stranger.error[0].value
     assert stranger.button(key="auth_logout_denied").label == "Log out"
     exec_ = page_test(app, "exec@example.com").run()
     assert not exec_.exception
@@ -214,7 +215,7 @@ def test_a_broken_roles_file_lets_nobody_in(env, tmp_path, monkeypatch):
     bad.write_text('[users]\n"mark@example.com" = "superuser"\n')
     monkeypatch.setenv("CCRM_ROLES", str(bad))
     at = page_test("app.py", "mark@example.com").run()
-    assert "'superuser' is not a role" in at.error[0].value
+    assert markdown_text("'superuser' is not a role") in at.error[0].value
     page = page_test("app_pages/segment_explorer.py", "mark@example.com").run()
     assert "Sign in first" in page.error[0].value and not page.dataframe
 

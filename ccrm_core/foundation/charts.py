@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from ccrm_core.foundation.rendering import plotly_text
+
 STATUS_COLOURS = {"ok": "#2da44e", "failed": "#cf222e", "skipped": "#8c959f"}
 
 
@@ -13,7 +15,7 @@ def build_timings(runs: pd.DataFrame) -> go.Figure:
     fig = go.Figure(
         go.Bar(
             x=runs["seconds"].fillna(0),
-            y=runs["stage"],
+            y=runs["stage"].map(plotly_text),
             orientation="h",
             marker_color=[STATUS_COLOURS.get(s, "#8c959f") for s in runs["status"]],
             hovertemplate="%{y}: %{x:.2f} s<extra></extra>",

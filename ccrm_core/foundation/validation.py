@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from ccrm_core.foundation.rendering import shortened
+
 # Unicode categories refused in names: control (Cc), format (Cf: bidi overrides, zero-width
 # characters), surrogate (Cs), private use (Co), unassigned (Cn), line and paragraph separators.
 REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
@@ -52,10 +54,7 @@ def clean_name(
 def quoted(text: object, limit: int = 60) -> str:
     """User text quoted for a one-line message: a Python string literal (control, line-break
     and invisible characters escaped, e.g. '\\x1b'), cut to `limit` characters with '…'."""
-    value = str(text)
-    if len(value) > limit:
-        value = value[: max(1, limit - 1)] + "…"
-    return repr(value)
+    return repr(shortened(text, limit))
 
 
 def label(text: object, limit: int = 80) -> str:

@@ -10,6 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ccrm_core.conductor.attribution.models import MODEL_LABELS, model_names
+from ccrm_core.foundation.rendering import plotly_text
 
 CHANNEL_COLOURS = {
     "email": "#1f77b4",
@@ -34,7 +35,11 @@ def chart_model_comparison(
     fig = go.Figure()
     for model in models:
         part = attribution[attribution["model"] == model]
-        fig.add_bar(x=part["channel"], y=part[measure], name=MODEL_LABELS.get(model, model))
+        fig.add_bar(
+            x=part["channel"].map(plotly_text),
+            y=part[measure],
+            name=plotly_text(MODEL_LABELS.get(model, model)),
+        )
     fig.update_layout(
         barmode="group",
         height=380,
@@ -51,7 +56,7 @@ def chart_removal_effects(attribution: pd.DataFrame, model: str = "markov_1") ->
     fig = go.Figure(
         go.Bar(
             x=part["removal_effect"],
-            y=part["channel"],
+            y=part["channel"].map(plotly_text),
             orientation="h",
             marker_color=[CHANNEL_COLOURS.get(c, "#636efa") for c in part["channel"]],
             hovertemplate="%{y}: %{x:.1%} of conversions lost<extra></extra>",
@@ -81,8 +86,8 @@ def chart_transition_heatmap(transitions: pd.DataFrame) -> go.Figure:
     fig = go.Figure(
         go.Heatmap(
             z=grid.to_numpy(),
-            x=cols,
-            y=rows,
+            x=[plotly_text(c) for c in cols],
+            y=[plotly_text(r) for r in rows],
             colorscale="Blues",
             zmin=0,
             zmax=1,
@@ -106,13 +111,13 @@ def chart_reconciliation(reconciliation: pd.DataFrame) -> go.Figure:
     r = reconciliation.sort_values("incremental_revenue", ascending=False)
     fig = go.Figure()
     fig.add_bar(
-        x=r["channel"],
+        x=r["channel"].map(plotly_text),
         y=r["attributed_revenue"],
         name="attributed (bottom-up)",
         marker_color="#ff7f0e",
     )
     fig.add_bar(
-        x=r["channel"],
+        x=r["channel"].map(plotly_text),
         y=r["incremental_revenue"],
         name="incremental (media mix model)",
         marker_color="#1f77b4",

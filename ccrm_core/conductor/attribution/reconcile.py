@@ -18,6 +18,7 @@ import pandas as pd
 from ccrm_core.conductor.attribution.models import MODEL_LABELS, model_names
 from ccrm_core.foundation import store
 from ccrm_core.foundation.pipeline import BuildContext, replace_table
+from ccrm_core.foundation.rendering import markdown_text
 
 RECONCILIATION_COLUMNS = [
     "channel",
@@ -273,11 +274,12 @@ def _money(x: float) -> str:
 def reconciliation_summary(
     reconciliation: pd.DataFrame, experiments: pd.DataFrame | None = None
 ) -> str:
-    """A plain-language paragraph generated from the reconciliation numbers (markdown)."""
+    """A plain-language paragraph generated from the reconciliation numbers (markdown; the
+    channel names, model and experiment ids in it are escaped, so they show as plain text)."""
     if reconciliation is None or reconciliation.empty:
         return "No reconciliation yet: run the `reconcile` build stage."
     model = reconciliation["model"].iloc[0] if "model" in reconciliation else "attribution"
-    label = MODEL_LABELS.get(model, model)
+    label = markdown_text(MODEL_LABELS.get(model, model))
     both = reconciliation[reconciliation["view"] == "both"]
     top_only = reconciliation[reconciliation["view"] == "top_down_only"]
     parts = []
@@ -300,10 +302,10 @@ def reconciliation_summary(
             over = ranked.sort_values("gap", ascending=False).iloc[0]
             under = ranked.sort_values("gap").iloc[0]
             parts.append(
-                f"The largest over-credit is **{over['channel']}** (attribution "
+                f"The largest over-credit is **{markdown_text(over['channel'])}** (attribution "
                 f"{over['gap']:.1f}x its incremental revenue)"
                 + (
-                    f"; the least is **{under['channel']}** ({under['gap']:.1f}x)."
+                    f"; the least is **{markdown_text(under['channel'])}** ({under['gap']:.1f}x)."
                     if under["channel"] != over["channel"]
                     else "."
                 )
@@ -312,7 +314,7 @@ def reconciliation_summary(
         inc = top_only["incremental_revenue"].sum()
         share = inc / reconciliation["incremental_revenue"].sum()
         parts.append(
-            f"{', '.join(top_only['channel'])} "
+            f"{', '.join(markdown_text(c) for c in top_only['channel'])} "
             f"{'is' if len(top_only) == 1 else 'are'} seen only top-down: {_money(inc)} of "
             f"incremental revenue ({share:.0%} of all media contribution) that attribution "
             "cannot see."
@@ -321,7 +323,7 @@ def reconciliation_summary(
         for e in experiments.itertuples():
             verdict = "a significant" if e.p_value < 0.05 else "no significant"
             parts.append(
-                f"Experiment {e.experiment_id}: treatment converted {e.treatment_rate:.1%} vs "
+                f"Experiment {markdown_text(e.experiment_id)}: treatment converted {e.treatment_rate:.1%} vs "
                 f"{e.control_rate:.1%} in control within {e.window_days} days, lift "
                 f"{e.lift * 100:+.1f} pp (95% CI {e.lift_low * 100:+.1f} to "
                 f"{e.lift_high * 100:+.1f} pp, p = {e.p_value:.3f}): {verdict} effect, about "

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 
 from ccrm_core.conductor.budget.curves import DAYS_PER_WEEK, _Params, _params, _select, _steady
 from ccrm_core.conductor.budget.whatif import plan_vector
+from ccrm_core.foundation.rendering import plotly_text
 
 CURRENT_COLOUR = "#8c959f"
 PROPOSED_COLOUR = "#0969da"
@@ -36,7 +37,7 @@ def figure_response_curves(
     _, dcur = _steady(p, cur)
     _, dnew = _steady(p, new)
     titles = [
-        f"{ch}<br><sup>mROI {p.beta[i] * dcur[i]:.2f} → {p.beta[i] * dnew[i]:.2f}</sup>"
+        f"{plotly_text(ch)}<br><sup>mROI {p.beta[i] * dcur[i]:.2f} → {p.beta[i] * dnew[i]:.2f}</sup>"
         for i, ch in enumerate(p.channel)
     ]
     layout, rows = _panel_grid(titles, columns)
@@ -179,7 +180,7 @@ def figure_waterfall(frame: pd.DataFrame, label: str = "revenue per week") -> go
     steps = frame[frame["change"].abs() > 1e-9 * max(abs(start), 1.0)]
     fig = go.Figure(
         go.Waterfall(
-            x=["current", *steps["channel"], "proposed"],
+            x=["current", *steps["channel"].map(plotly_text), "proposed"],
             measure=["absolute", *["relative"] * len(steps), "total"],
             y=[start, *steps["change"], end],
             increasing=dict(marker_color=UP_COLOUR),
@@ -195,7 +196,10 @@ def figure_waterfall(frame: pd.DataFrame, label: str = "revenue per week") -> go
     fig.update_layout(
         height=360,
         margin=dict(l=10, r=10, t=10, b=30),
-        yaxis=dict(title=label, range=[max(low - pad, 0.0) if low >= 0 else low - pad, high + pad]),
+        yaxis=dict(
+            title=plotly_text(label),
+            range=[max(low - pad, 0.0) if low >= 0 else low - pad, high + pad],
+        ),
         showlegend=False,
     )
     return fig
@@ -217,17 +221,17 @@ def figure_forecast(series: Mapping[str, pd.DataFrame]) -> go.Figure:
                     fillcolor=_rgba(colour, 0.12),
                     line=dict(width=0),
                     hoverinfo="skip",
-                    name=f"{label}: 90% interval",
+                    name=plotly_text(f"{label}: 90% interval"),
                 )
             )
         fig.add_trace(
             go.Scatter(
                 x=x,
                 y=frame["revenue"],
-                name=label,
+                name=plotly_text(label),
                 mode="lines+markers",
                 line=dict(color=colour, width=2),
-                hovertemplate=label + ": %{y:,.0f}<extra></extra>",
+                hovertemplate="%{fullData.name}: %{y:,.0f}<extra></extra>",
             )
         )
     fig.update_layout(
@@ -247,11 +251,11 @@ def figure_allocation(plans: Mapping[str, Mapping[str, float]]) -> go.Figure:
     for k, (label, plan) in enumerate(plans.items()):
         fig.add_trace(
             go.Bar(
-                x=list(plan),
+                x=[plotly_text(ch) for ch in plan],
                 y=list(plan.values()),
-                name=label,
+                name=plotly_text(label),
                 marker_color=PLAN_COLOURS[k % len(PLAN_COLOURS)],
-                hovertemplate=label + " %{x}: %{y:,.0f}/wk<extra></extra>",
+                hovertemplate="%{fullData.name} %{x}: %{y:,.0f}/wk<extra></extra>",
             )
         )
     fig.update_layout(

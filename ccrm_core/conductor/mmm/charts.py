@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ccrm_core.foundation import store
+from ccrm_core.foundation.rendering import plotly_text
 
 
 def _read(con: duckdb.DuckDBPyConnection, table: str, order: str = "") -> pd.DataFrame | None:
@@ -58,7 +59,7 @@ def chart_contributions(contributions: pd.DataFrame, freq: str = "W") -> go.Figu
         fig.add_scatter(
             x=wide.index,
             y=wide[comp],
-            name=comp,
+            name=plotly_text(comp),
             stackgroup="one",
             mode="lines",
             line=dict(width=0.5, color=CHANNEL_COLOURS.get(comp)),
@@ -78,7 +79,7 @@ def chart_roi(channels: pd.DataFrame, measure: str = "roi") -> go.Figure:
     fig = go.Figure(
         go.Bar(
             x=part[measure],
-            y=part["channel"],
+            y=part["channel"].map(plotly_text),
             orientation="h",
             error_x=dict(
                 type="data",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from ccrm_core.foundation.rendering import plotly_text
+
 _KIND_SYMBOLS = {"order": "diamond", "event": "circle"}
 
 
@@ -22,16 +24,19 @@ def chart_timeline(rows: pd.DataFrame) -> go.Figure:
             if is_order
             else 8
         )
+        hover = part[["campaign_id", "value"]].assign(
+            campaign_id=part["campaign_id"].map(plotly_text, na_action="ignore")
+        )
         fig.add_trace(
             go.Scatter(
                 x=part["ts"],
-                y=part["channel"],
+                y=part["channel"].map(plotly_text, na_action="ignore"),
                 mode="markers",
-                name=str(event_type),
+                name=plotly_text(event_type),
                 marker=dict(symbol="diamond" if is_order else "circle", size=size, opacity=0.75),
-                customdata=part[["campaign_id", "value"]].astype(object).fillna("").values,
+                customdata=hover.astype(object).fillna("").values,
                 hovertemplate=(
-                    "%{x|%Y-%m-%d %H:%M}<br>%{y} · " + str(event_type) + "<br>"
+                    "%{x|%Y-%m-%d %H:%M}<br>%{y} · %{fullData.name}<br>"
                     "campaign %{customdata[0]}<br>value %{customdata[1]}<extra></extra>"
                 ),
             )
@@ -63,7 +68,7 @@ def chart_gauge(
             mode="gauge+number",
             value=value if value is not None else 0,
             number=dict(valueformat=number_format),
-            title=dict(text=title if value is not None else f"{title} (not built)"),
+            title=dict(text=plotly_text(title if value is not None else f"{title} (not built)")),
             gauge=dict(
                 axis=dict(
                     range=[0, maximum],

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from ccrm_core.foundation.rendering import plotly_text
+
 
 def figure_field_heatmap(fields: pd.DataFrame) -> go.Figure:
     """Table x field heatmap of the mean check score (0-100; red low, green high)."""
@@ -13,8 +15,8 @@ def figure_field_heatmap(fields: pd.DataFrame) -> go.Figure:
     fig = go.Figure(
         go.Heatmap(
             z=grid.to_numpy(),
-            x=list(grid.columns),
-            y=list(grid.index),
+            x=[plotly_text(c) for c in grid.columns],
+            y=[plotly_text(t) for t in grid.index],
             zmin=0,
             zmax=100,
             colorscale="RdYlGn",
@@ -41,7 +43,7 @@ def figure_score_trend(trend: pd.DataFrame) -> go.Figure:
                 x=rows["run_id"],
                 y=rows["score"],
                 mode="lines+markers",
-                name=series,
+                name=plotly_text(series),
                 line=dict(width=4 if series == "overall" else 1.5),
             )
         )

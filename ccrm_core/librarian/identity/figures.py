@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from ccrm_core.foundation.rendering import plotly_text
+
 
 def figure_match_waterfall(steps: pd.DataFrame) -> go.Figure:
     """Waterfall of match weights: prior, each comparison, and the total (bits of evidence)."""
@@ -12,11 +14,14 @@ def figure_match_waterfall(steps: pd.DataFrame) -> go.Figure:
     probability = 2**total / (1 + 2**total)
     fig = go.Figure(
         go.Waterfall(
-            x=[*steps["step"], "match weight"],
+            x=[*steps["step"].map(plotly_text), "match weight"],
             y=[*steps["match_weight"], total],
             measure=[*(["relative"] * len(steps)), "total"],
             text=[*(f"{w:+.1f}" for w in steps["match_weight"]), f"{total:.1f}"],
-            hovertext=[*steps["level"].fillna(""), f"match probability {probability:.4f}"],
+            hovertext=[
+                *steps["level"].fillna("").map(plotly_text),
+                f"match probability {probability:.4f}",
+            ],
             hovertemplate="%{x}: %{y:+.2f}<br>%{hovertext}<extra></extra>",
             increasing=dict(marker_color="#2da44e"),
             decreasing=dict(marker_color="#cf222e"),

@@ -9,6 +9,7 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
+from ccrm_core.foundation.rendering import plotly_text
 from ccrm_core.radar.kpis.queries import FUNNEL_STAGES
 
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320, template="plotly_white")
@@ -38,7 +39,7 @@ def figure_funnel(funnel: pd.DataFrame, segment: str | None = None) -> go.Figure
             "<extra></extra>",
         )
     )
-    title = f"Funnel: {row['segment']} (% of the stage before)"
+    title = f"Funnel: {plotly_text(row['segment'])} (% of the stage before)"
     return fig.update_layout(title=title, **_LAYOUT)
 
 
@@ -50,7 +51,8 @@ def figure_funnel_rates(funnel: pd.DataFrame) -> go.Figure:
     stages = FUNNEL_STAGES[1:]
     z = funnel[[f"rate_{s}" for s in stages]].to_numpy(dtype=float)
     labels = [
-        f"{s} ({int(n):,})" for s, n in zip(funnel["segment"], funnel["reached"], strict=True)
+        f"{plotly_text(s)} ({int(n):,})"
+        for s, n in zip(funnel["segment"], funnel["reached"], strict=True)
     ]
     fig.add_trace(
         go.Heatmap(
@@ -122,7 +124,7 @@ def figure_journey_sankey(paths: pd.DataFrame) -> go.Figure:
         ids = [node(len(chain) - i, ch) for i, ch in enumerate(chain)] + [node(0, "Purchase")]
         for a, b in zip(ids, ids[1:], strict=False):
             links[(a, b)] = links.get((a, b), 0.0) + float(n)
-    labels = [k[1] for k in nodes]
+    labels = [plotly_text(k[1]) for k in nodes]
     xs = [0.01 + 0.98 * (steps - k[0]) / steps for k in nodes]
     ys = [0.0] * len(nodes)
     for pos in {k[0] for k in nodes}:
@@ -141,7 +143,9 @@ def figure_journey_sankey(paths: pd.DataFrame) -> go.Figure:
             ),
         )
     )
-    title = f"Top {len(paths)} paths to first purchase (from {paths['source'].iloc[0]})"
+    title = (
+        f"Top {len(paths)} paths to first purchase (from {plotly_text(paths['source'].iloc[0])})"
+    )
     return fig.update_layout(title=title, **_LAYOUT)
 
 
@@ -149,11 +153,11 @@ def figure_distribution(frame: pd.DataFrame, x: str, y: str, title: str, x_title
     """Bar chart of a distribution (path lengths, days to convert)."""
     fig = go.Figure()
     if frame is None or frame.empty:
-        return fig.update_layout(title=f"{title}: no data", **_LAYOUT)
+        return fig.update_layout(title=plotly_text(f"{title}: no data"), **_LAYOUT)
     fig.add_trace(go.Bar(x=frame[x], y=frame[y], marker_color="#1f77b4"))
-    fig.update_xaxes(title=x_title)
+    fig.update_xaxes(title=plotly_text(x_title))
     fig.update_yaxes(title="customers")
-    return fig.update_layout(title=title, bargap=0.1, **_LAYOUT)
+    return fig.update_layout(title=plotly_text(title), bargap=0.1, **_LAYOUT)
 
 
 def figure_forecast(forecast: pd.DataFrame, title: str, show_days: int | None = None) -> go.Figure:
@@ -162,7 +166,7 @@ def figure_forecast(forecast: pd.DataFrame, title: str, show_days: int | None = 
     series stays one double-click away."""
     fig = go.Figure()
     if forecast is None or forecast.empty:
-        return fig.update_layout(title=f"{title}: no data", **_LAYOUT)
+        return fig.update_layout(title=plotly_text(f"{title}: no data"), **_LAYOUT)
     f = forecast
     fig.add_trace(
         go.Scatter(
@@ -214,5 +218,5 @@ def figure_forecast(forecast: pd.DataFrame, title: str, show_days: int | None = 
     if show_days and not hist.empty:
         last = pd.Timestamp(hist["date"].max())
         fig.update_xaxes(range=[last - pd.Timedelta(days=show_days), pd.Timestamp(f["date"].max())])
-    fig.update_layout(title=title, legend=dict(orientation="h", y=-0.15), **_LAYOUT)
+    fig.update_layout(title=plotly_text(title), legend=dict(orientation="h", y=-0.15), **_LAYOUT)
     return fig

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 import duckdb
 
+from ccrm_core.foundation.validation import quoted
 from ccrm_core.radar.kpis.marts import (
     ACTIVE_WINDOWS,
     ALL,
@@ -168,7 +169,8 @@ def filters_from_params(
     params: Mapping[str, str], options: FilterOptions
 ) -> tuple[KpiFilters, list[str]]:
     """A view from URL query parameters; unknown values fall back to the default and are named
-    in the returned warnings (a link from another database must not break the page)."""
+    in the returned warnings, quoted and shortened (a link from another database must not break
+    the page, and a 100,000-character parameter must not fill it)."""
     warnings: list[str] = []
     kw: dict = {}
     period = params.get("period")
@@ -180,20 +182,22 @@ def filters_from_params(
             if start and end:
                 kw.update(period="custom", start=start, end=end)
             else:
+                got = {k: quoted(params.get(k, "")) for k in ("start", "end")}
                 warnings.append(
                     "period=custom needs start and end as YYYY-MM-DD "
-                    f"(got start={params.get('start')!r}, end={params.get('end')!r}); "
-                    "showing the last 30 days"
+                    f"(got start={got['start']}, end={got['end']}); showing the last 30 days"
                 )
         else:
-            warnings.append(f"period={period!r} is not one of 7, 30, 90, 365, custom; using 30")
+            warnings.append(
+                f"period={quoted(period)} is not one of 7, 30, 90, 365, custom; using 30"
+            )
     segment = params.get("segment")
     if segment:
         scheme, _, name = segment.partition(":")
         if (scheme, name) in options.segments:
             kw.update(scheme=scheme, segment=name)
         else:
-            warnings.append(f"segment={segment!r} is not in this data; showing all customers")
+            warnings.append(f"segment={quoted(segment)} is not in this data; showing all customers")
     for key, attr, choices in (
         ("channel", "channel", options.channels),
         ("source", "source_system", options.source_systems),
@@ -203,14 +207,14 @@ def filters_from_params(
             if value in choices:
                 kw[attr] = value
             else:
-                warnings.append(f"{key}={value!r} is not in this data; showing all")
+                warnings.append(f"{key}={quoted(value)} is not in this data; showing all")
     window = params.get("window")
     if window:
         if window in {str(w) for w in ACTIVE_WINDOWS}:
             kw["active_window"] = int(window)
         else:
             warnings.append(
-                f"window={window!r} is not one of {', '.join(map(str, ACTIVE_WINDOWS))}; "
+                f"window={quoted(window)} is not one of {', '.join(map(str, ACTIVE_WINDOWS))}; "
                 f"using {DEFAULT_ACTIVE_WINDOW}"
             )
     return KpiFilters(**kw), warnings

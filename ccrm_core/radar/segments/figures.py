@@ -6,13 +6,15 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from ccrm_core.foundation.rendering import plotly_text
+
 
 def figure_treemap(profile: pd.DataFrame, scheme_label: str = "All customers") -> go.Figure:
     """Treemap: area = customers per segment, colour = average lifetime value."""
     fig = go.Figure(
         go.Treemap(
-            labels=profile["segment"],
-            parents=[scheme_label] * len(profile),
+            labels=profile["segment"].map(plotly_text),
+            parents=[plotly_text(scheme_label)] * len(profile),
             values=profile["customers"],
             marker=dict(
                 colors=profile["avg_clv"].fillna(0),
@@ -41,9 +43,9 @@ def figure_scatter(sample: pd.DataFrame) -> go.Figure:
                 x=part["frequency"],
                 y=part["monetary_value"],
                 mode="markers",
-                name=str(segment),
+                name=plotly_text(segment),
                 marker=dict(size=5, opacity=0.6),
-                text=part["customer_id"],
+                text=part["customer_id"].map(plotly_text),
                 hovertemplate="%{text}<br>%{x} repeats, %{y:,.2f} per repeat<extra></extra>",
             )
         )
@@ -64,8 +66,8 @@ def figure_overlap(overlap: pd.DataFrame, label_a: str, label_b: str) -> go.Figu
     fig = go.Figure(
         go.Heatmap(
             z=pivot.to_numpy(),
-            x=list(pivot.columns),
-            y=list(pivot.index),
+            x=[plotly_text(b) for b in pivot.columns],
+            y=[plotly_text(a) for a in pivot.index],
             colorscale="Blues",
             zmin=0,
             zmax=1,
@@ -76,8 +78,8 @@ def figure_overlap(overlap: pd.DataFrame, label_a: str, label_b: str) -> go.Figu
         )
     )
     fig.update_layout(
-        xaxis_title=label_b,
-        yaxis_title=label_a,
+        xaxis_title=plotly_text(label_b),
+        yaxis_title=plotly_text(label_a),
         height=max(300, 40 * len(pivot) + 120),
         margin=dict(l=10, r=10, t=10, b=10),
     )
@@ -91,8 +93,8 @@ def figure_mix(mix: pd.DataFrame) -> go.Figure:
     fig = go.Figure(
         go.Heatmap(
             z=pivot.to_numpy(),
-            x=list(pivot.columns),
-            y=list(pivot.index),
+            x=[plotly_text(item) for item in pivot.columns],
+            y=[plotly_text(s) for s in pivot.index],
             colorscale="RdBu",
             zmid=100,
             customdata=share.to_numpy(),
