@@ -100,10 +100,15 @@ with upload_col:
         )
     if st.button("Load files", type="primary", disabled=not (files and writable)):
         # size and name are checked before anything is written (hostile input)
+        try:
+            limit = ingest.upload_limit()  # a bad CCRM_MAX_UPLOAD_MB is named, nothing loads
+        except ingest.IngestError as exc:
+            st.error(markdown_text(exc))
+            st.stop()
         accepted = []
         for f in files:
             try:
-                ingest.check_upload_size(f.name, f.size, ingest.max_upload_mb())
+                ingest.check_upload_size(f.name, f.size, limit.mb)
                 accepted.append((f, ingest.upload_file_name(f.name)))
             except ingest.IngestError as exc:
                 st.error(markdown_text(exc))
@@ -127,6 +132,7 @@ with upload_col:
                     min(max(frac, 0.0), 1.0), text=markdown_text(msg)
                 ),
                 source_names=[f.name for f, _ in accepted],
+                size_limit=limit,  # on the unzipped bytes too (a gzip bomb)
             )
         bar.empty()
         for r in reports:

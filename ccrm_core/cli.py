@@ -79,8 +79,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         raise CliError(f"file not found: {', '.join(missing)}")
     if not 0 <= args.max_reject_rate <= 1:
         raise CliError(f"--max-reject-rate must be between 0 and 1 (got {args.max_reject_rate})")
-    from ccrm_core.foundation import access, audit
+    from ccrm_core.foundation import access, audit, ingest
 
+    try:
+        # before the database is opened: a named pipe would hold its write lock forever, and a
+        # bad size or date setting would refuse every file
+        for p in paths:
+            ingest.check_regular_file(p)
+        limit = ingest.ingest_limit()
+        store.date_window()
+    except ValueError as exc:  # IngestError too
+        raise CliError(str(exc)) from exc
     user = access.local_user(args.as_user)  # checked before the database is touched
     con = store.connect_writer(args.db)
     try:
@@ -92,6 +101,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             table=args.table,
             max_reject_rate=args.max_reject_rate,
             progress=_progress_bar("ingest"),
+            size_limit=limit,
         )
     finally:
         con.close()

@@ -7,20 +7,27 @@ scenario names, uploaded file names. For each: no unhandled exception, every tab
 with the same rows and checksum (tests/db_state.py), and where the text is refused a one-line,
 printable message that names the problem. Names that are fine are stored and read back exactly.
 
-Then uploads over the size limit, and a property-based test that feeds generated malformed CSV
-files to ingest: never an exception, never a partial load.
+Then uploads over the size limit; values outside the world the app models (dates in year 1 or
+9999, amounts of 1e308), rejected row by row with line, column and reason, after which a full
+build succeeds; and a property-based test that feeds generated malformed CSV files to ingest:
+never an exception, never a partial load.
 """
 
 from __future__ import annotations
 
+import csv
+import itertools
 import re
 import shutil
 import tempfile
 import unicodedata
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from db_state import differences, fingerprint
 from hypothesis import HealthCheck, event, given, settings
@@ -329,6 +336,286 @@ def test_upload_size_limit(monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------
+# Values outside the world the app models: rejected at ingest, row by row, for CSV and Parquet
+
+
+def _a_year_on(day: date) -> date:
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + 1, day=28)
+
+
+LAST_DAY = _a_year_on(date.today())  # the default date window ends a year from today
+DATES = (
+    f"outside the accepted dates 1970-01-01 .. {LAST_DAY}, set by CCRM_EARLIEST_DATE and "
+    "CCRM_LATEST_DATE"
+)
+BIRTH_DATES = "outside the accepted birth dates 1800-01-01 .. 2199-12-31"
+AMOUNTS = "outside the accepted amounts -1,000,000,000 .. 1,000,000,000 per row"
+COUNTS = "outside the accepted counts 0 .. 1,000,000,000,000 per row"
+# one good row per table; '{i}' makes the key of row i
+GOOD_ROWS = {
+    "src_customers": {
+        "source_system": "crm",
+        "source_id": "C{i}",
+        "first_name": "Ann",
+        "birth_date": "1990-01-01",
+        "created_at": "2024-01-01 00:00:00",
+        "updated_at": "2024-01-02 00:00:00",
+    },
+    "events": {
+        "event_id": "E{i}",
+        "ts": "2024-03-01 08:00:00",
+        "channel": "email",
+        "event_type": "send",
+        "source_system": "crm",
+        "source_id": "C1",
+        "value": "1.5",
+    },
+    "orders": {
+        "order_id": "O{i}",
+        "ts": "2024-01-01 10:00:00",
+        "source_system": "shop",
+        "source_id": "c1",
+        "revenue": "10.5",
+    },
+    "spend": {"date": "2024-01-0{i}", "channel": "tv", "spend": "100.0", "impressions": "1000"},
+    "consents": {
+        "source_system": "crm",
+        "source_id": "C{i}",
+        "channel": "email",
+        "status": "opt_in",
+        "ts": "2024-01-01 00:00:00",
+    },
+    "campaigns": {
+        "campaign_id": "K{i}",
+        "name": "Spring",
+        "channel": "email",
+        "start_date": "2024-01-01",
+        "end_date": "2024-02-01",
+    },
+    "experiments": {
+        "experiment_id": "X1",
+        "source_system": "crm",
+        "source_id": "C{i}",
+        "arm": "control",
+        "assigned_at": "2024-01-01 09:00:00",
+    },
+}
+# (table, column, value written, value as ingest_rejects records it, reason)
+OUT_OF_RANGE = [
+    ("orders", "ts", "0001-01-01 00:00:00", "0001-01-01 00:00:00", DATES),
+    ("orders", "ts", "9999-12-31 23:59:59", "9999-12-31 23:59:59", DATES),
+    ("orders", "ts", "1969-12-31 23:59:59", "1969-12-31 23:59:59", DATES),
+    ("orders", "ts", f"{LAST_DAY + timedelta(days=1)} 00:00:00", None, DATES),
+    ("orders", "revenue", "1e308", "1e+308", AMOUNTS),
+    ("orders", "revenue", "-1000000000.5", "-1000000000.5", AMOUNTS),
+    ("events", "ts", "9999-12-31 00:00:00", "9999-12-31 00:00:00", DATES),
+    ("events", "value", "-1e308", "-1e+308", AMOUNTS),
+    ("spend", "date", "0001-01-01", "0001-01-01", DATES),
+    ("spend", "spend", "1e12", "1000000000000.0", AMOUNTS),
+    ("spend", "impressions", "-1", "-1", COUNTS),  # read as DOUBLE from CSV, shown as written
+    ("spend", "impressions", "10000000000000", "10000000000000", COUNTS),
+    ("consents", "ts", "0001-01-01 00:00:00", "0001-01-01 00:00:00", DATES),
+    ("campaigns", "start_date", "9999-12-31", "9999-12-31", DATES),
+    ("campaigns", "end_date", "1900-01-01", "1900-01-01", DATES),
+    ("experiments", "assigned_at", "9999-12-31 23:59:59", "9999-12-31 23:59:59", DATES),
+    ("src_customers", "birth_date", "0001-01-01", "0001-01-01", BIRTH_DATES),
+    ("src_customers", "birth_date", "9999-12-31", "9999-12-31", BIRTH_DATES),
+    ("src_customers", "created_at", "1900-01-01 00:00:00", "1900-01-01 00:00:00", DATES),
+    ("src_customers", "updated_at", "9999-12-31 00:00:00", "9999-12-31 00:00:00", DATES),
+]
+
+
+def _rows(table: str, values: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """(columns, rows as text): row i is the good row of `table` with key i and `values[i]`."""
+    columns = list(GOOD_ROWS[table])
+    rows = [
+        [{**GOOD_ROWS[table], **change}[c].format(i=i + 1) for c in columns]
+        for i, change in enumerate(values)
+    ]
+    return columns, rows
+
+
+def _write(path: Path, table: str, columns: list[str], rows: list[list[str]]) -> Path:
+    """The rows as CSV, or as Parquet with the contract's own column types."""
+    if path.suffix == ".csv":
+        path.write_text("\n".join(",".join(r) for r in [columns, *rows]) + "\n")
+        return path
+    spec = store.TABLES[table]
+    parse = {
+        "TIMESTAMP": (datetime.fromisoformat, pa.timestamp("us")),
+        "DATE": (date.fromisoformat, pa.date32()),
+        "DOUBLE": (float, pa.float64()),
+        "BIGINT": (int, pa.int64()),
+        "VARCHAR": (str, pa.string()),
+    }
+    arrays = []
+    for k, c in enumerate(columns):
+        convert, kind = parse[spec.column(c).type]
+        arrays.append(pa.array([convert(r[k]) for r in rows], type=kind))
+    pq.write_table(pa.Table.from_arrays(arrays, names=columns), path)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("table, column, value, recorded, reason", OUT_OF_RANGE)
+def test_values_outside_the_contract_are_rejected_with_line_column_and_reason(
+    tmp_path, suffix, table, column, value, recorded, reason
+):
+    """A file of good rows and one value outside its column's valid range (store.TABLES): that
+    row is rejected with its line (CSV) or row (Parquet), column, value and reason; the good rows
+    load exactly."""
+    columns, rows = _rows(table, [{}, {column: value}, {}])
+    path = _write(tmp_path / f"{table}{suffix}", table, columns, rows)
+    con = store.connect_writer(tmp_path / "t.duckdb")
+    [report] = ingest.ingest_files(con, [path], max_reject_rate=0.5)
+    stored = con.execute(
+        f"SELECT count(*) FROM {store.quote_ident(table)}"  # noqa: S608
+    ).fetchall()
+    logged = con.execute("SELECT line, column_name, value, reason FROM ingest_rejects").fetchall()
+    con.close()
+    where = 3 if suffix == ".csv" else 2  # the header is line 1; Parquet rows count from 1
+    assert (report.status, report.rows_read, report.rows_loaded, report.rows_rejected) == (
+        "loaded",
+        3,
+        2,
+        1,
+    ), report.message
+    assert stored == [(2,)]
+    assert logged == [(where, column, recorded or value, reason)]
+
+
+def test_values_on_the_edges_of_the_ranges_load_exactly(tmp_path):
+    first, last = date(1970, 1, 1), LAST_DAY
+    con = store.connect_writer(tmp_path / "t.duckdb")
+    cases = {
+        "orders": [
+            {"ts": f"{first} 00:00:00", "revenue": "1000000000"},
+            {"ts": f"{last} 23:59:59.999999", "revenue": "-1000000000"},
+        ],
+        "spend": [
+            {"date": str(first), "spend": "1e9", "impressions": "0"},
+            {"date": str(last), "spend": "-1e9", "impressions": "1000000000000"},
+        ],
+        "src_customers": [{"birth_date": "1800-01-01"}, {"birth_date": "2199-12-31"}],
+    }
+    for table, values in cases.items():
+        columns, rows = _rows(table, values)
+        [report] = ingest.ingest_files(
+            con, [_write(tmp_path / f"{table}.csv", table, columns, rows)]
+        )
+        assert (report.status, report.rows_loaded, report.rows_rejected) == ("loaded", 2, 0)
+    assert con.execute("SELECT ts, revenue FROM orders ORDER BY order_id").fetchall() == [
+        (datetime(1970, 1, 1), 1e9),
+        (datetime.combine(last, datetime.max.time()), -1e9),
+    ]
+    assert con.execute("SELECT date, spend, impressions FROM spend ORDER BY date").fetchall() == [
+        (first, 1e9, 0),
+        (last, -1e9, 10**12),
+    ]
+    assert con.execute("SELECT birth_date FROM src_customers ORDER BY 1").fetchall() == [
+        (date(1800, 1, 1),),
+        (date(2199, 12, 31),),
+    ]
+    con.close()
+
+
+def test_the_date_window_follows_its_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("CCRM_EARLIEST_DATE", "2024-01-01")
+    monkeypatch.setenv("CCRM_LATEST_DATE", "2024-06-30")
+    times = ["2023-12-31 23:59:59", "2024-01-01 00:00:00", "2024-06-30 23:59:59", "2024-07-01"]
+    columns, rows = _rows("orders", [{"ts": t} for t in times])
+    con = store.connect_writer(tmp_path / "t.duckdb")
+    path = _write(tmp_path / "orders.csv", "orders", columns, rows)
+    [report] = ingest.ingest_files(con, [path], max_reject_rate=0.5)
+    window = (
+        "outside the accepted dates 2024-01-01 .. 2024-06-30, set by CCRM_EARLIEST_DATE and "
+        "CCRM_LATEST_DATE"
+    )
+    assert con.execute("SELECT line, value, reason FROM ingest_rejects").fetchall() == [
+        (2, "2023-12-31 23:59:59", window),
+        (5, "2024-07-01 00:00:00", window),
+    ]
+    assert con.execute("SELECT order_id FROM orders ORDER BY 1").fetchall() == [("O2",), ("O3",)]
+    assert report.rows_loaded == 2
+    # a setting that is not a date, or an empty window, stops ingest before any file is read
+    for variable, raw, message in (
+        ("CCRM_LATEST_DATE", "next year", "CCRM_LATEST_DATE is 'next year'; set it to a date"),
+        ("CCRM_LATEST_DATE", "2024/06/30", "CCRM_LATEST_DATE is '2024/06/30'; set it to a date"),
+        ("CCRM_EARLIEST_DATE", "2024-02-30", "CCRM_EARLIEST_DATE is '2024-02-30'; set it to"),
+        (
+            "CCRM_EARLIEST_DATE",
+            "2025-01-01",
+            "CCRM_EARLIEST_DATE (2025-01-01) is after CCRM_LATEST_DATE (2024-06-30)",
+        ),
+    ):
+        monkeypatch.setenv(variable, raw)
+        with pytest.raises(ingest.IngestError, match=re.escape(message)):
+            ingest.ingest_files(con, [path])
+        monkeypatch.setenv("CCRM_EARLIEST_DATE", "2024-01-01")
+        monkeypatch.setenv("CCRM_LATEST_DATE", "2024-06-30")
+    assert con.execute("SELECT count(*) FROM ingest_log").fetchall() == [(1,)]
+    con.close()
+
+
+# one hostile row per kind of value, appended to the generator's files: (table, row values)
+HOSTILE_ROWS = {
+    "orders": [
+        {"ts": "0001-01-01 00:00:00"},  # a 740,000-day series in kpi_alerts (about 20 GB)
+        {"ts": "9999-12-31 23:59:59"},  # 'year 10000 is out of range' in standardise
+        {"revenue": "1e308"},  # OverflowError in value
+    ],
+    "events": [{"ts": "0001-01-01 00:00:00"}, {"value": "1e308"}],
+    "spend": [{"date": "9999-12-31"}, {"spend": "-1e308"}, {"impressions": "1e15"}],
+    "consents": [{"ts": "9999-12-31 00:00:00"}],
+    "campaigns": [{"start_date": "0001-01-01"}],
+    "experiments": [{"assigned_at": "9999-12-31 23:59:59"}],
+    "src_customers": [{"birth_date": "9999-12-31"}, {"created_at": "0001-01-01 00:00:00"}],
+}
+
+
+def test_hostile_values_are_rejected_and_the_build_then_succeeds(tmp_path):
+    """The generator's CSV files with values from outside the modelled world appended: each such
+    row is rejected with its line, every generated row loads, and a full build over the result
+    finishes with every stage ok (loaded, the year-1 order alone made the build use ~20 GB)."""
+    from ccrm_core.foundation import pipeline
+    from ccrm_core.synthetic import sample
+
+    data = sample.generate(200, 60, 5)
+    files = sample.write_csv(data, tmp_path / "csv")
+    expected = {}
+    for path in files:
+        table = path.stem
+        with path.open(newline="") as fh:
+            columns, first = list(itertools.islice(csv.reader(fh), 2))
+        lines = path.read_bytes().count(b"\n")
+        with path.open("a", newline="") as fh:
+            out = csv.writer(fh, lineterminator="\n")
+            for k, change in enumerate(HOSTILE_ROWS[table]):
+                row = {**dict(zip(columns, first, strict=True)), **change}
+                for key in store.TABLES[table].key:  # a key of its own: replaces no generated row
+                    if store.TABLES[table].column(key).type == "VARCHAR":
+                        row[key] = f"HOSTILE{k}"
+                out.writerow([row[c] for c in columns])
+                expected.setdefault(table, []).append((lines + 1 + k, next(iter(change))))
+    con = store.connect_writer(tmp_path / "t.duckdb")
+    reports = ingest.ingest_files(con, files, max_reject_rate=0.5)
+    for report in reports:
+        assert report.status == "loaded", report.message
+        assert report.rows_loaded == len(data[report.table]), report.table
+        got = con.execute(
+            "SELECT line, column_name FROM ingest_rejects WHERE ingest_id = ? ORDER BY line",
+            [report.ingest_id],
+        ).fetchall()
+        assert got == expected[report.table], report.table
+    results = pipeline.build(con)
+    con.close()
+    assert [(r.stage, r.status) for r in results if r.status != "ok"] == []
+
+
+# ---------------------------------------------------------------------------------------------
 # Malformed CSV files (property-based)
 
 ORDER_COLUMNS = ["order_id", "ts", "source_system", "source_id", "revenue", "channel", "category"]
@@ -344,9 +631,9 @@ text_value = st.text(
 )
 good_row = st.fixed_dictionaries(
     {
-        "ts": st.datetimes(
-            min_value=pd.Timestamp("2000-01-01").to_pydatetime(),
-            max_value=pd.Timestamp("2030-12-31").to_pydatetime(),
+        "ts": st.datetimes(  # inside the default date window, 1970-01-01 .. a year from today
+            min_value=pd.Timestamp("1970-01-01").to_pydatetime(),
+            max_value=pd.Timestamp("2026-06-30").to_pydatetime(),
         ).map(lambda d: d.replace(microsecond=0).isoformat(sep=" ")),
         "source_system": st.builds(str.__add__, st.sampled_from(["crm", "shop", "Ω"]), text_value),
         "source_id": st.from_regex(r"[A-Za-z0-9]{1,10}", fullmatch=True),
@@ -360,6 +647,8 @@ BREAKS = {
     "revenue not a number": lambda r: {**r, "revenue": "12,50 EUR"},
     "revenue not finite": lambda r: {**r, "revenue": "inf"},
     "ts not a timestamp": lambda r: {**r, "ts": "yesterday"},
+    "ts outside the date window": lambda r: {**r, "ts": "9999-12-31 23:59:59"},
+    "revenue outside the accepted amounts": lambda r: {**r, "revenue": "-1e308"},
     "required value blank": lambda r: {**r, "source_system": "   "},
     "required value missing": lambda r: {**r, "ts": ""},
 }

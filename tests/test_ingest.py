@@ -8,22 +8,29 @@ be recorded in ingest_log.
 from __future__ import annotations
 
 import gzip
+import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import zipfile
 from datetime import date, datetime
 from pathlib import Path
+from unittest import mock
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import ccrm
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ccrm_core.foundation import ingest, store
 from ccrm_core.foundation.ingest import IngestError, Reject
@@ -743,6 +750,229 @@ def test_each_file_is_its_own_unit_and_progress_reaches_one(con, tmp_path):
         },
     ]
     assert history["message"].tolist() == [r.message for r in reversed(reports)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Files that would be lost, hang or never end: every line loaded or rejected, counted
+
+
+@pytest.mark.parametrize("how", ["a 32 MB line", "a 40 MB NUL line in a .gz"])
+def test_a_line_longer_than_the_readers_buffer_is_rejected_and_counted(con, tmp_path, how):
+    """DuckDB's parallel reader dropped a record longer than its buffer with no reject entry
+    (lines of 3 to 28 MB were rejected): not loaded, not rejected, not counted."""
+    gz = how.endswith(".gz")
+    long = "\0" * (40 << 20) if gz else "x" * (32 << 20)
+    text = (
+        f"{ORDERS_HEADER}\n"
+        "o1,2024-01-01 10:00:00,shop,c1,1,web,x\n"
+        f"o2,2024-01-02 10:00:00,shop,c2,2,web,{long}\n"
+        "o3,2024-01-03 10:00:00,shop,c3,3,web,x\n"
+    )
+    f = tmp_path / ("orders.csv.gz" if gz else "orders.csv")
+    f.write_bytes(gzip.compress(text.encode(), 1) if gz else text.encode())
+    [r] = ingest.ingest_files(con, [f], max_reject_rate=0.5)
+    assert (r.status, r.rows_read, r.rows_loaded, r.rows_rejected) == ("loaded", 3, 2, 1)
+    assert rejects(con, r.ingest_id) == [
+        (str(f), "orders", 3, None, None, "the line is longer than 2 MB")
+    ]
+    assert [x[0] for x in rows(con, "orders", "order_id")] == ["o1", "o3"]
+
+
+@pytest.mark.parametrize("megabytes", [40, 72])
+def test_a_long_quoted_field_never_loads_its_inner_lines_as_rows(con, tmp_path, megabytes):
+    """A quoted field spanning lines that look like orders: the parallel reader cut a 40 MB one
+    up and loaded its inner lines as 750,000 orders; the single-threaded one, after skipping a
+    72 MB one as too long, resumed inside it. The file loads without that record, or is refused
+    whole; an inner line never becomes a row."""
+    line = "x{},2024-01-01 10:00:00,shop,c1,1,web,x\n"
+    inner = "".join(line.format(i) for i in range((megabytes << 20) // len(line.format(10**6))))
+    f = tmp_path / "orders.csv"
+    f.write_text(
+        f"{ORDERS_HEADER}\n"
+        "o1,2024-01-01 10:00:00,shop,c1,1,web,x\n"
+        f'o2,2024-01-02 10:00:00,shop,c2,2,web,"{inner}"\n'
+        "o3,2024-01-03 10:00:00,shop,c3,3,web,x\n"
+    )
+    [r] = ingest.ingest_files(con, [f], max_reject_rate=0.5)
+    stored = [x[0] for x in rows(con, "orders", "order_id")]
+    assert r.rows_read == 3, r.message
+    if r.status == "loaded":
+        assert stored == ["o1", "o3"] and r.rows_rejected == 1, r.message
+    else:
+        assert stored == [], r.message
+        assert r.message.startswith(
+            f"{f}: line 3: a quoted field longer than 2 MB spans many lines, and the reader "
+            "cannot skip it safely (it read "
+        ), r.message
+        assert r.message.endswith(
+            " records where the file holds 3); nothing was loaded. Shorten or remove that field"
+        )
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    st.lists(st.integers(0, 25), min_size=1, max_size=20),
+    st.booleans(),
+    st.integers(1, 30),
+    st.booleans(),
+)
+def test_the_pass_over_the_bytes_finds_long_lines_across_chunks(lengths, last_break, chunk, q):
+    """The pass before DuckDB reads (ingest.shape) in small chunks: a line of LINE_LIMIT bytes
+    or more is found wherever the chunks cut it; line breaks and quotes are counted."""
+    from ccrm_core.foundation.ingest import shape
+
+    data = b"\n".join(b'"' * q + b"y" * n for n in lengths) + (b"\n" if last_break else b"")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x.csv"
+        path.write_bytes(data)
+        with mock.patch.object(shape, "LINE_LIMIT", 10), mock.patch.object(shape, "_CHUNK", chunk):
+            found = shape._shape(path, "none", "x.csv", ingest.ingest_limit())
+    assert found.newlines == data.count(b"\n")
+    assert found.ends_with_newline == last_break
+    assert found.quoted == q
+    assert found.long_line == any(len(line) >= 10 for line in data.split(b"\n"))
+    assert found.parallel == (not q and not found.long_line)
+
+
+def test_parquet_columns_differing_only_in_case_are_refused(con, tmp_path):
+    """DuckDB renames a repeated Parquet column ('Revenue' -> 'Revenue_1'), which loaded one of
+    them silently; a CSV with a repeated column was refused. Both are refused, naming both."""
+    before = state(con)
+    for names, shown in (
+        (["revenue", "Revenue"], "(columns 5 'revenue' and 6 'Revenue')"),
+        (["revenue", "revenue"], "(columns 5 and 6)"),
+    ):
+        f = tmp_path / "orders.parquet"
+        arrays = [pa.array(v) for v in (["o1"], [datetime(2024, 1, 1)], ["s"], ["c1"], [1.0])]
+        columns = ["order_id", "ts", "source_system", "source_id", names[0]]
+        pq.write_table(
+            pa.Table.from_arrays([*arrays, pa.array([2.0])], names=[*columns, names[1]]), f
+        )
+        [r] = ingest.ingest_files(con, [f])
+        assert r.status == "refused"
+        assert r.message == f"{f}: column 'revenue' appears twice in the file {shown}; keep one"
+    assert state(con) == before
+
+
+def _gzip_bomb(path: Path) -> Path:
+    """A gzip file of 1 MB that unpacks to 1 GiB: a header, then zeros (64 members of 16 MiB
+    each, which gzip readers read one after the other)."""
+    member = gzip.compress(b"0" * (16 << 20), 9)
+    path.write_bytes(gzip.compress(f"{ORDERS_HEADER}\n".encode()) + member * 64)
+    return path
+
+
+def test_gzip_expanding_past_the_upload_limit_is_refused_unread(con, tmp_path, monkeypatch):
+    """CCRM_MAX_UPLOAD_MB bounds an upload once unzipped too: a bomb stops at the first chunk
+    (16 MB unpacked, not 1 GiB), and nothing is loaded."""
+    monkeypatch.setenv("CCRM_MAX_UPLOAD_MB", "0.1")
+    bomb = _gzip_bomb(tmp_path / "bomb.gz")
+    body = ORDERS_OK + "".join(f"x{i},2024-01-01 00:00:00,s,c,1,web,\n" for i in range(30_000))
+    small = tmp_path / "small.gz"
+    small.write_bytes(gzip.compress(body.encode()))
+    plain = write(tmp_path / "plain.csv", body)
+    assert small.stat().st_size < 0.1 * 2**20  # the upload itself is under the limit
+    before = state(con)
+    reports = ingest.ingest_files(
+        con,
+        [bomb, small, plain],
+        table="orders",
+        size_limit=ingest.upload_limit(),
+        source_names=["orders.csv.gz", "orders_small.csv.gz", "orders.csv"],
+    )
+    advice = (
+        "above the upload limit of 0.1 MB (CCRM_MAX_UPLOAD_MB); split the file, or stop the app "
+        "and load it with `ccrm ingest`"
+    )
+    size = f"{len(body) / 2**20:,.1f} MB"
+    assert [(r.status, r.message) for r in reports] == [
+        ("refused", f"orders.csv.gz: unzips to at least 16.0 MB, {advice}"),
+        ("refused", f"orders_small.csv.gz: unzips to at least {size}, {advice}"),
+        ("refused", f"orders.csv: is {size}, {advice}"),
+    ]
+    assert state(con) == before
+    assert [x[-1] for x in log(con)] == ["refused"] * 3
+
+
+def test_ccrm_ingest_has_its_own_larger_size_limit(tmp_path):
+    """`ccrm ingest` bounds files by CCRM_MAX_INGEST_MB (default 10,240 MB once unzipped)."""
+    bomb = _gzip_bomb(tmp_path / "orders.csv.gz")
+    db = tmp_path / "t.duckdb"
+    env = {**os.environ, "CCRM_MAX_INGEST_MB": "0.05"}
+    proc = ccrm("ingest", str(bomb), "--db", str(db), env=env, timeout=600)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr == (
+        f"error: {bomb}: unzips to at least 16.0 MB, above the ingest limit of 0.05 MB "
+        "(CCRM_MAX_INGEST_MB); split the file, or raise CCRM_MAX_INGEST_MB\n"
+    )
+    assert ingest.ingest_limit().mb == ingest.MAX_INGEST_MB == 10_240
+    proc = ccrm(
+        "ingest",
+        str(bomb),
+        "--db",
+        str(tmp_path / "new.duckdb"),
+        env={**env, "CCRM_MAX_INGEST_MB": "lots"},
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: CCRM_MAX_INGEST_MB is 'lots'; set it to a number")
+    assert not (tmp_path / "new.duckdb").exists()  # refused before the database was opened
+
+
+NOT_A_FILE = "not a regular file; save the data to a file and ingest that"
+
+
+def test_paths_that_are_not_regular_files_are_refused_without_opening_them(tmp_path):
+    fifo = tmp_path / "orders.csv"
+    os.mkfifo(fifo)
+    listening = socket.socket(socket.AF_UNIX)
+    listening.bind(str(tmp_path / "events.csv"))
+    try:
+        for path, what in (
+            (fifo, f"is a named pipe (FIFO), {NOT_A_FILE}"),
+            (tmp_path / "events.csv", f"is a socket, {NOT_A_FILE}"),
+            (Path("/dev/null"), f"is a character device, {NOT_A_FILE}"),
+            (tmp_path, "is a folder, not a file; pass the files inside it"),
+            (tmp_path / "none.csv", "file not found; check the path and the file name"),
+        ):
+            with pytest.raises(IngestError) as caught:
+                ingest.check_regular_file(path)
+            assert str(caught.value) == f"{path}: {what}"
+    finally:
+        listening.close()
+
+
+API_CHILD = textwrap.dedent(
+    """
+    import sys
+    from ccrm_core.foundation import ingest, store
+    con = store.connect_writer(sys.argv[1])
+    [report] = ingest.ingest_files(con, [sys.argv[2]])
+    print(report.status)
+    print(report.message)
+    """
+)
+
+
+@pytest.mark.parametrize("via", ["ccrm ingest", "ingest_files"])
+def test_a_named_pipe_is_refused_at_once(tmp_path, via):
+    """Opening a FIFO waits for a writer: `ccrm ingest` blocked forever holding the database's
+    write lock. Run in a child process, so that the test cannot hang."""
+    fifo = tmp_path / "orders.csv"
+    os.mkfifo(fifo)
+    db = tmp_path / "t.duckdb"
+    message = f"{fifo}: is a named pipe (FIFO), {NOT_A_FILE}"
+    if via == "ccrm ingest":
+        proc = ccrm("ingest", str(fifo), "--db", str(db), timeout=300)
+        assert (proc.returncode, proc.stderr) == (2, f"error: {message}\n")
+        assert not db.exists()  # refused before the database was opened
+    else:
+        proc = subprocess.run(
+            [sys.executable, "-c", API_CHILD, str(db), str(fifo)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.stdout.splitlines() == ["refused", message], proc.stderr
 
 
 # ---------------------------------------------------------------------------------------------

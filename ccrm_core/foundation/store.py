@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from importlib import resources
 from pathlib import Path
 
@@ -117,6 +119,89 @@ class Column:
     name: str
     type: str  # DuckDB type
     required: bool = False  # must be present in every file and never null
+    valid: str | None = None  # the range its values must lie in: a key of VALID_RANGES
+
+
+# The world the app models. A value outside it is rejected at ingest with its line and reason:
+# a date in year 1 or 9999 made later stages build a series of 740,000 days or overflow, and an
+# amount of 1e308 overflowed every sum of money (exact_sum adds DECIMAL(38, 12)).
+VALID_RANGES = {
+    # when something happened or is planned (events, orders, spend, consents, campaigns,
+    # experiments, record times): the date window, CCRM_EARLIEST_DATE .. CCRM_LATEST_DATE
+    "activity": "dates",
+    # a person's birth date: wide on purpose, so that impossible ages (over 120, under 13, in the
+    # future) still load and the hygiene stage counts them instead of ingest dropping the record
+    "birth": "birth dates",
+    "money": "amounts",  # currency units per row: order revenue, spend, event value
+    "count": "counts",  # impressions per row
+}
+EARLIEST_DATE = date(1970, 1, 1)  # default start of the date window ($CCRM_EARLIEST_DATE)
+LATEST_DATE_YEARS_AHEAD = 1  # default end of the window: today plus this ($CCRM_LATEST_DATE)
+BIRTH_DATES = (date(1800, 1, 1), date(2199, 12, 31))
+MONEY_LIMIT = 1e9  # |amount| per row, currency units
+COUNT_LIMIT = 1e12  # impressions per row
+
+
+@dataclass(frozen=True)
+class ValidRange:
+    """The values a column accepts, inclusive (dates, or numbers), and how a reject explains it."""
+
+    low: date | float
+    high: date | float
+    reason: str  # e.g. 'outside the accepted amounts -1,000,000,000 .. 1,000,000,000 per row'
+
+
+def date_window(today: date | None = None) -> tuple[date, date]:
+    """The first and last day (inclusive) of activity ccrm accepts: $CCRM_EARLIEST_DATE (default
+    1970-01-01) to $CCRM_LATEST_DATE (default one year after today), each YYYY-MM-DD. ValueError
+    naming the variable when one is not a date or the window is empty."""
+    today = today or date.today()
+    try:
+        a_year_on = today.replace(year=today.year + LATEST_DATE_YEARS_AHEAD)
+    except ValueError:  # 29 February
+        a_year_on = today.replace(year=today.year + LATEST_DATE_YEARS_AHEAD, day=28)
+    first = _date_setting("CCRM_EARLIEST_DATE", EARLIEST_DATE)
+    last = _date_setting("CCRM_LATEST_DATE", a_year_on)
+    if first > last:
+        raise ValueError(
+            f"CCRM_EARLIEST_DATE ({first}) is after CCRM_LATEST_DATE ({last}); set a window whose "
+            "first day comes before its last"
+        )
+    return first, last
+
+
+def _date_setting(variable: str, default: date) -> date:
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+            raise ValueError(raw)
+        return date.fromisoformat(raw)
+    except ValueError:
+        shown = repr(raw[:40]) + ("…" if len(raw) > 40 else "")
+        raise ValueError(
+            f"{variable} is {shown}; set it to a date YYYY-MM-DD (default {default}), or unset it"
+        ) from None
+
+
+def valid_range(column: Column, today: date | None = None) -> ValidRange | None:
+    """The range `column`'s values must lie in (see VALID_RANGES), None when any value goes.
+    ValueError for a date-window setting that is not a date (see `date_window`)."""
+    if column.valid is None:
+        return None
+    what = VALID_RANGES[column.valid]
+    if column.valid == "activity":
+        low, high = date_window(today)
+        how = ", set by CCRM_EARLIEST_DATE and CCRM_LATEST_DATE"
+    elif column.valid == "birth":
+        (low, high), how = BIRTH_DATES, ""
+    elif column.valid == "money":
+        low, high, how = -MONEY_LIMIT, MONEY_LIMIT, " per row"
+    else:
+        low, high, how = 0.0, COUNT_LIMIT, " per row"
+    shown = f"{low} .. {high}" if isinstance(low, date) else f"{low:,.0f} .. {high:,.0f}"
+    return ValidRange(low, high, f"outside the accepted {what} {shown}{how}")
 
 
 @dataclass(frozen=True)
@@ -151,11 +236,12 @@ class Table:
 
 
 def _cols(*specs: str) -> tuple[Column, ...]:
-    """'name TYPE' or 'name TYPE!' (required) into Columns."""
+    """'name TYPE', 'name TYPE!' (required), each optionally followed by its valid range (a key
+    of VALID_RANGES), into Columns."""
     out = []
     for spec in specs:
-        name, typ = spec.split()
-        out.append(Column(name, typ.rstrip("!"), typ.endswith("!")))
+        name, typ, *valid = spec.split()
+        out.append(Column(name, typ.rstrip("!"), typ.endswith("!"), *valid))
     return tuple(out)
 
 
@@ -176,9 +262,9 @@ TABLES: dict[str, Table] = {
                 "region VARCHAR",
                 "postal_code VARCHAR",
                 "country VARCHAR",
-                "birth_date DATE",
-                "created_at TIMESTAMP",
-                "updated_at TIMESTAMP",
+                "birth_date DATE birth",
+                "created_at TIMESTAMP activity",
+                "updated_at TIMESTAMP activity",
             ),
             key=("source_system", "source_id"),
             time_column="updated_at",
@@ -188,14 +274,14 @@ TABLES: dict[str, Table] = {
             "events",
             _cols(
                 "event_id VARCHAR!",
-                "ts TIMESTAMP!",
+                "ts TIMESTAMP! activity",
                 "channel VARCHAR!",
                 "event_type VARCHAR!",
                 "source_system VARCHAR",
                 "source_id VARCHAR",
                 "anonymous_id VARCHAR",
                 "campaign_id VARCHAR",
-                "value DOUBLE",
+                "value DOUBLE money",
             ),
             key=("event_id",),
             time_column="ts",
@@ -205,10 +291,10 @@ TABLES: dict[str, Table] = {
             "orders",
             _cols(
                 "order_id VARCHAR!",
-                "ts TIMESTAMP!",
+                "ts TIMESTAMP! activity",
                 "source_system VARCHAR!",
                 "source_id VARCHAR!",
-                "revenue DOUBLE!",
+                "revenue DOUBLE! money",
                 "channel VARCHAR",
                 "category VARCHAR",
             ),
@@ -219,11 +305,11 @@ TABLES: dict[str, Table] = {
         Table(
             "spend",
             _cols(
-                "date DATE!",
+                "date DATE! activity",
                 "channel VARCHAR!",
                 "campaign_id VARCHAR",
-                "spend DOUBLE!",
-                "impressions BIGINT",
+                "spend DOUBLE! money",
+                "impressions BIGINT count",
             ),
             key=("date", "channel", "campaign_id"),
             time_column="date",
@@ -236,7 +322,7 @@ TABLES: dict[str, Table] = {
                 "source_id VARCHAR!",
                 "channel VARCHAR!",
                 "status VARCHAR!",
-                "ts TIMESTAMP!",
+                "ts TIMESTAMP! activity",
             ),
             key=("source_system", "source_id", "channel"),
             time_column="ts",
@@ -249,8 +335,8 @@ TABLES: dict[str, Table] = {
                 "name VARCHAR!",
                 "channel VARCHAR!",
                 "offer VARCHAR",
-                "start_date DATE",
-                "end_date DATE",
+                "start_date DATE activity",
+                "end_date DATE activity",
             ),
             key=("campaign_id",),
             time_column="start_date",
@@ -263,7 +349,7 @@ TABLES: dict[str, Table] = {
                 "source_system VARCHAR!",
                 "source_id VARCHAR!",
                 "arm VARCHAR!",
-                "assigned_at TIMESTAMP!",
+                "assigned_at TIMESTAMP! activity",
             ),
             key=("experiment_id", "source_system", "source_id"),
             time_column="assigned_at",

@@ -1,39 +1,68 @@
-"""File checks that refuse a whole file before any row is read: what kind of file it is (CSV,
-gzipped CSV, Parquet; spreadsheets, zips and UTF-16 refused), the CSV header, and matching the
-header's columns to the table's contract.
+"""File checks that refuse a whole file before any row is read: a regular file (not a folder, a
+named pipe or a device, which would block or never end), what kind of file it is (CSV, gzipped
+CSV, Parquet; spreadsheets, zips and UTF-16 refused), the CSV header, and matching the header's
+columns to the table's contract.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
+import stat
 import zipfile
 import zlib
 from pathlib import Path
 
-from ccrm_core.foundation import store
+from ccrm_core.foundation import store, validation
 from ccrm_core.foundation.ingest.report import IngestError, IngestReport, shown_value
 
 _HEADER_MAX_BYTES = 1 << 20
 
 
+# what a path that is not a regular file is, in the user's words (stat.S_IFMT -> words)
+_NOT_REGULAR = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def check_regular_file(path: str | Path, shown: str | None = None) -> None:
+    """Refuse, without opening it, a path that is not a regular file (or a link to one): opening a
+    named pipe waits for a writer forever, and a device never ends. IngestError naming the file
+    (`shown`, else the path) and what it is; a folder, a missing file too."""
+    path = Path(path)
+    shown = str(path) if shown is None else shown
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise IngestError(f"{shown}: file not found; check the path and the file name") from None
+    except OSError as exc:
+        raise _unreadable(shown, exc) from exc
+    if stat.S_ISDIR(mode):
+        raise IngestError(f"{shown}: is a folder, not a file; pass the files inside it")
+    if not stat.S_ISREG(mode):
+        what = _NOT_REGULAR.get(stat.S_IFMT(mode), "not a regular file")
+        raise IngestError(
+            f"{shown}: is {what}, not a regular file; save the data to a file and ingest that"
+        )
+
+
+def _unreadable(shown: str, exc: OSError) -> IngestError:
+    if isinstance(exc, PermissionError):
+        return IngestError(f"{shown}: cannot be read (permission denied); check its permissions")
+    return IngestError(f"{shown}: cannot be read ({exc.strerror or exc}); check the file")
+
+
 def _sniff(path: Path, shown: str) -> tuple[str, str]:
     """('csv', 'none' | 'gzip') or ('parquet', ''); refuses what is not a loadable file."""
+    check_regular_file(path, shown)
     try:
-        if not path.exists():
-            raise IngestError(f"{shown}: file not found; check the path and the file name")
-        if path.is_dir():
-            raise IngestError(f"{shown}: is a folder, not a file; pass the files inside it")
         with path.open("rb") as fh:
             head = fh.read(8)
-    except PermissionError as exc:
-        raise IngestError(
-            f"{shown}: cannot be read (permission denied); check its permissions"
-        ) from exc
     except OSError as exc:
-        raise IngestError(
-            f"{shown}: cannot be read ({exc.strerror or exc}); check the file"
-        ) from exc
+        raise _unreadable(shown, exc) from exc
     compression = "none"
     if head.startswith(b"\x1f\x8b"):
         compression = "gzip"
@@ -116,9 +145,18 @@ def _match_columns(
     seen: dict[str, int] = {}
     for i, n in enumerate(normal):
         if n and n in seen:
+            # names match in any case, so 'revenue' and 'Revenue' are the same column twice
+            where = "in the header" if kind == "csv" else "in the file"
+            a, b = seen[n], i
+            columns = f"{a + 1} and {b + 1}"
+            if names[a].strip() != names[b].strip():
+                columns = (
+                    f"{a + 1} {validation.quoted(names[a].strip())} and "
+                    f"{b + 1} {validation.quoted(names[b].strip())}"
+                )
             raise IngestError(
-                f"{shown}: column {n!r} appears twice in the header (columns {seen[n] + 1} and "
-                f"{i + 1}); keep one"
+                f"{shown}: column {validation.quoted(n)} appears twice {where} (columns "
+                f"{columns}); keep one"
             )
         seen[n] = i
     wanted = spec.column_names

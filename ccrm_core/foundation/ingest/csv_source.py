@@ -1,6 +1,7 @@
 """CSV: read once, typed, by DuckDB into a TEMP staging table; DuckDB's store_rejects entries
 become rejects with the file's physical line numbers (`_CsvLines` maps them, only when something
-is reported).
+is reported). A pass over the bytes first (`shape`) bounds the file's size and picks the DuckDB
+reader that reads it exactly, so that every line is loaded or rejected and counted.
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -15,6 +18,7 @@ import numpy as np
 
 from ccrm_core.foundation import store
 from ccrm_core.foundation.ingest.checks import _csv_header, _match_columns, _open_bytes
+from ccrm_core.foundation.ingest.names import SizeLimit
 from ccrm_core.foundation.ingest.report import (
     _EXPECTED,
     REJECTS_RECORDED,
@@ -22,6 +26,7 @@ from ccrm_core.foundation.ingest.report import (
     IngestReport,
     Reject,
 )
+from ccrm_core.foundation.ingest.shape import LINE_LIMIT, _Shape, _shape
 from ccrm_core.foundation.ingest.source import (
     _REJECT_SCANS,
     _REJECTS,
@@ -31,6 +36,7 @@ from ccrm_core.foundation.ingest.source import (
 )
 
 _REJECTS_LIMIT = 5_000_000  # reject entries DuckDB may record for one file before we give up
+_TOO_LONG = "LINE SIZE OVER MAXIMUM"  # DuckDB's error type for a record over max_line_size
 
 
 def _stage_csv(
@@ -41,6 +47,7 @@ def _stage_csv(
     spec: store.Table,
     report: IngestReport,
     rejects: list[Reject],
+    limit: SizeLimit,
 ) -> _Source:
     """Read the CSV once, typed, into a TEMP table (file order; rowid = ordinal among the rows
     that parsed) and turn DuckDB's store_rejects entries into rejects with physical lines.
@@ -49,6 +56,58 @@ def _stage_csv(
     ordinals; it holds only the file's rows and is dropped afterwards."""
     names = _csv_header(path, compression, shown)
     positions = _match_columns(names, spec, shown, report, "csv")
+    shape = _shape(path, compression, shown, limit)
+    _read_csv(cur, path, compression, names, positions, spec, shape.parallel)
+    n_rows = cur.execute(f"SELECT count(*) FROM {_STAGE}").fetchone()[0]  # noqa: S608
+    bad_lines = cur.execute(f"SELECT DISTINCT line FROM {_REJECTS} ORDER BY line").fetchnumpy()[  # noqa: S608
+        "line"
+    ]
+    n_entries, encoding_line, long_line = cur.execute(
+        f"SELECT count(*), min(line) FILTER (WHERE error_type = 'INVALID ENCODING'), "  # noqa: S608
+        f"min(line) FILTER (WHERE error_type = '{_TOO_LONG}') FROM {_REJECTS}"
+    ).fetchone()
+    records = n_rows + len(bad_lines)
+    lines = _CsvLines(path, compression, bad_lines.astype(np.int64), records, shape)
+    source = _Source(f"(SELECT rowid AS _row, * FROM {_STAGE})", {}, "line", n_rows, lines)  # noqa: S608
+    report.rows_read = records
+    if encoding_line is not None:
+        line = lines.for_duckdb_lines([encoding_line])[encoding_line]
+        raise IngestError(
+            f"{shown}: line {line}: invalid UTF-8 (the file is not UTF-8 encoded); "
+            "save it as 'CSV UTF-8' and ingest again"
+        )
+    if n_entries >= _REJECTS_LIMIT:
+        raise IngestError(
+            f"{shown}: over {_REJECTS_LIMIT:,} unreadable values; is this the right file for "
+            f"table {spec.name}?"
+        )
+    if long_line is not None and shape.quoted:
+        _check_skipped_record(lines, long_line, shown, report)
+    report.rows_rejected = len(bad_lines)
+    if len(bad_lines):
+        entries = cur.execute(
+            f"SELECT line, column_idx, column_name, error_type, csv_line, error_message "  # noqa: S608
+            f"FROM {_REJECTS} ORDER BY line, column_idx LIMIT {REJECTS_RECORDED}"
+        ).fetchall()
+        physical = lines.for_duckdb_lines(sorted({e[0] for e in entries}))
+        for line, idx, col, etype, csv_line, message in entries:
+            rejects.append(
+                _csv_reject(physical[line], idx, col, etype, csv_line, message, names, spec)
+            )
+    return source
+
+
+def _read_csv(
+    cur: duckdb.DuckDBPyConnection,
+    path: Path,
+    compression: str,
+    names: list[str],
+    positions: dict[str, int],
+    spec: store.Table,
+    parallel: bool,
+) -> None:
+    """DuckDB's typed read of the file into the staging table, bad records into its rejects
+    table; `parallel` picks the reader (see `shape`)."""
     by_position = {i: c for c, i in positions.items()}
     read_names = [by_position.get(i, f"_extra_{i + 1}") for i in range(len(names))]
     # whole-number columns are read as DOUBLE: DuckDB's cast would round '1.5' to 2 silently;
@@ -72,42 +131,28 @@ def _stage_csv(
         f"delim = ',', quote = '\"', escape = '\"', auto_detect = false, "
         f"compression = '{compression}', columns = {columns}, store_rejects = true, "
         f"rejects_table = '{_REJECTS}', rejects_scan = '{_REJECT_SCANS}', "
-        f"rejects_limit = {_REJECTS_LIMIT})",
+        f"rejects_limit = {_REJECTS_LIMIT}, max_line_size = {LINE_LIMIT}, "
+        f"parallel = {str(parallel).lower()})",
         [str(path)],
     )
-    n_rows = cur.execute(f"SELECT count(*) FROM {_STAGE}").fetchone()[0]  # noqa: S608
-    bad_lines = cur.execute(f"SELECT DISTINCT line FROM {_REJECTS} ORDER BY line").fetchnumpy()[  # noqa: S608
-        "line"
-    ]
-    n_entries, encoding_line = cur.execute(
-        f"SELECT count(*), min(line) FILTER (WHERE error_type = 'INVALID ENCODING') FROM {_REJECTS}"  # noqa: S608
-    ).fetchone()
-    lines = _CsvLines(path, compression, bad_lines.astype(np.int64), n_rows + len(bad_lines))
-    source = _Source(f"(SELECT rowid AS _row, * FROM {_STAGE})", {}, "line", n_rows, lines)  # noqa: S608
-    report.rows_read = n_rows + len(bad_lines)
-    if encoding_line is not None:
-        line = lines.for_duckdb_lines([encoding_line])[encoding_line]
+
+
+def _check_skipped_record(
+    lines: _CsvLines, duckdb_line: int, shown: str, report: IngestReport
+) -> None:
+    """After skipping a record longer than the line limit, DuckDB resumes at the next line
+    break; inside a long quoted field (measured: from about 35 MB) that break is part of the
+    field, and the field's inner lines would load as records. Refuse the file unless DuckDB read
+    as many records as the file holds."""
+    held = lines.file_records()
+    if held != lines.records:
+        line = lines.for_duckdb_lines([duckdb_line])[duckdb_line]
+        read, report.rows_read = lines.records, held
         raise IngestError(
-            f"{shown}: line {line}: invalid UTF-8 (the file is not UTF-8 encoded); "
-            "save it as 'CSV UTF-8' and ingest again"
+            f"{shown}: line {line}: a quoted field longer than {LINE_LIMIT >> 20} MB spans many "
+            f"lines, and the reader cannot skip it safely (it read {read:,} records where the "
+            f"file holds {held:,}); nothing was loaded. Shorten or remove that field"
         )
-    if n_entries >= _REJECTS_LIMIT:
-        raise IngestError(
-            f"{shown}: over {_REJECTS_LIMIT:,} unreadable values; is this the right file for "
-            f"table {spec.name}?"
-        )
-    report.rows_rejected = len(bad_lines)
-    if len(bad_lines):
-        entries = cur.execute(
-            f"SELECT line, column_idx, column_name, error_type, csv_line, error_message "  # noqa: S608
-            f"FROM {_REJECTS} ORDER BY line, column_idx LIMIT {REJECTS_RECORDED}"
-        ).fetchall()
-        physical = lines.for_duckdb_lines(sorted({e[0] for e in entries}))
-        for line, idx, col, etype, csv_line, message in entries:
-            rejects.append(
-                _csv_reject(physical[line], idx, col, etype, csv_line, message, names, spec)
-            )
-    return source
 
 
 def _csv_reject(
@@ -134,7 +179,7 @@ def _csv_reject(
         "MISSING COLUMNS": "the row has fewer fields than the header",
         "TOO MANY COLUMNS": "the row has more fields than the header",
         "UNQUOTED VALUE": "badly quoted field (a quote inside an unquoted value)",
-        "LINE SIZE OVER MAXIMUM": "the line is longer than 2 MB",
+        _TOO_LONG: f"the line is longer than {LINE_LIMIT >> 20} MB",
     }.get(error_type, (message or error_type).splitlines()[0][:200])
     if error_type == "TOO MANY COLUMNS":
         column = None
@@ -157,25 +202,21 @@ class _CsvLines:
 
     DuckDB numbers a rejected record by the lines before it, not counting line breaks inside
     quoted fields; staged rows only have their ordinal. When the file has one line per record
-    (checked by counting line breaks: one pass over the bytes) both map by arithmetic; otherwise
-    a csv-module scan maps them exactly. Both run only when something is reported."""
+    (the line breaks counted by the pass over its bytes match the records) both map by
+    arithmetic; otherwise a csv-module scan maps them exactly. The scan runs only when something
+    is reported."""
 
-    def __init__(self, path: Path, compression: str, reject_lines: np.ndarray, records: int):
+    def __init__(
+        self, path: Path, compression: str, reject_lines: np.ndarray, records: int, shape: _Shape
+    ):
         self.path = path
         self.compression = compression
         self.reject_lines = reject_lines  # sorted distinct DuckDB lines of rejected records
         self.records = records  # records DuckDB read (staged + rejected), header excluded
-        self._simple: bool | None = None
+        self.shape = shape
 
     def simple(self) -> bool:
-        if self._simple is None:
-            newlines, last = 0, b""
-            with _open_bytes(self.path, self.compression) as fh:
-                while chunk := fh.read(1 << 24):
-                    newlines += chunk.count(b"\n")
-                    last = chunk[-1:]
-            self._simple = newlines == self.records + (1 if last == b"\n" else 0)
-        return self._simple
+        return self.shape.newlines == self.records + (1 if self.shape.ends_with_newline else 0)
 
     def for_rows(self, rows: list[int]) -> dict[int, int]:
         """Staged row ordinal (0-based, among rows that parsed) -> physical line."""
@@ -200,15 +241,28 @@ class _CsvLines:
         found = self._scan(set(), set(lines))[1]
         return {line: found.get(line, line) for line in lines}
 
-    def _scan(self, rows: set[int], lines: set[int]) -> tuple[dict[int, int], dict[int, int]]:
-        rejected = set(self.reject_lines.tolist())
-        by_row: dict[int, int] = {}
-        by_line: dict[int, int] = {}
-        csv.field_size_limit(max(csv.field_size_limit(), 1 << 26))
+    def file_records(self) -> int:
+        """The records in the file as the csv module reads them (header and blank lines left
+        out, as DuckDB leaves them out)."""
+        with self._reader() as reader:
+            return sum(1 for record in reader if record)
+
+    @contextmanager
+    def _reader(self) -> Iterator:
+        """A csv reader over the file, past its header."""
+        # a field may be as long as the file: the size limit bounds it, not the csv module
+        csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
         with _open_bytes(self.path, self.compression) as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
             reader = csv.reader(text)
             next(reader, None)  # header
+            yield reader
+
+    def _scan(self, rows: set[int], lines: set[int]) -> tuple[dict[int, int], dict[int, int]]:
+        rejected = set(self.reject_lines.tolist())
+        by_row: dict[int, int] = {}
+        by_line: dict[int, int] = {}
+        with self._reader() as reader:
             previous_end = reader.line_num
             embedded = 0  # line breaks inside quoted fields so far
             ordinal = 0

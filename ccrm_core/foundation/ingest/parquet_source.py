@@ -27,6 +27,7 @@ _INTEGER_TYPES = {
     "UBIGINT",
     "UHUGEINT",
 }
+_WIDE_INTEGER_TYPES = {"HUGEINT", "UBIGINT", "UHUGEINT"}  # may hold values beyond BIGINT
 _FLOAT_TYPES = {"FLOAT", "DOUBLE"}
 _TIMESTAMP_TYPES = {"TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"}
 _TIMESTAMPTZ_TYPES = {"TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", "TIMESTAMPTZ_NS"}
@@ -48,12 +49,12 @@ def _parquet_source(
     try:
         described = cur.execute("DESCRIBE SELECT * FROM read_parquet($path)", params).fetchall()
         n_rows = cur.execute("SELECT count(*) FROM read_parquet($path)", params).fetchone()[0]
+        names = _file_column_names(cur, params)
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()[0][:160]
         raise IngestError(f"{shown}: cannot be read as Parquet ({first}); export it again") from exc
-    names = [d[0] for d in described]
-    actual = {n.lower(): d[1].strip('"') for n, d in zip(names, described, strict=True)}
     positions = _match_columns(names, spec, shown, report, "parquet")
+    actual = {n.lower(): d[1].strip('"') for n, d in zip(names, described, strict=True)}
     report.rows_read = n_rows
     exprs, checks = [], []
     for col in spec.columns:
@@ -83,6 +84,23 @@ def _parquet_source(
             )
 
     return _Source(converted, params, "row", n_rows, stage=stage, unchanged=unchanged)
+
+
+def _file_column_names(cur: duckdb.DuckDBPyConnection, params: dict) -> list[str]:
+    """The top-level column names as the file spells them. DuckDB renames a repeated name
+    ('revenue', 'Revenue' -> 'revenue', 'Revenue_1'), which would let a file with the same column
+    twice load one of them silently; the schema lists nested fields after their parent."""
+    schema = cur.execute(
+        "SELECT name, coalesce(num_children, 0) FROM parquet_schema($path)", params
+    ).fetchall()
+    names, nested = [], 0  # nested: descendants of the last top-level column still to pass
+    for name, children in schema[1:]:  # element 0 is the root
+        if nested:
+            nested += children - 1
+        else:
+            names.append(name)
+            nested = children
+    return names
 
 
 def _file_identity(path: Path) -> tuple[int, int, int]:
@@ -121,11 +139,15 @@ def _parquet_column(col: store.Column, actual: str, shown: str) -> _Conversion:
         return _Conversion(f"CAST({q} AS VARCHAR)")
     if want == "DOUBLE" and (base in _INTEGER_TYPES | _FLOAT_TYPES or base == "DECIMAL"):
         return _Conversion(f"CAST({q} AS DOUBLE)")
-    if want == "BIGINT" and base in _INTEGER_TYPES:
+    if want == "BIGINT" and base in _INTEGER_TYPES - _WIDE_INTEGER_TYPES:
         return _Conversion(f"CAST({q} AS BIGINT)")
-    if want == "BIGINT" and (base in _FLOAT_TYPES or base == "DECIMAL"):
+    if want == "BIGINT" and (base in _WIDE_INTEGER_TYPES | _FLOAT_TYPES or base == "DECIMAL"):
+        # a whole number beyond BIGINT (a HUGEINT, a double of 1e300) would fail the insert
+        whole = "" if base in _INTEGER_TYPES else f"NOT isfinite({q}) OR {q} <> round({q}) OR "
         return _Conversion(
-            f"CAST({q} AS BIGINT)", f"NOT isfinite({q}) OR {q} <> round({q})", "is not whole"
+            f"CAST({q} AS BIGINT)",
+            f"{q} IS NOT NULL AND ({whole}TRY_CAST({q} AS BIGINT) IS NULL)",
+            "is not a whole number within ±9.2e18",
         )
     if want == "TIMESTAMP" and (actual in _TIMESTAMP_TYPES or actual == "DATE"):
         return _Conversion(f"CAST({q} AS TIMESTAMP)")

@@ -1,12 +1,13 @@
-"""Row rules shared by both formats (required values, finite and whole numbers, consent status,
-events with a person) and the validation pass: rejected rows, the reject-rate limit and
-duplicate keys inside the file.
+"""Row rules shared by both formats (required values, finite and whole numbers, values inside the
+contract's valid ranges, consent status, events with a person) and the validation pass: rejected
+rows, the reject-rate limit and duplicate keys inside the file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import duckdb
 
@@ -46,6 +47,9 @@ def _rules(spec: store.Table) -> list[_Rule]:
     for col in spec.columns:
         q = f"s.{store.quote_ident(col.name)}"
         text = f"CAST({q} AS VARCHAR)"
+        if col.type == "BIGINT":  # read as DOUBLE from CSV: show a whole -1 as -1, not -1.0
+            whole = f"CASE WHEN {q} = round({q}) THEN CAST(TRY_CAST({q} AS BIGINT) AS VARCHAR) END"
+            text = f"coalesce({whole}, {text})"
         if col.required and col.type == "VARCHAR":
             # empty fields already read as NULL; a blank one ('  ') is missing too
             rules.append(
@@ -63,6 +67,9 @@ def _rules(spec: store.Table) -> list[_Rule]:
             rules.append(_Rule(col.name, "not a finite number", f"NOT isfinite({q})", text))
         if col.type == "BIGINT":
             rules.append(_Rule(col.name, "not a whole number", f"{q} <> round({q})", text))
+        outside = _outside(col, q)
+        if outside is not None:
+            rules.append(_Rule(col.name, outside[1], outside[0], text))
     if spec.name == "consents":
         allowed = ", ".join(f"'{s}'" for s in store.CONSENT_STATUSES)
         reason = f"must be {' or '.join(store.CONSENT_STATUSES)}"
@@ -77,6 +84,26 @@ def _rules(spec: store.Table) -> list[_Rule]:
             )
         )
     return rules
+
+
+def _outside(col: store.Column, q: str) -> tuple[str, str] | None:
+    """(SQL true for a value outside the column's valid range, the reason) or None.
+
+    The bounds are our own typed values (dates from the contract or parsed from the date-window
+    settings, numbers from the contract), written as SQL literals."""
+    valid = store.valid_range(col)
+    if valid is None:
+        return None
+    if col.type == "DATE":
+        sql = f"{q} < DATE '{valid.low}' OR {q} > DATE '{valid.high}'"
+    elif col.type == "TIMESTAMP":
+        after = valid.high + timedelta(days=1)  # the last day counts until its end
+        sql = f"{q} < TIMESTAMP '{valid.low}' OR {q} >= TIMESTAMP '{after}'"
+    else:
+        sql = f"{q} < {float(valid.low)!r} OR {q} > {float(valid.high)!r}"
+        if col.type == "DOUBLE":  # a non-finite number has its own reason
+            sql = f"isfinite({q}) AND ({sql})"
+    return sql, valid.reason
 
 
 def _any(conditions: Iterable[str]) -> str:

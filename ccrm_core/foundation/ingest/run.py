@@ -18,7 +18,13 @@ from ccrm_core.foundation import store, validation
 from ccrm_core.foundation.ingest.checks import _sniff
 from ccrm_core.foundation.ingest.csv_source import _stage_csv
 from ccrm_core.foundation.ingest.load import _load, _record_refusal
-from ccrm_core.foundation.ingest.names import FILE_NAME_MAX, infer_table, upload_file_name
+from ccrm_core.foundation.ingest.names import (
+    FILE_NAME_MAX,
+    SizeLimit,
+    infer_table,
+    ingest_limit,
+    upload_file_name,
+)
 from ccrm_core.foundation.ingest.parquet_source import _parquet_source
 from ccrm_core.foundation.ingest.report import (
     REJECTS_IN_REPORT,
@@ -43,6 +49,7 @@ def ingest_files(
     progress: Progress | None = None,
     source_names: Sequence[str] | None = None,
     on_outcome: Outcome | None = None,
+    size_limit: SizeLimit | None = None,
 ) -> list[IngestReport]:
     """Load files into raw tables, each file in its own transaction; one report per file.
 
@@ -53,9 +60,17 @@ def ingest_files(
     the user's upload names; the files themselves are temporary copies).
     `on_outcome(cursor, report)`: runs inside the transaction that commits a file's outcome (its
     rows or its refusal, with the ingest_log entry), so what it writes commits with them.
+    `size_limit`: the most bytes a file may hold once unzipped (`names.upload_limit()` for app
+    uploads); None is `names.ingest_limit()`, the larger limit of `ccrm ingest`.
     A refused file never raises: its report says why (status 'refused'). Raises IngestError only
-    for a wrong argument (unknown table, bad rate, names not matching paths).
+    for a wrong argument (unknown table, bad rate, names not matching paths) or setting (size
+    limit, date window).
     """
+    limit = ingest_limit() if size_limit is None else size_limit
+    try:
+        store.date_window()  # a bad setting stops before any file, not once per file
+    except ValueError as exc:
+        raise IngestError(str(exc)) from None
     if table is not None and table not in store.TABLES:
         raise IngestError(f"unknown table {table!r}; choose from: {', '.join(store.TABLES)}")
     if not 0.0 <= max_reject_rate <= 1.0:
@@ -75,7 +90,7 @@ def ingest_files(
                     progress(min(1.0, (index + fraction) / max(total, 1)), message)
 
             reports.append(
-                _ingest_one(con, Path(path), table, max_reject_rate, step, name, on_outcome)
+                _ingest_one(con, Path(path), table, max_reject_rate, step, name, on_outcome, limit)
             )
     if progress:
         progress(1.0, f"done: {sum(r.ok for r in reports)} of {total} files loaded")
@@ -102,7 +117,8 @@ def _ingest_one(
     max_reject_rate: float,
     step: Callable[[float, str], None],
     source_name: str | None,
-    on_outcome: Outcome | None = None,
+    on_outcome: Outcome | None,
+    limit: SizeLimit,
 ) -> IngestReport:
     name = str(path) if source_name is None else source_name
     shown = validation.label(name, FILE_NAME_MAX)  # one printable line in messages and the log
@@ -120,8 +136,9 @@ def _ingest_one(
         kind, compression = _sniff(path, shown)
         step(0.05, f"reading {shown}")
         if kind == "csv":
-            source = _stage_csv(cur, path, compression, shown, spec, report, rejects)
+            source = _stage_csv(cur, path, compression, shown, spec, report, rejects, limit)
         else:
+            limit.check(shown, path.stat().st_size)
             source = _parquet_source(cur, path, shown, spec, report)
         step(0.5, f"checking rows of {shown}")
         clean, params = _validate(cur, source, shown, spec, report, rejects, max_reject_rate)
