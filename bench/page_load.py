@@ -130,9 +130,10 @@ def main() -> int:
                         if r.read().decode().strip() == "ok":
                             break
                 except OSError:
-                    if server.poll() is not None:
-                        raise SystemExit("the app did not start") from None
-                    time.sleep(0.3)
+                    pass
+                if server.poll() is not None:
+                    raise SystemExit("the app did not start")
+                time.sleep(0.3)  # also when it answers but is not ready yet: no busy loop
             if args.warm:
                 asyncio.run(_round(base, 1))
                 timing.write_text("")  # measure the warm round only
