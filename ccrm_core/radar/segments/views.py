@@ -6,6 +6,7 @@ drivers, base totals) over mart_customer.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import duckdb
 import numpy as np
@@ -213,7 +214,9 @@ def segment_customers(
         # None, not NaN, for missing values: the maskers would print 'n***' for NaN
         frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
     frame = privacy.mask_frame(frame)
-    frame["link"] = "/customer_360?customer_id=" + frame["customer_id"].astype(str)
+    frame["link"] = [
+        "/customer_360?" + urlencode({"customer_id": str(cid)}) for cid in frame["customer_id"]
+    ]
     return frame
 
 
