@@ -6,7 +6,14 @@ from __future__ import annotations
 import streamlit as st
 
 from ccrm_core.conductor import attribution, journeys, mmm
+from ccrm_core.foundation.rendering import markdown_text
 from ccrm_ui import auth, db
+
+
+def _sentence(text: str) -> str:
+    """`text` with its first letter in capitals (str.capitalize would lower the rest)."""
+    return text[:1].upper() + text[1:]
+
 
 user = auth.require_page(__file__)  # role check (ccrm_core.foundation.access)
 st.title("Attribution")
@@ -50,12 +57,33 @@ with touch_tab:
         else:
             chosen = result[result["model"] == model].sort_values("conversions", ascending=False)
             row = segments[(segments["scheme"] == scheme) & (segments["segment"] == segment)]
-            m1, m2, m3 = st.columns(3)
-            m1.metric("Attributed conversions", f"{chosen['conversions'].sum():,.0f}")
+            converting = int(row["conversions"].sum())
+            untracked = int(row["untracked"].sum())
+            m1, m2, m3, m4 = st.columns(4)
+            m1.metric(
+                "Attributed conversions",
+                f"{chosen['conversions'].sum():,.0f}",
+                help="Orders with at least one tracked touch before them, credited to channels.",
+            )
             m2.metric("Attributed revenue", f"{chosen['value'].sum():,.0f}")
             m3.metric(
-                "Journeys (converting / not)",
-                f"{int(row['conversions'].sum()):,} / {int(row['nulls'].sum()):,}",
+                "Orders without a tracked touch",
+                f"{untracked:,}",
+                help="Converting journeys with no addressable touch in the lookback: no model can "
+                "credit a channel, so they are not attributed. The media mix model (next tab) "
+                "covers them top-down.",
+            )
+            m4.metric(
+                "Journeys (converting / not)", f"{converting:,} / {int(row['nulls'].sum()):,}"
+            )
+            share = untracked / converting if converting else 0.0
+            st.caption(
+                f"Of {converting:,} converting journeys (one per order), "
+                f"{converting - untracked:,} had a tracked touch and are attributed; {untracked:,} "
+                f"({share:.0%}, revenue {float(row['untracked_value'].sum()):,.0f}) had none and "
+                "are left out of every model below. "
+                + markdown_text(_sentence(db.cached(attribution.model_fit).text()))
+                + "."
             )
             st.subheader(f"{attribution.MODEL_LABELS[model]}: credit by channel")
             st.dataframe(
@@ -117,6 +145,7 @@ with mmm_tab:
         st.info(db.missing_output("media mix model", ["mmm"], "daily spend per channel and orders"))
     else:
         diag = db.cached(mmm.load_diagnostics) or {}
+        st.caption(markdown_text(_sentence(db.cached(mmm.model_fit).text())) + ".")
         d1, d2, d3, d4 = st.columns(4)
         d1.metric("R²", f"{diag.get('r2', float('nan')):.2f}")
         d2.metric("MAPE", f"{diag.get('mape', float('nan')):.1%}")

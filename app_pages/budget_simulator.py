@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from ccrm_core.conductor import budget
+from ccrm_core.conductor import budget, mmm
 from ccrm_core.foundation import pipeline
 from ccrm_core.foundation.rendering import markdown_text
 from ccrm_ui import auth, db
@@ -33,6 +33,11 @@ EDITOR_COLUMNS = {
     "roi": "ROI at plan",
     "marginal_roi": "Marginal ROI",
 }
+
+
+def _sentence(text: str) -> str:
+    """`text` with its first letter in capitals (str.capitalize would lower the rest)."""
+    return text[:1].upper() + text[1:]
 
 
 def _signed(value: float, decimals: int) -> str:
@@ -169,7 +174,7 @@ def _save_scenario(objective, total, settings) -> None:
             _proposed(),
             objective=objective,
             total_budget=total,
-            settings=settings,
+            settings={**settings, **budget.model_settings(db.cached(mmm.model_fit))},
         )
     except budget.BudgetError as exc:
         _flash("error", f"Scenario not saved: {markdown_text(exc)}")
@@ -193,11 +198,13 @@ def _load_scenario(curves) -> None:
         _flash("error", markdown_text(exc))
         return
     plan, notes = budget.align_plan(curves, scenario.plan)
+    refit = budget.model_change_note(scenario, db.cached(mmm.model_fit))
     _set_plan(plan)
     _flash(
         "info",
         f"Loaded scenario “{markdown_text(name)}”."
-        + "".join(f" {markdown_text(n.capitalize())}." for n in notes),
+        + "".join(f" {markdown_text(n.capitalize())}." for n in notes)
+        + (f" {markdown_text(_sentence(refit))}." if refit else ""),
     )
 
 
@@ -229,6 +236,12 @@ if raw_curves is None or raw_curves.empty:
         + " This page reads the media mix model's table `mart_response_curves`."
     )
     st.stop()
+
+model_fit = db.cached(mmm.model_fit)
+st.caption(
+    markdown_text(_sentence(model_fit.text()))
+    + ". A rebuild refits the model, so the same plan can then bring other numbers."
+)
 
 _init_state(raw_curves)
 channels = list(raw_curves["channel"])
@@ -528,8 +541,15 @@ with s2:
             key="budget_compare",
         )
         plans = {"current": current, "proposed": proposed}
+        refits = []
         for name in compare:
-            plans[name] = budget.align_plan(raw_curves, db.run(budget.load_scenario, name).plan)[0]
+            scenario = db.run(budget.load_scenario, name)
+            plans[name] = budget.align_plan(raw_curves, scenario.plan)[0]
+            note = budget.model_change_note(scenario, model_fit)
+            if note:
+                refits.append(markdown_text(_sentence(note)) + ".")
+        for note in refits:
+            st.caption(note)
         st.dataframe(
             budget.compare_plans(raw_curves, plans),
             hide_index=True,

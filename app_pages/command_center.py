@@ -1,7 +1,8 @@
 """Command center: the executive home page (Radar).
 
-KPI tiles with change against the previous period and sparklines, the latest alert, then tabs
-for trends and alerts, the funnel by segment, cohort retention and journeys to first purchase.
+KPI tiles with change against the previous period and sparklines, the alerts in or just before
+the period with their age, then tabs for trends and alerts, the funnel by segment, cohort
+retention and journeys to a first purchase.
 Every filter lives in the URL (st.query_params), so a copied link reproduces the view.
 """
 
@@ -19,6 +20,16 @@ from ccrm_ui import auth, db
 PERIODS = [str(p) for p in kpis.STANDARD_PERIODS] + ["custom"]
 METRIC_KEYS = list(kpis.METRICS)
 GRAINS = ["day", "week"]
+
+
+def _sentence(text: str) -> str:
+    """`text` with its first letter in capitals (str.capitalize would lower the rest)."""
+    return text[:1].upper() + text[1:]
+
+
+def _alerts_count(n: int) -> str:
+    return f"{n:,} alert{'s' if n != 1 else ''}"
+
 
 user = auth.require_page(__file__)  # role check (ccrm_core.foundation.access)
 st.markdown("#### Command Center")
@@ -140,21 +151,36 @@ for row in range(0, len(tiles), per_row):
                 tile.display,
                 delta=tile.delta_text(),
                 delta_color="normal" if tile.higher_is_better else "inverse",
-                help=tile.help + (f" ({tile.note})" if tile.note else ""),
+                help=tile.help,
                 border=True,
                 chart_data=list(tile.sparkline) if len(tile.sparkline) > 1 else None,
                 chart_type="line",
             )
+            if tile.note:
+                st.caption(_sentence(tile.note))
 
-alerts: pd.DataFrame = db.cached(kpis.kpi_alerts)
+alerts: pd.DataFrame = db.cached(kpis.kpi_alerts, None, None)
 if not alerts.empty:
-    newest = alerts.iloc[0]
-    st.warning(
-        f"**Latest alert** ({markdown_text(newest['grain'])}ly series): "
-        f"{markdown_text(newest['message'])}. "
-        f"{len(alerts)} alerts in the history: see *Trends & alerts*.",
-        icon=":material/notifications_active:",
-    )
+    near = kpis.alerts_near_period(alerts, first, last, options.data_end)
+    if near.empty:
+        latest_age = (
+            pd.Timestamp(options.data_end) - pd.to_datetime(alerts["end_date"]).max()
+        ).days
+        st.caption(
+            f"No alert in this period or the {kpis.ALERT_NEAR_DAYS} days before it; the latest "
+            f"ended {kpis.alert_age(latest_age)} "
+            f"({_alerts_count(len(alerts))} in the history: see *Trends & alerts*)."
+        )
+    else:
+        newest = near.iloc[0]
+        grain_label = kpis.GRAIN_LABELS.get(newest["grain"], "")
+        st.warning(
+            f"**{_alerts_count(len(near))} in this period or the "
+            f"{kpis.ALERT_NEAR_DAYS} days before it.** Newest ({grain_label} series, ended "
+            f"{kpis.alert_age(int(newest['age_days']))}): {markdown_text(newest['message'])}. "
+            f"{_alerts_count(len(alerts))} in the history: see *Trends & alerts*.",
+            icon=":material/notifications_active:",
+        )
 
 # ---- sections ---------------------------------------------------------------------------------
 trends, funnel_tab, cohorts_tab, journeys_tab = st.tabs(
@@ -179,7 +205,7 @@ with trends:
                 "Grain",
                 GRAINS,
                 key="cc_grain",
-                format_func=lambda g: f"{g}ly".replace("dayly", "daily"),
+                format_func=lambda g: kpis.GRAIN_LABELS[g],
             )
         metric, grain = metric or "revenue", grain or "day"
         trend_channel = channel if channel in monitored else "all"
@@ -190,11 +216,17 @@ with trends:
                 else f" Channel {markdown_text(channel)} is too thin to monitor; showing all "
                 "channels."
             )
+            settings = kpis.ForecastSettings()
             st.caption(
-                "Forecast: robust regression with trend, weekly and yearly seasonality; band: "
-                f"quasi-Poisson interval at {kpis.ForecastSettings().z} sd. Red points are "
-                "alerts. All customers (segment and source filters do not apply)." + note
+                "Forecast: robust regression with trend, weekly and yearly seasonality. Band: "
+                f"quasi-Poisson interval at {settings.z} sd, wide on purpose (thousands of "
+                "points are checked each build; a 3-sd band would raise dozens of false "
+                "alerts): a day outside it is an alert. Red points inside it are alerts too: "
+                f"runs of {', '.join(map(str, settings.sustained_days))} days whose total is "
+                f"beyond {settings.run_z} sd, or revenue that moved with an orders alert. "
+                "All customers (segment and source filters do not apply)." + note
             )
+            st.caption(markdown_text(_sentence(db.cached(kpis.forecast_fit).text())))
         forecast = db.cached(kpis.kpi_forecast, metric, trend_channel, grain)
         label = kpis.METRICS[metric][0] + ("" if trend_channel == "all" else f" - {trend_channel}")
         st.plotly_chart(
@@ -211,9 +243,12 @@ with trends:
             shown = alerts.assign(
                 kpi=alerts["metric"].map(lambda m: kpis.METRICS[m][0]),
                 change=alerts["change_pct"],
+                age=(pd.Timestamp(options.data_end) - pd.to_datetime(alerts["end_date"])).dt.days,
+                grain=alerts["grain"].map(kpis.GRAIN_LABELS),
             )[
                 [
                     "end_date",
+                    "age",
                     "start_date",
                     "kpi",
                     "channel",
@@ -230,6 +265,9 @@ with trends:
                 height=240,
                 column_config={
                     "end_date": st.column_config.DateColumn("Until"),
+                    "age": st.column_config.NumberColumn(
+                        "Age (days)", help="Days from the alert's last day to the data end"
+                    ),
                     "start_date": st.column_config.DateColumn("From"),
                     "kpi": "KPI",
                     "change": st.column_config.NumberColumn("vs forecast", format="percent"),
@@ -248,8 +286,24 @@ with funnel_tab:
             st.plotly_chart(kpis.figure_funnel(funnel, chosen), width="stretch")
         with right:
             st.plotly_chart(kpis.figure_funnel_rates(funnel), width="stretch")
+        membership = set(funnel["membership"]) - {"everyone"}
+        if membership == {"period_start"}:
+            who = (
+                "Segments are each customer's segment on the day before the period (recomputed "
+                "from the orders up to that day), so what happens in the period does not decide "
+                "the segment. "
+            )
+        elif membership:
+            who = (
+                "Segments are today's: they are decided partly by the orders of this very "
+                "period, so a segment of recent buyers converts well by definition. "
+            )
+        else:
+            who = ""
+        if chosen and chosen not in set(funnel["segment"]):
+            who += f"Nobody was in {markdown_text(chosen)} at the period start: showing everyone. "
         st.caption(
-            f"Last {kpis.funnel_period(days)} days to the data end. **Reached**: any event "
+            f"Last {kpis.funnel_period(days)} days to the data end. {who}**Reached**: any event "
             "(send, impression, visit, ...); **engaged**: opened, clicked or visited; "
             "**converted**: engaged and ordered; **repeat**: converted with 2+ lifetime orders; "
             f"**loyal**: repeat with {kpis.LOYAL_MIN_ORDERS}+ lifetime orders. Each stage is a "
@@ -268,35 +322,50 @@ with cohorts_tab:
         )
 
 with journeys_tab:
+    summary = db.cached(kpis.first_purchase_summary, scheme, segment_name)
     paths = db.cached(kpis.first_purchase_paths, scheme, segment_name)
-    if paths.empty:
+    lookback = kpis.JOURNEY_LOOKBACK_DAYS
+    if summary["customers"] == 0:
         st.info(
             db.missing_output("journeys to a first purchase", ["radar_funnel"], "events and orders")
         )
     else:
-        st.plotly_chart(kpis.figure_journey_sankey(paths), width="stretch")
-        a, b = st.columns(2)
-        with a:
-            lengths = db.cached(kpis.path_length_distribution, scheme, segment_name)
-            st.plotly_chart(
-                kpis.figure_distribution(
-                    lengths, "path_length", "conversions", "Path length", "channel steps"
-                ),
-                width="stretch",
-            )
-        with b:
-            ttc = db.cached(kpis.time_to_convert_distribution, scheme, segment_name)
-            st.plotly_chart(
-                kpis.figure_distribution(
-                    ttc,
-                    "days_to_convert",
-                    "customers",
-                    "Time to convert",
-                    "days from first touch to first order",
-                ),
-                width="stretch",
-            )
+        untracked_share = summary["untracked"] / summary["customers"]
         st.caption(
-            f"Channels touched in the {kpis.JOURNEY_LOOKBACK_DAYS} days before the first order, "
-            "repeats in a row collapsed; the last four steps shown."
+            f"**{summary['customers']:,} customers** made a first purchase: "
+            f"**{summary['tracked']:,}** with a tracked touch (impression, send, open, click, "
+            f"visit or call) in the {lookback} days before it, **{summary['untracked']:,}** "
+            f"({untracked_share:.0%}) without one. Those have no path and are left out of the "
+            "charts below; their first touch may predate the data or the lookback, or come from "
+            "a channel that is not tracked per customer (tv, print, an anonymous visit)."
         )
+        if paths.empty:
+            st.info("No first purchase in this segment had a tracked touch before it.")
+        else:
+            st.plotly_chart(kpis.figure_journey_sankey(paths), width="stretch")
+            a, b = st.columns(2)
+            with a:
+                lengths = db.cached(kpis.path_length_distribution, scheme, segment_name)
+                st.plotly_chart(
+                    kpis.figure_distribution(
+                        lengths, "path_length", "customers", "Path length", "channel steps"
+                    ),
+                    width="stretch",
+                )
+            with b:
+                ttc = db.cached(kpis.time_to_convert_distribution, scheme, segment_name)
+                st.plotly_chart(
+                    kpis.figure_distribution(
+                        ttc,
+                        "days_to_convert",
+                        "customers",
+                        "Time to convert",
+                        "days from first touch to first order",
+                    ),
+                    width="stretch",
+                )
+            st.caption(
+                f"Each customer's first order and the channels touched in the {lookback} days "
+                "before it, repeats in a row collapsed; the last four steps shown. Segments are "
+                "today's. Attribution (Conductor) uses every order, not just the first."
+            )

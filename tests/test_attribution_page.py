@@ -25,6 +25,25 @@ def test_renders_every_section(page):
     assert "seen only top-down" in summary  # tv and print
 
 
+def test_the_orders_left_out_of_attribution_are_shown(page, demo_db):
+    from ccrm_core.conductor import journeys
+    from ccrm_core.foundation import store
+
+    con = store.connect_reader(demo_db)  # the page holds its copy open: read the original
+    try:
+        row = journeys.segments(con).iloc[0]  # scheme 'all' comes first
+    finally:
+        con.close()
+    converting, untracked = int(row["conversions"]), int(row["untracked"])
+    assert untracked > 0
+    assert metric_value(page, "Orders without a tracked touch") == f"{untracked:,}"
+    # attributed + untracked = every converting journey
+    assert metric_value(page, "Attributed conversions") == f"{converting - untracked:,}"
+    captions = " ".join(c.value for c in page.caption)
+    assert f"Of {converting:,} converting journeys" in captions
+    assert "model fitted" in captions and "Data to" in captions
+
+
 def test_switching_model_changes_numbers(page):
     before = page.dataframe[0].value.set_index("Channel")["Conversions"]
     page.selectbox(key="model").set_value("first_touch").run()

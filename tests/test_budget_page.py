@@ -163,3 +163,34 @@ def test_page_on_the_demo_company(demo_db_copy, monkeypatch):
     assert not at.exception
     assert at.success and "Optimized revenue" in at.success[0].value
     assert _metric(at, "Revenue / week") >= expected - 1.0
+
+
+def _record_mmm_fit(path, run_id: int) -> None:
+    con = store.connect_writer(path)
+    try:
+        con.execute(
+            "INSERT INTO pipeline_runs VALUES (?, 'mmm', TIMESTAMP '2025-01-02 08:00', "
+            "TIMESTAMP '2025-01-02 08:30' + to_days(CAST(? AS INTEGER)), 10, 'ok', NULL)",
+            [run_id, run_id],
+        )
+    finally:
+        con.close()
+
+
+def test_the_page_says_when_the_model_was_fitted_and_a_refit_since_a_save(curves_db):
+    _record_mmm_fit(curves_db, 1)
+    at = _run()
+    assert any("Model fitted 3 Jan 2025 08\\:30\\, build 1" in c.value for c in at.caption)
+    at.text_input(key="budget_scenario_name").input("Plan A").run()
+    at.button(key="budget_save").click().run()
+    assert at.success and "Plan A" in at.success[0].value
+    # a rebuild refits the model: loading the plan says its numbers come from another fit
+    _record_mmm_fit(curves_db, 2)
+    st.cache_data.clear()
+    at = _run()
+    assert any("build 2" in c.value for c in at.caption)
+    at.selectbox(key="budget_load_name").set_value("Plan A").run()
+    at.button(key="budget_load").click().run()
+    assert not at.exception
+    loaded = " ".join(i.value for i in at.info)
+    assert "Loaded scenario" in loaded and "refitted since" in loaded and "build 1" in loaded

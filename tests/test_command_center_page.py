@@ -121,3 +121,80 @@ def test_renders_on_the_demo_company_with_every_mart(demo_db_copy, monkeypatch):
     assert not at.exception
     assert metric_value(at, "Revenue") != before
     assert at.query_params["period"] in (["365"], "365")
+
+
+def test_a_365_day_view_shows_no_change_the_data_cannot_support(company_db, monkeypatch):
+    """The data starts 2023-11-15: the previous 365 days (from 2023-01-03) are not covered, so
+    no tile shows a change and each says why, on the tile."""
+    at = _open(company_db, monkeypatch, {"period": "365"})
+    for label in ("Revenue", "Orders", "New cust.", "Repeat rate", "Active (365d)", "Reach"):
+        metric = next(m for m in at.metric if m.label == label)
+        assert not metric.delta, label
+    assert metric_value(at, "Revenue") == "340.00"
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("No comparison: the previous period needs data from") for c in captions)
+    assert any(c.startswith("Incomplete: needs data from 2 Jan 2023") for c in captions)
+
+
+def _with_alerts(path: Path, rows: list[tuple]) -> None:
+    con = store.connect_writer(path)
+    try:
+        con.execute("DELETE FROM mart_kpi_alerts")
+        con.executemany(
+            "INSERT INTO mart_kpi_alerts (grain, metric, channel, start_date, end_date, points, "
+            "direction, actual, expected, change, change_pct, score, message) "
+            "VALUES (?, 'orders', 'all', ?, ?, 1, 'drop', 1, 4, -3, -0.75, 5, ?)",
+            rows,
+        )
+    finally:
+        con.close()
+
+
+def test_the_alert_banner_shows_the_period_s_alerts_with_their_age(
+    company_db, tmp_path, monkeypatch
+):
+    path = tmp_path / "alerts.duckdb"
+    path.write_bytes(company_db.read_bytes())
+    _with_alerts(
+        path,
+        [
+            ("day", "2024-12-28", "2024-12-28", "Orders fell on 28 Dec"),
+            ("week", "2024-08-05", "2024-08-11", "Orders fell in August"),
+        ],
+    )
+    at = _open(path, monkeypatch)  # last 30 days: 2024-12-02..12-31
+    banner = next(w.value for w in at.warning if "alert" in w.value)
+    assert "1 alert in this period" in banner
+    assert "daily series, ended 3 days before the data end" in banner
+    assert "Orders fell on 28 Dec" in banner and "August" not in banner
+    assert "2 alerts in the history" in banner
+    assert "dayly" not in banner
+    # the alert table says how old each alert is
+    table = at.dataframe[0].value
+    assert table["age"].tolist() == [3, 142] and table["grain"].tolist() == ["daily", "weekly"]
+
+
+def test_without_an_alert_near_the_period_the_latest_is_named_with_its_age(
+    company_db, tmp_path, monkeypatch
+):
+    path = tmp_path / "old.duckdb"
+    path.write_bytes(company_db.read_bytes())
+    _with_alerts(path, [("week", "2024-08-05", "2024-08-11", "Orders fell in August")])
+    at = _open(path, monkeypatch)
+    assert not [w for w in at.warning if "alert" in w.value]
+    assert any(
+        "No alert in this period" in c.value and "142 days before the data end" in c.value
+        for c in at.caption
+    )
+
+
+def test_tabs_say_what_their_numbers_mean(company_db, monkeypatch):
+    at = _open(company_db, monkeypatch)
+    captions = " ".join(c.value for c in at.caption)
+    # journeys: first purchases of A, B, C, D; B and D had a tracked touch before
+    assert "**4 customers** made a first purchase: **2** with a tracked touch" in captions
+    assert "**2** (50%) without one" in captions
+    # the funnel's RFM segments are those of the day before the period
+    assert "segment on the day before the period" in captions
+    # the forecast says which data it read and when it was fitted
+    assert "Data to 31 Dec 2024 · model fitted" in captions

@@ -113,6 +113,24 @@ def test_short_lookback_leaves_orders_without_touches(tiny_con):
     assert paths[("direct_mail",)] == (1, 0, 70.0)
 
 
+def test_segments_count_the_orders_no_model_can_attribute(tiny_con):
+    """Converting journeys with an empty path are counted apart: attribution credits only the
+    others, so the page can say what the attributed total leaves out."""
+    from ccrm_core.conductor import attribution, journeys
+
+    _build(tiny_con, {"paths": {"lookback_days": 3}})
+    row = journeys.segments(tiny_con).set_index(["scheme", "segment"]).loc[("all", "all")]
+    # o1 and o2 (150) have no touch in 3 days; o3 (70) has the mail sent 2 days before
+    # every other touch is more than 3 days before an order: five null journeys (e1, e3, e5,
+    # e6 of customer 1 and the social click of customer 2; the late push window is still open)
+    assert (row["conversions"], row["untracked"], row["nulls"]) == (3, 2, 5)
+    assert (row["value"], row["untracked_value"]) == (220.0, 150.0)
+    results = pipeline.build(tiny_con, stages=["attribution"])
+    assert results[-1].status == "ok", results
+    credited = attribution.load_attribution(tiny_con).groupby("model")["conversions"].sum()
+    assert credited.round(9).eq(row["conversions"] - row["untracked"]).all()
+
+
 def test_segments_from_mart_customer(tiny_con):
     _build(tiny_con)
     ids = {"1": "C1", "2": "C2"}

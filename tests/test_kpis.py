@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import duckdb
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -46,7 +47,13 @@ def test_active_customers(company):
 
 def test_new_customers(company):
     t = tiles(company)["new_customers"]
-    assert (t.value, t.previous) == (1, 0)  # B's first order 2024-12-05
+    # B's first order 2024-12-05. The previous period (2024-11-02..12-01) and the active window
+    # (365 days) before it need data from 2023-11-03; it starts 2023-11-15: no comparison
+    assert (t.value, t.previous) == (1, None)
+    assert t.note.startswith("no comparison") and "3 Nov 2023" in t.note
+    # with a 30-day window the previous period is covered: nobody's first order is in it
+    t30 = tiles(company, active_window=30)["new_customers"]
+    assert (t30.value, t30.previous, t30.note) == (1, 0, "")
     # on channel web: B's first order was on web; on store: nobody's first order is in the period
     assert tiles(company, channel="web")["new_customers"].value == 1
     assert tiles(company, channel="store")["new_customers"].value == 0
@@ -66,9 +73,9 @@ def test_retention_and_churn(company):
     # S = active at 12-01 = {A, D}; D lapses 2024-12-14 (365 days after 2023-12-15) -> 1/2
     assert t["retention_rate"].value == pytest.approx(0.5)
     assert t["churn_rate"].value == pytest.approx(0.5)
-    # previous: S = active at 11-01 = {A, C, D}; C lapses 2024-11-30 -> retention 2/3
-    assert t["retention_rate"].previous == pytest.approx(2 / 3)
-    assert t["churn_rate"].previous == pytest.approx(1 / 3)
+    # previous: active at 11-01 (365d) needs orders from 2023-11-03; data starts 2023-11-15
+    assert t["retention_rate"].previous is None and t["churn_rate"].previous is None
+    assert "no comparison" in t["retention_rate"].note
     assert not t["churn_rate"].higher_is_better
 
 
@@ -97,8 +104,11 @@ def test_average_lifetime_value(company):
 
 def test_contactable_reach(company):
     t = tiles(company)["contactable_reach"]
-    # opt-in now: A (email 03-01), B (email 12-10), C (sms 11-20), E (push 2023-01-01); D out
-    assert (t.value, t.previous) == (4, 3)
+    # opt-in now: A (email 03-01), B (email 12-10), C (sms 11-20), E (push 2023-01-01); D out.
+    # A snapshot: consents keep only the latest status, so there is no earlier value to compare
+    # (counting opt-ins given in the period would be the change of another number)
+    assert (t.value, t.previous, t.sparkline) == (4, None, ())
+    assert t.delta_text() is None
     assert "80% of 5 customers" in t.help
     assert tiles(company, source_system="crm")["contactable_reach"].value == 2  # C, E
 
@@ -128,6 +138,35 @@ def test_custom_period_matches_the_standard_one(company):
     assert twelve["repeat_rate"].previous is None
 
 
+def test_a_previous_period_the_data_does_not_cover_shows_no_change(company):
+    t = tiles(company, period="365")
+    # period 2024-01-02..12-31; previous 2023-01-03..2024-01-01 starts before the data
+    for key in ("revenue", "orders", "new_customers", "repeat_rate", "active_customers"):
+        assert t[key].previous is None and t[key].delta_text() is None, key
+        assert "no comparison: the previous period needs data from" in t[key].note, key
+        assert "data starts 15 Nov 2023" in t[key].note, key
+    # o1 100, o2 50, o3 30, o4 80, o5 20, o7 60
+    assert t["revenue"].value == 340 and "incomplete" not in t["revenue"].note
+    # first orders in the period: A (01-10), B (12-05); but knowing a first order needs the
+    # active window before the period (from 2023-01-02): the value is kept and marked
+    assert t["new_customers"].value == 2
+    assert t["new_customers"].note.startswith("incomplete: needs data from 2 Jan 2023")
+    assert t["new_customers"].sparkline == ()  # no evaluation date is covered either
+
+
+def test_a_previous_period_that_starts_on_the_first_day_of_data_compares(company):
+    # previous 2023-11-15..12-14 holds o8 (20, 11-15) and o6 (40, 12-01)
+    t = tiles(company, period="custom", start=date(2023, 12, 15), end=date(2024, 1, 13))
+    assert (t["revenue"].value, t["revenue"].previous) == (
+        110,
+        60,
+    )  # o9 (12-15) 10 + o1 (01-10) 100
+    assert t["revenue"].delta_text() == "+50.00 (+83%)"
+    # one day earlier, the previous period starts the day before the data
+    early = tiles(company, period="custom", start=date(2023, 12, 14), end=date(2024, 1, 12))
+    assert early["revenue"].previous is None and early["revenue"].value == 110
+
+
 def test_sparklines_end_with_the_tile_value(company):
     for t in kpis.kpi_tiles(company, KpiFilters()):
         if t.sparkline:
@@ -154,10 +193,35 @@ def test_funnel_counts_and_rates(company):
     assert everyone["rate_engaged"] == pytest.approx(0.6)
     assert everyone["rate_converted"] == pytest.approx(2 / 3)
     assert everyone["rate_loyal"] == pytest.approx(0.5)
-    champions = f.loc["Champions"]  # A, C: C was only sent an sms
-    assert [champions[s] for s in kpis.FUNNEL_STAGES] == [2, 1, 1, 1, 1]
+    # RFM segments as of 2024-12-01 (the day before the period), from the orders up to then:
+    # A (2 orders, 150, last 06-01), C (1, 40, 2023-12-01), D (2, 30, 2023-12-15). Quintile
+    # scores among the three: r = A 4, D 2, C 1; f = A 2, D 2, C 1 -> A Potential loyalist
+    # (r >= 4, f = 2), D Hibernating (r = 2, f <= 2), C Lost (r = 1); B and E had no order yet
+    assert set(f["membership"]) == {"everyone", "period_start"}
+    expected = {
+        "Potential loyalist": [1, 1, 1, 1, 1],  # A: visit, ordered 12-20, 3 orders
+        "No purchase yet": [2, 1, 1, 1, 0],  # B (click, ordered 12-05, 2 orders) and E
+        "Hibernating": [1, 1, 0, 0, 0],  # D: opened, no order
+        "Lost": [1, 0, 0, 0, 0],  # C: an sms send only; C's 12-31 order follows no engagement
+    }
+    for segment, counts in expected.items():
+        assert [f.loc[segment][s] for s in kpis.FUNNEL_STAGES] == counts, segment
+    # today's stand-in segment 'Champions' (A and C) is not what the funnel splits by
+    assert "Champions" not in f.index
     # a period of 10 days uses the stored 30-day funnel
     assert kpis.funnel_period(10) == 30
+
+
+def test_funnel_of_an_unknown_scheme_is_everyone_alone_and_an_empty_funnel_stays_empty(company):
+    f = kpis.funnel_by_segment(company, 30, "no_such_scheme")
+    assert f["segment"].tolist() == ["everyone"]
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE mart_funnel (period_days INTEGER, scheme VARCHAR, segment VARCHAR, "
+        "customers BIGINT, reached BIGINT, engaged BIGINT, converted BIGINT, repeat BIGINT, "
+        "loyal BIGINT, membership VARCHAR)"
+    )
+    assert kpis.funnel_by_segment(con, 30, "rfm_segment").empty  # no row of NaN named everyone
 
 
 def test_funnel_stages_are_nested_on_every_row(company):
@@ -180,20 +244,22 @@ def test_journeys_from_events(company):
     paths = kpis.first_purchase_paths(company)
     got = {tuple(p): n for p, n in zip(paths["path"], paths["conversions"], strict=True)}
     # B: email send, email click, web visit (collapsed to email, web), 4 days; D: display, 5
-    # days; A and C: no tracked touch before their first order
-    assert got == {(): 2, ("email", "web"): 1, ("display",): 1}
+    # days; A and C: no tracked touch before their first order: counted apart, not as a path
+    assert got == {("email", "web"): 1, ("display",): 1}
+    assert paths["share"].tolist() == [0.5, 0.5]  # of the first purchases with a touch
     assert set(paths["source"]) == {"mart_journeys"}
+    assert kpis.first_purchase_summary(company) == {"customers": 4, "tracked": 2, "untracked": 2}
+    champions = kpis.first_purchase_summary(company, "rfm_segment", "Champions")  # A, C
+    assert champions == {"customers": 2, "tracked": 0, "untracked": 2}
     lengths = kpis.path_length_distribution(company)
-    assert dict(zip(lengths["path_length"], lengths["conversions"], strict=True)) == {
-        0: 2,
-        1: 1,
-        2: 1,
-    }
+    assert dict(zip(lengths["path_length"], lengths["customers"], strict=True)) == {1: 1, 2: 1}
     ttc = kpis.time_to_convert_distribution(company)
     assert dict(zip(ttc["days_to_convert"], ttc["customers"], strict=True)) == {4: 1, 5: 1}
 
 
-def test_journeys_prefer_mart_paths(tmp_path):
+def test_journeys_to_a_first_purchase_ignore_mart_paths(tmp_path):
+    """mart_paths (the paths stage) holds every order with attribution's lookback: the
+    first-purchase journeys keep reading the radar_funnel stage's own mart."""
     path = radar_data.build_company(tmp_path / "r.duckdb")
     con = store.connect_writer(path)
     try:
@@ -202,9 +268,9 @@ def test_journeys_prefer_mart_paths(tmp_path):
             "['social', 'email'] AS path, 3.0 AS conversions, 0.0 AS nulls, 10.0 AS value"
         )
         paths = kpis.first_purchase_paths(con)
-        assert paths["path"].tolist() == [["social", "email"]]
-        assert paths["source"].iloc[0] == "mart_paths"
-        assert kpis.path_length_distribution(con)["path_length"].tolist() == [2]
+        assert sorted(map(tuple, paths["path"])) == [("display",), ("email", "web")]
+        assert paths["source"].iloc[0] == "mart_journeys"
+        assert kpis.path_length_distribution(con)["path_length"].tolist() == [1, 2]
     finally:
         con.close()
 
@@ -326,6 +392,85 @@ def test_forecast_band_and_horizon():
     assert fc.loc[fc["is_forecast"], "actual"].isna().all()
 
 
+def test_the_band_drawn_is_the_one_day_rule_and_other_alerts_say_why():
+    """Every day outside the band is an alert ('outside band'); every alert inside it is part
+    of a sustained move. The planted 4-day drop is mostly inside the 4.5-sd band."""
+    reasons = set()
+    for seed in range(4):
+        dates, mu = _series(seed, level=30)
+        mu[400:404] *= 0.4
+        y = np.random.default_rng(seed).poisson(mu).astype(float)
+        fc = kpis.fit_forecast(dates, y)
+        hist = fc[~fc["is_forecast"]].iloc[28:]  # after the burn-in
+        outside = (hist["actual"] < hist["lower"]) | (hist["actual"] > hist["upper"])
+        assert (hist.loc[outside, "is_alert"]).all()
+        assert (hist["reason"].notna() == hist["is_alert"]).all()
+        assert (hist.loc[outside, "reason"] == "outside band").all()
+        assert (hist.loc[hist["is_alert"] & ~outside, "reason"] == "sustained move").all()
+        reasons |= set(hist["reason"].dropna())
+    assert reasons == {"outside band", "sustained move"}
+
+
+def test_the_legend_lists_only_the_alert_kinds_the_series_has():
+    dates, mu = _series(3, level=30)
+    y = np.random.default_rng(3).poisson(mu).astype(float)
+    clean = kpis.fit_forecast(dates, y)
+    assert not clean["is_alert"].any()
+    names = [t.name for t in kpis.figure_forecast(clean, "Orders").data]
+    assert not any(n and n.startswith("alert:") for n in names)
+    mu[400:404] *= 0.4
+    fc = kpis.fit_forecast(dates, np.random.default_rng(3).poisson(mu).astype(float))
+    names = [t.name for t in kpis.figure_forecast(fc, "Orders").data]
+    kinds = {n for n in names if n and n.startswith("alert:")}
+    expected = {kpis.ALERT_REASONS[r][0] for r in set(fc["reason"].dropna())}
+    assert kinds == expected and kinds
+
+
+def test_an_empty_series_gives_an_empty_forecast():
+    fc = kpis.fit_forecast([], [])
+    assert fc.empty and list(fc.columns) == list(kpis.FORECAST_COLUMNS)
+    assert kpis.group_alerts(fc).empty
+
+
+def test_alerts_near_a_period_with_their_age():
+    alerts = pd.DataFrame(
+        {
+            "grain": ["day", "week", "day", "day"],
+            "start_date": [
+                date(2024, 12, 20),
+                date(2024, 11, 18),
+                date(2024, 11, 25),
+                date(2024, 9, 1),
+            ],  # fmt: skip
+            "end_date": [
+                date(2024, 12, 22),
+                date(2024, 11, 24),
+                date(2024, 11, 27),
+                date(2024, 9, 1),
+            ],  # fmt: skip
+            "message": ["a", "b", "c", "d"],
+        }
+    )
+    # period 2024-12-02..12-31, data end 12-31; near = ended on or after 11-25
+    near = kpis.alerts_near_period(
+        alerts, date(2024, 12, 2), date(2024, 12, 31), date(2024, 12, 31)
+    )
+    assert near["message"].tolist() == ["a", "c"]
+    assert near["age_days"].tolist() == [9, 34]
+    assert kpis.alert_age(9) == "9 days before the data end"
+    assert kpis.alert_age(1) == "1 day before the data end"
+    assert kpis.alert_age(0) == "on the last day of data"
+    # a 7-day period from 11-30: c (ended 11-27) and the weekly b (ended 11-24) are within the
+    # 7 days before it, newest first
+    week = kpis.alerts_near_period(
+        alerts, date(2024, 11, 30), date(2024, 12, 6), date(2024, 12, 31)
+    )
+    assert week["message"].tolist() == ["c", "b"]
+    assert week["age_days"].tolist() == [34, 37]
+    assert kpis.alerts_near_period(alerts.iloc[:0], date(2024, 12, 2), date(2024, 12, 31),
+                                   date(2024, 12, 31)).empty  # fmt: skip
+
+
 def test_thin_series_do_not_alert_on_zero_days():
     dates = pd.date_range("2024-01-01", periods=400)
     y = np.random.default_rng(3).poisson(2.0, 400).astype(float)  # many zero days
@@ -386,6 +531,29 @@ def test_kpi_alerts_stage_on_a_built_series(tmp_path):
         assert list(alerts["end_date"]) == sorted(alerts["end_date"], reverse=True)
         assert kpis.monitored_channels(con) == ["all", "web"]
         assert not kpis.kpi_forecast(con, "revenue", "web", "week").empty
+        # a build setting may give the run length as one number
+        ctx = pipeline.BuildContext(
+            as_of=dates[-1].date(), run_id=2, params={"kpi_alerts": {"sustained_days": 4}}
+        )
+        assert kpis.kpi_alerts_stage(con, ctx) > 0
+    finally:
+        con.close()
+
+
+def test_a_channel_that_sold_briefly_is_too_thin_to_monitor(tmp_path):
+    """The threshold is orders per day of the whole history (the series monitored), not of the
+    channel's own days: 'popup' sells 10 a day for 10 days of a 100-day history = 1 a day."""
+    con = store.connect_writer(tmp_path / "thin.duckdb")
+    try:
+        dates = pd.date_range("2024-01-01", periods=100)
+        web = pd.DataFrame({"date": dates.date, "channel": "web", "orders": 20})
+        popup = pd.DataFrame({"date": dates[:10].date, "channel": "popup", "orders": 10})
+        frame = pd.concat([web, popup], ignore_index=True).assign(
+            source_system="shop", revenue=lambda f: f["orders"] * 10.0, buyers=1, new_customers=0
+        )
+        pipeline.replace_table(con, "mart_daily_kpis", frame)
+        kpis.kpi_alerts_stage(con, pipeline.BuildContext(as_of=dates[-1].date(), run_id=1))
+        assert kpis.monitored_channels(con) == ["all", "web"]
     finally:
         con.close()
 
@@ -400,7 +568,7 @@ def test_figures_build_from_core_data(company):
         kpis.figure_funnel_rates(view.funnel),
         kpis.figure_cohort_heatmap(view.cohorts),
         kpis.figure_journey_sankey(view.paths),
-        kpis.figure_distribution(view.path_lengths, "path_length", "conversions", "t", "x"),
+        kpis.figure_distribution(view.path_lengths, "path_length", "customers", "t", "x"),
         kpis.figure_forecast(view.forecast, "Revenue"),
     ]
     assert all(isinstance(f, go.Figure) for f in figs)

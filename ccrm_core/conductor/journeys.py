@@ -200,11 +200,18 @@ def paths_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
 
 def segments(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Schemes and segments present in mart_paths, with their journeys: DataFrame(scheme,
-    segment, conversions, nulls)."""
+    segment, conversions, nulls, untracked, value, untracked_value). `conversions` counts every
+    converting journey (one per order); `untracked` those of them with no touch (an empty path,
+    not attributable: no model can credit a channel), `value` and `untracked_value` their
+    revenue (currency units)."""
+    columns = ["scheme", "segment", "conversions", "nulls", "untracked", "value"]
     if not store.table_exists(con, "mart_paths"):
-        return pd.DataFrame(columns=["scheme", "segment", "conversions", "nulls"])
+        return pd.DataFrame(columns=[*columns, "untracked_value"])
     return con.execute(
-        "SELECT scheme, segment, sum(conversions) AS conversions, sum(nulls) AS nulls "
+        "SELECT scheme, segment, sum(conversions) AS conversions, sum(nulls) AS nulls, "  # noqa: S608 our SQL
+        "coalesce(sum(conversions) FILTER (WHERE len(path) = 0), 0) AS untracked, "
+        f"{store.exact_sum('value')} AS value, "
+        f"{store.exact_sum('CASE WHEN len(path) = 0 THEN value ELSE 0 END')} AS untracked_value "
         "FROM mart_paths GROUP BY scheme, segment "
         "ORDER BY scheme <> 'all', scheme, segment"
     ).df()

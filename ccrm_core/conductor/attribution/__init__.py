@@ -79,6 +79,7 @@ from ccrm_core.conductor.attribution.stage import (
     attribution_stage,
     load_attribution,
     load_transitions,
+    model_fit,
 )
 
 __all__ = [
@@ -110,6 +111,7 @@ __all__ = [
     "load_reconciliation",
     "load_transitions",
     "markov",
+    "model_fit",
     "model_names",
     "prepare_paths",
     "reconcile",

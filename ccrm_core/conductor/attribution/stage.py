@@ -16,7 +16,7 @@ from ccrm_core.conductor.attribution.models import (
     transition_matrix,
 )
 from ccrm_core.conductor.attribution.paths import prepare_paths
-from ccrm_core.foundation import store
+from ccrm_core.foundation import provenance, store
 from ccrm_core.foundation.pipeline import BuildContext, replace_table
 
 
@@ -50,6 +50,12 @@ def attribution_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
     )
     replace_table(con, "mart_markov_transitions", frame)
     return rows
+
+
+def model_fit(con: duckdb.DuckDBPyConnection) -> provenance.ModelFit:
+    """When the attribution models were last run over the journeys, and the last day of data
+    those journeys cover (known while the paths and attribution stages are up to date)."""
+    return provenance.model_fit(con, "attribution")
 
 
 def load_attribution(

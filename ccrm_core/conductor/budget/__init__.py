@@ -81,6 +81,8 @@ from ccrm_core.conductor.budget.scenarios import (
     delete_scenario,
     list_scenarios,
     load_scenario,
+    model_change_note,
+    model_settings,
     save_scenario,
     validate_scenario_name,
 )
@@ -143,6 +145,8 @@ __all__ = [
     "list_scenarios",
     "load_curves",
     "load_scenario",
+    "model_change_note",
+    "model_settings",
     "optimize",
     "plan_csv",
     "plan_table",

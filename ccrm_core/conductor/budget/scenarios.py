@@ -18,6 +18,7 @@ import pandas as pd
 from ccrm_core.conductor.budget.curves import BudgetError
 from ccrm_core.conductor.budget.whatif import align_plan, predict
 from ccrm_core.foundation import store, validation
+from ccrm_core.foundation.provenance import ModelFit
 
 SCENARIOS_TABLE = "budget_scenarios"
 SCENARIO_NAME_MAX = 60
@@ -147,6 +148,36 @@ def delete_scenario(con: duckdb.DuckDBPyConnection, name: str) -> int:
             [name],
         ).fetchall()[0][0]
     return int(removed)
+
+
+def model_settings(fit: ModelFit) -> dict[str, object]:
+    """The settings that record which fit of the media mix model a scenario was saved under
+    (merge them into `save_scenario`'s settings)."""
+    if fit.run_id is None:
+        return {}
+    return {"model_build": fit.run_id, "model_fitted": fit.fitted_text()}
+
+
+def model_change_note(scenario: Scenario, fit: ModelFit) -> str | None:
+    """A note when `scenario` was saved under another fit of the media mix model than `fit`,
+    the one its numbers now come from (a rebuild refits the model, and the same plan can then
+    bring other revenue); None when it is the same fit or nothing is known."""
+    if fit.run_id is None:
+        return None
+    saved = scenario.settings.get("model_build")
+    if saved == fit.run_id:
+        return None
+    if saved is None:
+        return (
+            f"scenario {validation.quoted(scenario.name)} was saved without a record of the "
+            f"model it used; its numbers come from the model fitted {fit.fitted_text()}"
+        )
+    when = scenario.settings.get("model_fitted") or f"in build {saved}"
+    return (
+        f"scenario {validation.quoted(scenario.name)} was saved under the model fitted {when}; "
+        f"the model was refitted since ({fit.fitted_text()}), so the same plan's numbers may "
+        "differ from when it was saved"
+    )
 
 
 def compare_plans(curves: pd.DataFrame, plans: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:

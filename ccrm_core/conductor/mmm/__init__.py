@@ -39,6 +39,7 @@ from ccrm_core.conductor.mmm.charts import (
     load_diagnostics,
     load_fit,
     load_response_curves,
+    model_fit,
 )
 from ccrm_core.conductor.mmm.fit import CURRENT_SPEND_DAYS, MMMResult, fit_mmm
 from ccrm_core.conductor.mmm.problem import (
@@ -90,6 +91,7 @@ __all__ = [
     "load_response_curves",
     "marginal_response",
     "mmm_stage",
+    "model_fit",
     "response",
     "response_curves",
 ]

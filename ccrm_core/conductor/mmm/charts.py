@@ -8,7 +8,7 @@ import duckdb
 import pandas as pd
 import plotly.graph_objects as go
 
-from ccrm_core.foundation import store
+from ccrm_core.foundation import provenance, store
 from ccrm_core.foundation.rendering import plotly_text
 
 
@@ -39,6 +39,15 @@ def load_diagnostics(con: duckdb.DuckDBPyConnection) -> dict[str, float] | None:
 
 def load_response_curves(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
     return _read(con, "mart_response_curves", "ORDER BY channel")
+
+
+def model_fit(con: duckdb.DuckDBPyConnection) -> provenance.ModelFit:
+    """When the media mix model was fitted and the last day it read (the last day of
+    mart_mmm_fit); the response curves and the budget simulator come from this fit."""
+    data_end = None
+    if store.table_exists(con, "mart_mmm_fit"):
+        data_end = con.execute("SELECT max(date) FROM mart_mmm_fit").fetchall()[0][0]
+    return provenance.model_fit(con, "mmm", data_end)
 
 
 def chart_contributions(contributions: pd.DataFrame, freq: str = "W") -> go.Figure:

@@ -4,7 +4,7 @@ radar_funnel with their SQL (and the grain of every mart); `forecast` the foreca
 prediction band; `alerts` the kpi_alerts stage that fits it to each KPI series and merges the
 out-of-band points into alerts; `filters` which marts exist, the filter options and the view's
 filters with their URL parameters; `tiles` the KPI tiles; `queries` the page's other reads
-(funnel, cohorts, journeys, stored forecasts and alerts); `figures` the charts; `page` the whole
+(funnel, cohorts, journeys to a first purchase, stored forecasts and alerts near a period); `figures` the charts; `page` the whole
 page's data for one view and its bench. Import from here: `from ccrm_core.radar import kpis`.
 """
 
@@ -18,6 +18,7 @@ from ccrm_core.radar.kpis.alerts import (
     revenue_with_orders,
 )
 from ccrm_core.radar.kpis.figures import (
+    ALERT_REASONS,
     figure_cohort_heatmap,
     figure_distribution,
     figure_forecast,
@@ -35,7 +36,7 @@ from ccrm_core.radar.kpis.filters import (
     filters_to_params,
     missing_stages,
 )
-from ccrm_core.radar.kpis.forecast import ForecastSettings, fit_forecast
+from ccrm_core.radar.kpis.forecast import FORECAST_COLUMNS, ForecastSettings, fit_forecast
 from ccrm_core.radar.kpis.marts import (
     ACTIVE_WINDOWS,
     ALL,
@@ -52,6 +53,7 @@ from ccrm_core.radar.kpis.marts import (
     KPI_REACH_SQL,
     LOYAL_MIN_ORDERS,
     ORDER_DAYS_SQL,
+    PERIOD_START_SCHEMES,
     SEGMENT_SCHEMES,
     STANDARD_PERIODS,
     activity_windows,
@@ -61,9 +63,15 @@ from ccrm_core.radar.kpis.marts import (
 )
 from ccrm_core.radar.kpis.page import CommandCenterView, bench_command_center, command_center
 from ccrm_core.radar.kpis.queries import (
+    ALERT_NEAR_DAYS,
     FUNNEL_STAGES,
+    GRAIN_LABELS,
+    alert_age,
+    alerts_near_period,
     cohort_retention,
     first_purchase_paths,
+    first_purchase_summary,
+    forecast_fit,
     funnel_by_segment,
     funnel_period,
     funnel_scheme,
@@ -78,6 +86,8 @@ from ccrm_core.radar.kpis.tiles import KpiTile, format_value, hygiene_score, kpi
 
 __all__ = [
     "ACTIVE_WINDOWS",
+    "ALERT_NEAR_DAYS",
+    "ALERT_REASONS",
     "ALL",
     "COHORTS_SQL",
     "CUSTOMER_KPIS_SQL",
@@ -85,8 +95,10 @@ __all__ = [
     "DEFAULT_ACTIVE_WINDOW",
     "EMPTY_ALERTS_SQL",
     "EMPTY_FORECAST_SQL",
+    "FORECAST_COLUMNS",
     "FUNNEL_SQL",
     "FUNNEL_STAGES",
+    "GRAIN_LABELS",
     "JOURNEYS_SQL",
     "JOURNEY_LOOKBACK_DAYS",
     "JOURNEY_MARTS_SQL",
@@ -96,6 +108,7 @@ __all__ = [
     "LOYAL_MIN_ORDERS",
     "METRICS",
     "ORDER_DAYS_SQL",
+    "PERIOD_START_SCHEMES",
     "SEGMENT_SCHEMES",
     "STAGE_OF_MART",
     "STANDARD_PERIODS",
@@ -105,7 +118,9 @@ __all__ = [
     "KpiFilters",
     "KpiTile",
     "activity_windows",
+    "alert_age",
     "alert_message",
+    "alerts_near_period",
     "bench_command_center",
     "cohort_retention",
     "command_center",
@@ -122,7 +137,9 @@ __all__ = [
     "filters_from_params",
     "filters_to_params",
     "first_purchase_paths",
+    "first_purchase_summary",
     "fit_forecast",
+    "forecast_fit",
     "format_value",
     "funnel_by_segment",
     "funnel_period",

@@ -75,11 +75,13 @@ def group_alerts(forecast: pd.DataFrame, grain: str = "day") -> pd.DataFrame:
 def _series_to_monitor(con: duckdb.DuckDBPyConnection, min_daily_orders: float) -> list[str]:
     """'all' plus every sales channel with at least `min_daily_orders` orders a day on average
     (thinner series are mostly noise and would raise false alerts)."""
+    # per day of the whole history, not of the channel's own days: the series monitored is the
+    # whole history (days without orders count as 0), so a channel that sold for a month is thin
     rows = con.execute(
-        "SELECT channel, sum(orders) / greatest(1, date_diff('day', min(date), max(date)) + 1) "
-        "FROM mart_daily_kpis GROUP BY channel ORDER BY channel"
+        "SELECT channel, sum(orders) / (SELECT greatest(1, date_diff('day', min(date), "
+        "max(date)) + 1) FROM mart_daily_kpis) FROM mart_daily_kpis GROUP BY channel "
+        "ORDER BY channel"
     ).fetchall()
-    # the spread covers the whole history, not just the channel's own days
     return [ALL] + [c for c, per_day in rows if per_day >= min_daily_orders]
 
 
@@ -173,15 +175,19 @@ def revenue_with_orders(revenue: pd.DataFrame, orders: pd.DataFrame, grain: str)
                 ),
                 index=revenue.index,
             )
-            added += int((same & ~revenue["is_alert"]).sum())
+            new = same & ~revenue["is_alert"]
+            added += int(new.sum())
             revenue.loc[same, "is_alert"] = True
+            if "reason" in revenue:
+                revenue.loc[new, "reason"] = "moved with orders"
     return added
 
 
 EMPTY_FORECAST_SQL = """
 CREATE OR REPLACE TABLE mart_kpi_forecast (
     grain VARCHAR, metric VARCHAR, channel VARCHAR, date DATE, actual DOUBLE, expected DOUBLE,
-    lower DOUBLE, upper DOUBLE, score DOUBLE, is_alert BOOLEAN, is_forecast BOOLEAN
+    lower DOUBLE, upper DOUBLE, score DOUBLE, is_alert BOOLEAN, is_forecast BOOLEAN,
+    reason VARCHAR
 )
 """
 
@@ -194,16 +200,25 @@ CREATE OR REPLACE TABLE mart_kpi_alerts (
 """
 
 
+def _settings(ctx: BuildContext) -> ForecastSettings:
+    """The forecast settings of this build: each default unless `--param kpi_alerts.NAME` set
+    it; a tuple setting (sustained_days) takes one number or several."""
+    defaults = ForecastSettings()
+    values = {}
+    for name, default in vars(defaults).items():
+        value = ctx.param("kpi_alerts", name, default)
+        if isinstance(default, tuple):
+            items = value if isinstance(value, list | tuple) else str(value).split(",")
+            values[name] = tuple(int(v) for v in items)
+        else:
+            values[name] = type(default)(value)
+    return ForecastSettings(**values)
+
+
 def kpi_alerts_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
     """Fit forecasts to daily and weekly revenue, orders and new customers (all channels and
     each sales channel) and store them (mart_kpi_forecast) with their alerts (mart_kpi_alerts)."""
-    defaults = ForecastSettings()
-    settings = ForecastSettings(
-        **{
-            name: type(getattr(defaults, name))(ctx.param("kpi_alerts", name, value))
-            for name, value in vars(defaults).items()
-        }
-    )
+    settings = _settings(ctx)
     min_orders = float(ctx.param("kpi_alerts", "min_daily_orders", 3.0))
     bounds = con.execute("SELECT min(date), max(date) FROM mart_daily_kpis").fetchone()
     forecasts, alerts = [], []
@@ -236,7 +251,7 @@ def kpi_alerts_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
                         alerts.append(al.assign(grain=grain, metric=metric, channel=channel))
     if forecasts:
         cols = ["grain", "metric", "channel", "date", "actual", "expected", "lower", "upper"]
-        cols += ["score", "is_alert", "is_forecast"]
+        cols += ["score", "is_alert", "is_forecast", "reason"]
         replace_table(con, "mart_kpi_forecast", pd.concat(forecasts, ignore_index=True)[cols])
     else:
         con.execute(EMPTY_FORECAST_SQL)

@@ -18,12 +18,14 @@ _BAND_COLOUR = "rgba(31, 119, 180, 0.15)"
 
 
 def figure_funnel(funnel: pd.DataFrame, segment: str | None = None) -> go.Figure:
-    """Funnel for one row of `funnel_by_segment` (the first row when `segment` is None), each
-    stage labelled with its count and its rate from the stage before."""
+    """Funnel for one row of `funnel_by_segment` (the first row when `segment` is None or has
+    no row, e.g. a segment of today that nobody was in at the period start), each stage
+    labelled with its count and its rate from the stage before."""
     fig = go.Figure()
     if funnel is None or funnel.empty:
         return fig.update_layout(title="Funnel: no data", **_LAYOUT)
-    row = funnel.iloc[0] if segment is None else funnel[funnel["segment"] == segment].iloc[0]
+    rows = funnel[funnel["segment"] == segment] if segment is not None else funnel.iloc[:0]
+    row = rows.iloc[0] if not rows.empty else funnel.iloc[0]
     counts = [int(row[s]) for s in FUNNEL_STAGES]
     text = [f"{counts[0]:,}"] + [
         f"{c:,} ({c / p:.0%})" if p else f"{c:,}" for p, c in zip(counts, counts[1:], strict=False)
@@ -107,8 +109,8 @@ def figure_cohort_heatmap(cohorts: pd.DataFrame) -> go.Figure:
 
 
 def figure_journey_sankey(paths: pd.DataFrame) -> go.Figure:
-    """Sankey of the most common paths to purchase, aligned on the purchase (rightmost column);
-    columns are steps before the purchase, link width = conversions."""
+    """Sankey of the most common paths to a first purchase, aligned on the purchase (rightmost
+    column); columns are steps before the purchase, link width = customers."""
     fig = go.Figure()
     if paths is None or paths.empty:
         return fig.update_layout(title="Journeys: no data", **_LAYOUT)
@@ -143,25 +145,37 @@ def figure_journey_sankey(paths: pd.DataFrame) -> go.Figure:
             ),
         )
     )
-    title = (
-        f"Top {len(paths)} paths to first purchase (from {plotly_text(paths['source'].iloc[0])})"
-    )
+    title = f"Top {len(paths)} paths to a first purchase (customers with a tracked touch)"
     return fig.update_layout(title=title, **_LAYOUT)
 
 
-def figure_distribution(frame: pd.DataFrame, x: str, y: str, title: str, x_title: str) -> go.Figure:
-    """Bar chart of a distribution (path lengths, days to convert)."""
+def figure_distribution(
+    frame: pd.DataFrame, x: str, y: str, title: str, x_title: str, y_title: str = "customers"
+) -> go.Figure:
+    """Bar chart of a distribution (path lengths, days to convert); `y_title` names what the
+    bars count."""
     fig = go.Figure()
     if frame is None or frame.empty:
         return fig.update_layout(title=plotly_text(f"{title}: no data"), **_LAYOUT)
     fig.add_trace(go.Bar(x=frame[x], y=frame[y], marker_color="#1f77b4"))
     fig.update_xaxes(title=plotly_text(x_title))
-    fig.update_yaxes(title="customers")
+    fig.update_yaxes(title=plotly_text(y_title))
     return fig.update_layout(title=plotly_text(title), bargap=0.1, **_LAYOUT)
 
 
+# Why a point is an alert (`fit_forecast`'s reason; 'moved with orders' from
+# `alerts.revenue_with_orders`): legend label and marker.
+ALERT_REASONS = {
+    "outside band": ("alert: outside the band", "circle"),
+    "sustained move": ("alert: a run of days that moved together", "diamond"),
+    "moved with orders": ("alert: revenue moved with an orders alert", "square"),
+}
+
+
 def figure_forecast(forecast: pd.DataFrame, title: str, show_days: int | None = None) -> go.Figure:
-    """Actual series, forecast, prediction band, alerts (red) and the forecast horizon.
+    """Actual series, forecast, alert band, alerts (red, one legend entry per reason that
+    occurs in the series) and the forecast horizon. A point outside the band is an alert by
+    itself; the other alerts lie inside it and their legend entry says why (see `fit_forecast`).
     `show_days` zooms the x axis on the last days of history (plus the horizon); the whole
     series stays one double-click away."""
     fig = go.Figure()
@@ -180,7 +194,7 @@ def figure_forecast(forecast: pd.DataFrame, title: str, show_days: int | None = 
             line=dict(width=0),
             fill="tonexty",
             fillcolor=_BAND_COLOUR,
-            name="prediction band",
+            name="alert band (a day outside it is an alert)",
             hoverinfo="skip",
         )
     )
@@ -199,15 +213,24 @@ def figure_forecast(forecast: pd.DataFrame, title: str, show_days: int | None = 
         )
     )
     alerts = hist[hist["is_alert"]]
-    fig.add_trace(
-        go.Scatter(
-            x=alerts["date"],
-            y=alerts["actual"],
-            mode="markers",
-            marker=dict(color=_ALERT_COLOUR, size=8),
-            name="alert",
-        )
+    reasons = (
+        alerts["reason"].fillna("outside band")
+        if "reason" in alerts
+        else pd.Series("outside band", index=alerts.index)
     )
+    for reason, (label, symbol) in ALERT_REASONS.items():
+        points = alerts[reasons == reason]
+        if points.empty:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=points["date"],
+                y=points["actual"],
+                mode="markers",
+                marker=dict(color=_ALERT_COLOUR, size=8, symbol=symbol),
+                name=label,
+            )
+        )
     if f["is_forecast"].any():
         fig.add_vrect(
             x0=f.loc[f["is_forecast"], "date"].min(),

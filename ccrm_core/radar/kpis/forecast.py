@@ -10,6 +10,15 @@ anomalies it hunts barely move the fit (a maximum-likelihood state-space fit wou
 4-day drop into its level). The band is expected +/- z robust standard deviations (MAD of the
 residuals) on the square-root scale; beyond the data end the trend is held flat.
 A 730-day series fits in a few milliseconds.
+
+Why the band is wide (z = 4.5): every build checks about 10,000 points (daily and weekly
+revenue, orders and new customers, for all channels and each busy sales channel, over two
+years). A 3-sd band would flag about 27 of them by chance in every build; at 4.5 sd a false
+alert is a rare event. A single day outside the band is an alert (reason 'outside band'). Moves
+that stay inside it are caught by the sum of `sustained_days` days (reason 'sustained move'),
+and revenue days by an orders alert on the same days (reason 'moved with orders', see
+`alerts.revenue_with_orders`): those alerts lie inside the band, and the chart says why each
+point is red.
 """
 
 from __future__ import annotations
@@ -20,6 +29,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
+
+FORECAST_COLUMNS = {
+    "date": object,
+    "actual": float,
+    "expected": float,
+    "lower": float,
+    "upper": float,
+    "score": float,
+    "is_alert": bool,
+    "is_forecast": bool,
+    "reason": object,
+}
 
 
 @dataclass(frozen=True)
@@ -33,6 +54,7 @@ class ForecastSettings:
     horizon_days: int = 28  # forecast beyond the data end (days)
     burn_in_days: int = 28  # no alerts in the first days of history (the fit is weakest there)
     sustained_days: tuple[int, ...] = (3,)  # also flag runs of k days that move together
+    # (a build setting may give one number: `kpi_alerts.sustained_days=4` means (4,))
     run_z: float = 4.5  # threshold for a run's total, in sd of that total
 
 
@@ -70,14 +92,18 @@ def fit_forecast(
     on the square-root scale (Poisson noise there has sd 0.5 * sqrt(unit_size)). Exact Poisson
     tails keep thin series (a few orders a day, zero days) from alerting on every blip.
     Band = the central Poisson interval whose tails each hold the normal tail beyond z.
-    A point is an alert when its score is beyond z, or when it is part of a run of
-    `sustained_days` days whose total (each day capped at its band) is beyond z.
+    A point is an alert when it is outside the band (its score is beyond z), or when it is part
+    of a run of `sustained_days` days whose total (each day capped at its band) is beyond
+    `run_z`; never in the first `burn_in_days`.
 
     Returns one row per date plus the forecast horizon: date, actual (NaN in the horizon),
     expected, lower, upper, score (signed normal score of the point's tail probability),
-    is_alert, is_forecast.
+    is_alert, is_forecast, reason (why the point is an alert: 'outside band' or 'sustained
+    move'; None when it is not one). An empty series gives an empty frame with these columns.
     """
     s = settings or ForecastSettings()
+    if len(values) == 0:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in FORECAST_COLUMNS.items()})
     step = 1 if grain == "day" else 7
     horizon = s.horizon_days // step
     t_all, t_last, dates_all = _forecast_axis(dates, step, horizon)
@@ -94,10 +120,17 @@ def fit_forecast(
     lower, upper = _poisson_band(expected / scale, p)
     score = np.full(len(t_all), np.nan)
     score[:n] = _tail_score(k, mu)
-    alert = np.abs(score) > s.z
+    # outside the band <=> beyond z, up to the band's whole-unit steps: count both, so the band
+    # drawn is exactly the one-day rule (a day outside it is an alert)
+    outside = np.zeros(len(t_all), dtype=bool)
+    outside[:n] = (k < lower[:n]) | (k > upper[:n])
+    alert = (np.abs(score) > s.z) | outside
     if grain == "day" and np.isfinite(dispersion):
         _flag_sustained_moves(alert, score, k, mu, lower[:n], upper[:n], s)
     burn = t_all < s.burn_in_days
+    is_alert = alert & ~burn & np.isfinite(score)
+    beyond = outside | (np.abs(np.nan_to_num(score)) > s.z)
+    reason = np.where(is_alert, np.where(beyond, "outside band", "sustained move"), None)
     return pd.DataFrame(
         {
             "date": dates_all.dt.date,
@@ -106,8 +139,9 @@ def fit_forecast(
             "lower": lower * scale,
             "upper": upper * scale,
             "score": score,
-            "is_alert": alert & ~burn & np.isfinite(score),
+            "is_alert": is_alert,
             "is_forecast": np.arange(len(t_all)) >= n,
+            "reason": pd.Series(reason, dtype=object),
         }
     )
 

@@ -34,10 +34,15 @@ Marts (all dates are calendar days, money is in currency units):
   segment x source_system (by contactable_since), and `mart_kpi_base` the customers per scheme x
   segment x source_system.
 - `mart_funnel`, `mart_cohorts`, `mart_journeys`, `mart_journey_stats` (stage `radar_funnel`).
+  mart_funnel: one row per period_days x scheme x segment with the stage counts and
+  `membership` ('period_start' for RFM segments as of the day before the period, 'today' for
+  the other schemes, 'everyone' for scheme 'all').
 - `mart_kpi_forecast`, `mart_kpi_alerts` (stage `kpi_alerts`, built in `alerts`).
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import duckdb
 
@@ -300,20 +305,17 @@ def customer_kpis_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> in
 #   converted = engaged and ordered in the period
 #   repeat    = converted and at least 2 orders in their lifetime (as of the data end)
 #   loyal     = repeat and at least `loyal_min_orders` lifetime orders (default 4)
+# Segments (`_funnel_segments`, see `_funnel_membership`): RFM segments as of the day before
+# the period (today's RFM segment is decided by the very orders the funnel counts: a customer
+# who ordered last week cannot be Lost today), other schemes today's membership.
 FUNNEL_SQL = """
 CREATE OR REPLACE TABLE mart_funnel AS
-WITH p AS (SELECT unnest(?::INTEGER[]) AS period_days),
-k AS (
-    SELECT s.scheme, s.segment, k.last_event_date, k.last_engaged_date, k.last_order_date,
-           k.orders
-    FROM mart_customer_kpis k JOIN mart_kpi_segments s USING (customer_id)
-),
-flags AS (
-    SELECT p.period_days, k.scheme, k.segment, k.orders,
-           coalesce(k.last_event_date > CAST(? AS DATE) - p.period_days, false) AS reached,
-           coalesce(k.last_engaged_date > CAST(? AS DATE) - p.period_days, false) AS engaged,
-           coalesce(k.last_order_date > CAST(? AS DATE) - p.period_days, false) AS ordered
-    FROM k, p
+WITH flags AS (
+    SELECT m.period_days, m.scheme, m.segment, m.membership, k.orders,
+           coalesce(k.last_event_date > CAST(? AS DATE) - m.period_days, false) AS reached,
+           coalesce(k.last_engaged_date > CAST(? AS DATE) - m.period_days, false) AS engaged,
+           coalesce(k.last_order_date > CAST(? AS DATE) - m.period_days, false) AS ordered
+    FROM _funnel_segments m JOIN mart_customer_kpis k USING (customer_id)
 )
 SELECT period_days, scheme, segment, count(*)::BIGINT AS customers,
        count(*) FILTER (WHERE reached)::BIGINT AS reached,
@@ -321,11 +323,65 @@ SELECT period_days, scheme, segment, count(*)::BIGINT AS customers,
        count(*) FILTER (WHERE reached AND engaged AND ordered)::BIGINT AS converted,
        count(*) FILTER (WHERE reached AND engaged AND ordered AND orders >= 2)::BIGINT AS repeat,
        count(*) FILTER (WHERE reached AND engaged AND ordered AND orders >= 2
-                          AND orders >= ?)::BIGINT AS loyal
+                          AND orders >= ?)::BIGINT AS loyal,
+       min(membership) AS membership
 FROM flags
-GROUP BY ALL
+GROUP BY period_days, scheme, segment
 ORDER BY period_days, scheme, segment
 """
+
+PERIOD_START_SCHEMES = ("rfm_segment",)  # schemes the funnel recomputes as of the period start
+
+
+def _funnel_membership(con: duckdb.DuckDBPyConnection, as_of, periods) -> None:
+    """Temp table _funnel_segments(period_days, customer_id, scheme, segment, membership): per
+    funnel period, everyone ('all'), each RFM segment as of the day before the period
+    (membership 'period_start', recomputed from the orders up to that day; customers without an
+    order by then are 'No purchase yet') and the other schemes' segments today ('today')."""
+    import pandas as pd
+
+    from ccrm_core.radar.segments.schemes import NO_PURCHASE
+    from ccrm_core.radar.value import rfm_scores, rfm_summary_sql
+
+    recomputed = [s for s in PERIOD_START_SCHEMES if s in segments.available_schemes(con)]
+    frames = []
+    customers = con.execute(
+        "SELECT customer_id FROM mart_kpi_segments WHERE scheme = 'all' ORDER BY customer_id"
+    ).df()
+    for p in periods:
+        if "rfm_segment" in recomputed:
+            summary = rfm_summary_sql(con, as_of - timedelta(days=p), "W")
+            scored = summary[["customer_id"]].assign(segment=rfm_scores(summary)["rfm_segment"])
+            seg = customers.merge(scored, on="customer_id", how="left")
+            frames.append(
+                seg.assign(
+                    period_days=p,
+                    scheme="rfm_segment",
+                    segment=seg["segment"].fillna(NO_PURCHASE).astype(str),
+                    membership="period_start",
+                )
+            )
+    columns = ["period_days", "customer_id", "scheme", "segment", "membership"]
+    start = pd.concat(frames, ignore_index=True)[columns] if frames else None
+    con.register("_funnel_start", start if start is not None else pd.DataFrame(columns=columns))
+    try:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _funnel_segments AS
+            SELECT p.period_days, s.customer_id, s.scheme, s.segment,
+                   CASE WHEN s.scheme = 'all' THEN 'everyone' ELSE 'today' END AS membership
+            FROM mart_kpi_segments s, (SELECT unnest(?::INTEGER[]) AS period_days) p
+            WHERE s.scheme NOT IN (SELECT unnest(?::VARCHAR[]))
+            UNION ALL
+            SELECT CAST(period_days AS INTEGER), CAST(customer_id AS VARCHAR),
+                   CAST(scheme AS VARCHAR), CAST(segment AS VARCHAR), CAST(membership AS VARCHAR)
+            FROM _funnel_start
+            """,
+            [list(periods), recomputed or [""]],
+        )
+    finally:
+        con.unregister("_funnel_start")
+
 
 # Cohort = calendar month of a customer's first order; a customer counts as retained in month m
 # of their cohort when they ordered in that calendar month (month 0 is every member).
@@ -411,7 +467,9 @@ def radar_funnel_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int
     loyal = int(ctx.param("radar_funnel", "loyal_min_orders", LOYAL_MIN_ORDERS))
     lookback = int(ctx.param("radar_funnel", "journey_lookback_days", JOURNEY_LOOKBACK_DAYS))
     as_of = ctx.as_of
-    con.execute(FUNNEL_SQL, [list(STANDARD_PERIODS), as_of, as_of, as_of, loyal])
+    _funnel_membership(con, as_of, STANDARD_PERIODS)
+    con.execute(FUNNEL_SQL, [as_of, as_of, as_of, loyal])
+    con.execute("DROP TABLE _funnel_segments")
     con.execute(COHORTS_SQL)
     con.execute(JOURNEYS_SQL, [lookback])
     con.execute(JOURNEY_MARTS_SQL)

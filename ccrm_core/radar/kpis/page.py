@@ -14,8 +14,10 @@ from ccrm_core.foundation import store
 from ccrm_core.radar.kpis.filters import FilterOptions, KpiFilters, filter_options
 from ccrm_core.radar.kpis.marts import ALL
 from ccrm_core.radar.kpis.queries import (
+    alerts_near_period,
     cohort_retention,
     first_purchase_paths,
+    first_purchase_summary,
     funnel_by_segment,
     funnel_scheme,
     kpi_alerts,
@@ -37,10 +39,12 @@ class CommandCenterView:
     funnel: pd.DataFrame | None = None
     cohorts: pd.DataFrame | None = None
     paths: pd.DataFrame | None = None
+    first_purchases: dict | None = None  # customers, tracked, untracked (first_purchase_summary)
     path_lengths: pd.DataFrame | None = None
     time_to_convert: pd.DataFrame | None = None
     forecast: pd.DataFrame | None = None
-    alerts: pd.DataFrame | None = None
+    alerts: pd.DataFrame | None = None  # every alert, newest first
+    period_alerts: pd.DataFrame | None = None  # those in or just before the period, with age
 
 
 def command_center(
@@ -55,16 +59,18 @@ def command_center(
     view = CommandCenterView(f, opts)
     if not opts.ready:
         return view
-    _, _, p = f.bounds(opts.data_start, opts.data_end)
+    first, last, p = f.bounds(opts.data_start, opts.data_end)
     trend_channel = f.channel if f.channel in monitored_channels(con) else ALL
     view.tiles = kpi_tiles(con, f)
     view.funnel = funnel_by_segment(con, p, funnel_scheme(f, opts))
     view.cohorts = cohort_retention(con, f.scheme, f.segment)
     view.paths = first_purchase_paths(con, f.scheme, f.segment)
+    view.first_purchases = first_purchase_summary(con, f.scheme, f.segment)
     view.path_lengths = path_length_distribution(con, f.scheme, f.segment)
     view.time_to_convert = time_to_convert_distribution(con, f.scheme, f.segment)
     view.forecast = kpi_forecast(con, metric, trend_channel, grain)
-    view.alerts = kpi_alerts(con)
+    view.alerts = kpi_alerts(con, limit=None)
+    view.period_alerts = alerts_near_period(view.alerts, first, last, opts.data_end)
     return view
 
 
@@ -82,6 +88,7 @@ def _page_calls(f: KpiFilters, view: CommandCenterView) -> list:
         view.funnel,
         view.cohorts,
         view.paths,
+        view.first_purchases,
         view.path_lengths,
         view.time_to_convert,
         ["all"],  # monitored_channels

@@ -1,14 +1,16 @@
 """Page queries of the command center beyond the tiles: the funnel by segment, monthly cohort
 retention, paths to first purchase and their distributions, and the stored KPI forecasts and
-alerts. Each returns a DataFrame (empty when the stage that builds its mart has not run).
+alerts (with the ones near a period and their age). Each returns a DataFrame (empty when the stage that builds its mart has not run).
 """
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import duckdb
 import pandas as pd
 
-from ccrm_core.foundation import store
+from ccrm_core.foundation import provenance
 from ccrm_core.radar.kpis.filters import FilterOptions, KpiFilters, existing_tables, missing_stages
 from ccrm_core.radar.kpis.marts import ALL, STANDARD_PERIODS
 
@@ -34,18 +36,23 @@ def funnel_by_segment(
     """Funnel counts for everyone and each segment of `scheme` over the last `period_days` days
     (rounded up to a standard period) up to the data end.
 
-    One row per segment: segment, customers, reached, engaged, converted, repeat, loyal, and the
+    One row per segment: segment, customers, reached, engaged, converted, repeat, loyal,
+    membership ('period_start': the customer's segment on the day before the period, so an
+    outcome of the period cannot decide the segment; 'today': today's segment), and the
     stage-to-stage rates rate_engaged (= engaged / reached), rate_converted, rate_repeat,
     rate_loyal. Stage definitions: see FUNNEL_SQL (each stage is a subset of the previous).
+    Empty when the stage has not run or has no row for the period.
     """
     if missing_stages(con, ("mart_funnel",)):
         return pd.DataFrame()
     frame = con.execute(
-        "SELECT segment, customers, reached, engaged, converted, repeat, loyal FROM mart_funnel "
-        "WHERE period_days = ? AND (scheme = ? OR scheme = 'all') "
-        "ORDER BY scheme = 'all' DESC, reached DESC",
+        "SELECT segment, customers, reached, engaged, converted, repeat, loyal, membership "
+        "FROM mart_funnel WHERE period_days = ? AND (scheme = ? OR scheme = 'all') "
+        "ORDER BY scheme = 'all' DESC, reached DESC, segment",
         [funnel_period(period_days), scheme],
     ).df()
+    if frame.empty:
+        return frame
     if scheme != ALL:
         frame.loc[0, "segment"] = "everyone"
     for prev, cur in zip(FUNNEL_STAGES, FUNNEL_STAGES[1:], strict=False):
@@ -79,11 +86,27 @@ def cohort_retention(
 
 
 def paths_source(con: duckdb.DuckDBPyConnection) -> str | None:
-    """Where journeys come from: the paths stage's `mart_paths` when built, else this module's
-    `mart_journeys` (paths to first purchase computed from customer_events by the radar_funnel
-    stage), else None. Both have (scheme, segment, path VARCHAR[], conversions, nulls, value)."""
-    present = existing_tables(con, ("mart_paths", "mart_journeys"))
-    return next((t for t in ("mart_paths", "mart_journeys") if t in present), None)
+    """Where the journeys to a first purchase come from: `mart_journeys` (built by the
+    radar_funnel stage from customer_events), or None before that stage ran. (The paths stage's
+    `mart_paths` holds every order with its own lookback: attribution's journeys, not these.)"""
+    return "mart_journeys" if existing_tables(con, ("mart_journeys",)) else None
+
+
+def first_purchase_summary(
+    con: duckdb.DuckDBPyConnection, scheme: str = ALL, segment: str = ALL
+) -> dict[str, int]:
+    """First purchases of a segment's customers: {'customers': every customer with a first
+    order, 'tracked': those with at least one tracked touch in the lookback before it,
+    'untracked': those without one}. All zero before the radar_funnel stage ran."""
+    if paths_source(con) is None:
+        return {"customers": 0, "tracked": 0, "untracked": 0}
+    total, untracked = con.execute(
+        "SELECT coalesce(sum(conversions), 0), coalesce(sum(conversions) FILTER "
+        "(WHERE len(path) = 0), 0) FROM mart_journeys WHERE scheme = ? AND segment = ?",
+        [scheme, segment],
+    ).fetchone()
+    total, untracked = int(total), int(untracked)
+    return {"customers": total, "tracked": total - untracked, "untracked": untracked}
 
 
 def first_purchase_paths(
@@ -93,25 +116,27 @@ def first_purchase_paths(
     top_n: int = 10,
     max_steps: int = 4,
 ) -> pd.DataFrame:
-    """The `top_n` most common paths (last `max_steps` channel steps) to a purchase.
+    """The `top_n` most common paths (last `max_steps` channel steps) to a customer's first
+    purchase, among customers with a tracked touch in the lookback before it (those without one
+    are counted by `first_purchase_summary`, not here: there is no path to show).
 
-    Columns: path (list of channels, oldest first; empty = no tracked touch), conversions, share
-    (of all conversions in the segment), source (the mart read). Reads mart_paths when the paths
-    stage built it, else the stage's own journeys from customer_events (see `paths_source`).
+    Columns: path (list of channels, oldest first), conversions (customers: one first purchase
+    each), share (of the segment's first purchases with a tracked touch), source (the mart read).
     """
     table = paths_source(con)
     if table is None:
         return pd.DataFrame(columns=["path", "conversions", "share", "source"])
     frame = con.execute(
-        f"""
+        """
         WITH p AS (
             SELECT list_slice(path, -?, -1) AS path, conversions
-            FROM {store.quote_ident(table)} WHERE scheme = ? AND segment = ? AND conversions > 0
+            FROM mart_journeys
+            WHERE scheme = ? AND segment = ? AND conversions > 0 AND len(path) > 0
         )
         SELECT path, sum(conversions) AS conversions,
                sum(conversions) / sum(sum(conversions)) OVER () AS share
         FROM p GROUP BY path ORDER BY conversions DESC, path LIMIT ?
-        """,  # noqa: S608 table from paths_source
+        """,
         [max_steps, scheme, segment, top_n],
     ).df()
     frame["path"] = frame["path"].map(list)
@@ -122,14 +147,13 @@ def first_purchase_paths(
 def path_length_distribution(
     con: duckdb.DuckDBPyConnection, scheme: str = ALL, segment: str = ALL
 ) -> pd.DataFrame:
-    """Conversions by path length (channel steps before the purchase), from the same source as
-    `first_purchase_paths`. Columns: path_length, conversions."""
-    table = paths_source(con)
-    if table is None:
-        return pd.DataFrame(columns=["path_length", "conversions"])
+    """Customers by the length of their path to a first purchase (channel steps, repeats in a
+    row collapsed), those with a tracked touch only. Columns: path_length, customers."""
+    if paths_source(con) is None:
+        return pd.DataFrame(columns=["path_length", "customers"])
     return con.execute(
-        f"SELECT CAST(len(path) AS INTEGER) AS path_length, sum(conversions) AS conversions "  # noqa: S608 our table
-        f"FROM {store.quote_ident(table)} WHERE scheme = ? AND segment = ? "
+        "SELECT CAST(len(path) AS INTEGER) AS path_length, sum(conversions) AS customers "
+        "FROM mart_journeys WHERE scheme = ? AND segment = ? AND len(path) > 0 "
         "GROUP BY 1 ORDER BY 1",
         [scheme, segment],
     ).df()
@@ -154,14 +178,25 @@ def kpi_forecast(
 ) -> pd.DataFrame:
     """The stored series, forecast and band for one metric, channel ('all' or a monitored sales
     channel) and grain ('day' or 'week'): date, actual, expected, lower, upper, score, is_alert,
-    is_forecast. Empty when the kpi_alerts stage has not run or the channel is not monitored."""
+    is_forecast, reason (why a point is an alert, see `fit_forecast`). Empty when the kpi_alerts stage has not run or the channel is not monitored."""
     if missing_stages(con, ("mart_kpi_forecast",)):
         return pd.DataFrame()
     return con.execute(
-        "SELECT date, actual, expected, lower, upper, score, is_alert, is_forecast "
+        "SELECT date, actual, expected, lower, upper, score, is_alert, is_forecast, reason "
         "FROM mart_kpi_forecast WHERE metric = ? AND channel = ? AND grain = ? ORDER BY date",
         [metric, channel, grain],
     ).df()
+
+
+def forecast_fit(con: duckdb.DuckDBPyConnection) -> provenance.ModelFit:
+    """When the KPI forecasts were fitted (stage kpi_alerts) and the last day of history they
+    read."""
+    data_end = None
+    if not missing_stages(con, ("mart_kpi_forecast",)):
+        data_end = con.execute(
+            "SELECT max(date) FROM mart_kpi_forecast WHERE NOT is_forecast"
+        ).fetchall()[0][0]
+    return provenance.model_fit(con, "kpi_alerts", data_end)
 
 
 def monitored_channels(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -173,14 +208,42 @@ def monitored_channels(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def kpi_alerts(
-    con: duckdb.DuckDBPyConnection, channel: str | None = None, limit: int = 50
+    con: duckdb.DuckDBPyConnection, channel: str | None = None, limit: int | None = 50
 ) -> pd.DataFrame:
     """Alerts, newest first: grain, metric, channel, start_date, end_date, points, direction,
-    actual, expected, change, change_pct, score, message. `channel` None = every series."""
+    actual, expected, change, change_pct, score, message. `channel` None = every series;
+    `limit` None = all of them."""
     if missing_stages(con, ("mart_kpi_alerts",)):
         return pd.DataFrame()
     return con.execute(
         "SELECT * FROM mart_kpi_alerts WHERE ? IS NULL OR channel = ? "
         "ORDER BY end_date DESC, score DESC LIMIT ?",
-        [channel, channel, limit],
+        [channel, channel, limit if limit is not None else 2**62],
     ).df()
+
+
+ALERT_NEAR_DAYS = 7  # alerts that ended this many days before a period still show with it
+GRAIN_LABELS = {"day": "daily", "week": "weekly"}
+
+
+def alerts_near_period(
+    alerts: pd.DataFrame, first: date, last: date, data_end: date, near_days: int = ALERT_NEAR_DAYS
+) -> pd.DataFrame:
+    """The `alerts` (as `kpi_alerts` returns them) that overlap the period `first`..`last` or
+    ended in the `near_days` days before it, newest first, with `age_days` (days from the
+    alert's last day to the data end `data_end`, 0 = it runs to the last day of data)."""
+    if alerts is None or alerts.empty:
+        return pd.DataFrame(columns=[*(alerts.columns if alerts is not None else []), "age_days"])
+    start = pd.to_datetime(alerts["start_date"])
+    end = pd.to_datetime(alerts["end_date"])
+    near = (end >= pd.Timestamp(first - timedelta(days=near_days))) & (start <= pd.Timestamp(last))
+    out = alerts[near].copy()
+    out["age_days"] = (pd.Timestamp(data_end) - end[near]).dt.days.clip(lower=0).astype(int)
+    return out.sort_values("age_days", kind="stable").reset_index(drop=True)
+
+
+def alert_age(age_days: int) -> str:
+    """'on the last day of data', '1 day before the data end', '12 days before the data end'."""
+    if age_days <= 0:
+        return "on the last day of data"
+    return f"{age_days:,} day{'s' if age_days != 1 else ''} before the data end"

@@ -2,6 +2,13 @@
 period, its value over the previous period of equal length and a sparkline, read from the
 customer_kpis marts (day grain; money in currency units). Also the value formatting the tiles
 and alert messages share.
+
+Coverage: a KPI measured on day d reads a span of days up to d (`_ViewSeries.history`): the
+period for sums, the active window for active customers, and the period plus the active window
+for KPIs that need to know who bought before the period (new customers, repeat rate, retention,
+churn). When the data starts inside that span for the previous period, the tile shows no change
+and says why (a previous period that starts on the first day of data would count every buyer as
+new); sparkline points without the span are left out, and a current value without it says so.
 """
 
 from __future__ import annotations
@@ -58,7 +65,7 @@ class KpiTile:
     sparkline: tuple[float, ...] = ()
     help: str = ""
     higher_is_better: bool = True
-    note: str = ""  # why a value is missing, or what the tile ignores
+    note: str = ""  # why a value or its change is missing or incomplete (shown on the tile)
 
     @property
     def change(self) -> float | None:
@@ -249,7 +256,7 @@ def kpi_tiles(con: duckdb.DuckDBPyConnection, f: KpiFilters) -> list[KpiTile]:
         *_customer_tiles(v),
         *_sales_tiles(v),
         _clv_tile(con, f),
-        _reach_tile(con, f, v.end, v.prev_end, v.spark_level, v.cal, v.days),
+        _reach_tile(con, f),
         _hygiene_tile(con),
     ]
 
@@ -272,6 +279,22 @@ class _ViewSeries:
     act: dict[int, dict[str, np.ndarray]]  # per window: see _activity_arrays
     spark_sum: list[date]  # sparkline dates of period sums (each a whole period of data)
     spark_level: list[date]  # sparkline dates of levels (active customers, reach)
+
+    def history(self, key: str) -> int:
+        """Days of data up to the day measured that KPI `key` reads (see the module docstring)."""
+        p, w = self.p, self.w
+        return {
+            "active_customers": w,
+            "new_customers": p + w,
+            "repeat_rate": p + w,
+            "retention_rate": p + w,
+            "churn_rate": p + w,
+            "revenue_per_active": max(p, w),
+        }.get(key, p)
+
+    def covered(self, key: str, d: date) -> bool:
+        """Whether the data holds every day KPI `key` reads when measured on day `d`."""
+        return d - timedelta(days=self.history(key) - 1) >= self.cal.start
 
     def window_sum(self, key: str, d: date) -> float:
         return self.cal.window(self.daily[key], d, self.p)
@@ -343,59 +366,85 @@ def _series(fn, dates) -> tuple[float, ...]:
     return tuple(float(v) for v in vals if v is not None)
 
 
+def _day(d: date) -> str:
+    return f"{d.day} {d:%b %Y}"
+
+
+def _tile(v: _ViewSeries, key: str, label: str, unit: str, fn, spark_dates, help: str, **kw):
+    """KPI `key` evaluated by `fn(day)` at the period end, the previous period end and the
+    sparkline dates, each only where the data covers what the KPI reads (`_ViewSeries.covered`);
+    the tile's note says what is missing."""
+    notes = []
+    value = fn(v.end)
+    if not v.covered(key, v.end):
+        need = v.end - timedelta(days=v.history(key) - 1)
+        notes.append(f"incomplete: needs data from {_day(need)}, data starts {_day(v.cal.start)}")
+    previous = None
+    if v.covered(key, v.prev_end):
+        previous = fn(v.prev_end)
+    else:
+        need = v.prev_end - timedelta(days=v.history(key) - 1)
+        notes.append(
+            f"no comparison: the previous period needs data from {_day(need)}, "
+            f"data starts {_day(v.cal.start)}"
+        )
+    spark = _series(fn, [d for d in spark_dates if v.covered(key, d)])
+    return KpiTile(key, label, unit, value, previous, spark, help, note="; ".join(notes), **kw)
+
+
 def _customer_tiles(v: _ViewSeries) -> list[KpiTile]:
     """Active customers, new customers, repeat rate, retention and churn."""
-    w, end, prev_end = v.w, v.end, v.prev_end
+    w, prev_end = v.w, v.prev_end
     spark_sum, spark_level = v.spark_sum, v.spark_level
     return [
-        KpiTile(
+        _tile(
+            v,
             "active_customers",
             f"Active ({w}d)",
             "count",
-            v.active(end),
-            v.active(prev_end),
-            _series(v.active, spark_level),
+            v.active,
+            spark_level,
             f"Active customers: customers with an order in the {w} days up to the period end "
             f"(sales channel/source filters apply). Previous: at {prev_end}.",
         ),
-        KpiTile(
+        _tile(
+            v,
             "new_customers",
             "New cust.",
             "count",
-            v.window_sum("new_customers", end),
-            v.window_sum("new_customers", prev_end),
-            _series(lambda d: v.window_sum("new_customers", d), spark_sum),
+            lambda d: v.window_sum("new_customers", d),
+            spark_sum,
             "New customers: customers whose first order ever falls in the period (on the "
-            "filtered channel and "
-            "source system of that first order).",
+            "filtered channel and source system of that first order). Needs the active window's "
+            "days of data before the period: without them every returning buyer looks new.",
         ),
-        KpiTile(
+        _tile(
+            v,
             "repeat_rate",
             "Repeat rate",
             "ratio",
-            v.repeat(end),
-            v.repeat(prev_end),
-            _series(v.repeat, spark_sum) if v.p in v.act else (),
+            v.repeat,
+            spark_sum,
             "Share of the period's buyers who had bought (in the filtered channel/source) "
-            "before the period.",
+            "before the period. Needs the active window's days of data before the period.",
         ),
-        KpiTile(
+        _tile(
+            v,
             "retention_rate",
             "Retention",
             "ratio",
-            v.retention(end),
-            v.retention(prev_end),
-            _series(v.retention, spark_sum),
+            v.retention,
+            spark_sum,
             f"(E - N) / S: customers active ({w}d) at the period start who are still active at "
             "its end; E active at end, N spells started in the period, S active at start.",
         ),
-        KpiTile(
+        _tile(
+            v,
             "churn_rate",
             "Churn",
             "ratio",
-            v.churn(end),
-            v.churn(prev_end),
-            _series(v.churn, spark_sum),
+            v.churn,
+            spark_sum,
             f"1 - retention: customers whose last order became older than {w} days during the "
             "period, over those active at its start.",
             higher_is_better=False,
@@ -405,42 +454,42 @@ def _customer_tiles(v: _ViewSeries) -> list[KpiTile]:
 
 def _sales_tiles(v: _ViewSeries) -> list[KpiTile]:
     """Revenue, orders, average order value and revenue per active customer."""
-    w, end, prev_end, spark_sum = v.w, v.end, v.prev_end, v.spark_sum
+    w, spark_sum = v.w, v.spark_sum
     return [
-        KpiTile(
+        _tile(
+            v,
             "revenue",
             "Revenue",
             "currency",
-            v.window_sum("revenue", end),
-            v.window_sum("revenue", prev_end),
-            _series(lambda d: v.window_sum("revenue", d), spark_sum),
+            lambda d: v.window_sum("revenue", d),
+            spark_sum,
             "Order revenue in the period (currency units, net of discounts).",
         ),
-        KpiTile(
+        _tile(
+            v,
             "orders",
             "Orders",
             "count",
-            v.window_sum("orders", end),
-            v.window_sum("orders", prev_end),
-            _series(lambda d: v.window_sum("orders", d), spark_sum),
+            lambda d: v.window_sum("orders", d),
+            spark_sum,
             "Orders placed in the period.",
         ),
-        KpiTile(
+        _tile(
+            v,
             "aov",
             "Avg order",
             "currency",
-            v.aov(end),
-            v.aov(prev_end),
-            _series(v.aov, spark_sum),
+            v.aov,
+            spark_sum,
             "Average order value: revenue / orders in the period.",
         ),
-        KpiTile(
+        _tile(
+            v,
             "revenue_per_active",
             "Rev / active",
             "currency",
-            v.rev_per_active(end),
-            v.rev_per_active(prev_end),
-            _series(v.rev_per_active, spark_sum),
+            v.rev_per_active,
+            spark_sum,
             f"Revenue per active customer: revenue in the period / active customers ({w}d) at "
             "its end.",
         ),
@@ -475,39 +524,23 @@ def _hygiene_tile(con: duckdb.DuckDBPyConnection) -> KpiTile:
     )
 
 
-def _reach_tile(con, f: KpiFilters, end, prev_end, spark_dates, cal: _Cum, days) -> KpiTile:
-    rows = con.execute(
-        "SELECT date, newly_contactable FROM mart_kpi_reach WHERE scheme = ? AND segment = ? "
-        "AND source_system = ?",
-        [f.scheme, f.segment, f.source_system],
-    ).fetchall()
-    base = con.execute(
-        "SELECT customers FROM mart_kpi_base WHERE scheme = ? AND segment = ? "
+def _reach_tile(con, f: KpiFilters) -> KpiTile:
+    """Contactable customers now. A snapshot: consents keep only each customer's latest status,
+    so how many were contactable at an earlier date is unknown (counting the opt-ins given
+    since then would be a different number from the one shown)."""
+    row = con.execute(
+        "SELECT customers, contactable FROM mart_kpi_base WHERE scheme = ? AND segment = ? "
         "AND source_system = ?",
         [f.scheme, f.segment, f.source_system],
     ).fetchone()
-    daily = np.zeros(days)
-    before = 0.0
-    for d, n in rows:
-        i = cal.index(d)
-        if i < 0:
-            before += n  # consent given before the first order or event on record
-        else:
-            daily[min(i, days - 1)] += n
-    cum = np.cumsum(daily) + before
-    customers = base[0] if base else 0
-    now = cal.at(cum, end) + (before if cal.index(end) < 0 else 0)
+    customers, now = (row[0], row[1]) if row else (0, 0)
     share = f" ({now / customers:.0%} of {customers:,} customers)" if customers else ""
     return KpiTile(
         "contactable_reach",
         "Reach",
         "count",
-        now,
-        cal.at(cum, prev_end) + (before if cal.index(prev_end) < 0 else 0),
-        tuple(cal.at(cum, d) for d in spark_dates),
-        "Contactable reach: customers whose current consent is opt-in on at least one channel"
-        + share
-        + ". "
-        "Change counts opt-ins still current that were given in the period (consents keep only "
-        "the latest status). Sales-channel filter does not apply.",
+        float(now),
+        help="Contactable reach: customers whose current consent is opt-in on at least one "
+        "channel" + share + ". A snapshot, so no change: consents keep only the latest status. "
+        "Sales-channel filter does not apply.",
     )
