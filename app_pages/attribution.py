@@ -1,5 +1,7 @@
 """Attribution (Conductor): which channel earns its budget — bottom-up multi-touch attribution,
-the top-down media mix model, their reconciliation and the experiment readout."""
+the top-down media mix model, their reconciliation and the experiment readout.
+The segment scheme, segment and model live in the URL (st.query_params), so a copied link
+reproduces the view."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import streamlit as st
 
 from ccrm_core.conductor import attribution, journeys, mmm
 from ccrm_core.foundation.rendering import markdown_text
-from ccrm_ui import auth, db
+from ccrm_ui import auth, db, navigation
 
 
 def _sentence(text: str) -> str:
@@ -38,18 +40,51 @@ with touch_tab:
         )
     else:
         schemes = list(dict.fromkeys(segments["scheme"]))
+
+        def _segments_of(scheme: str) -> list[str]:
+            return segments.loc[segments["scheme"] == scheme, "segment"].tolist()
+
+        # URL -> widgets (first run of a session) -> URL, as on the Command Center
+        url = st.query_params.to_dict()
+        warnings: list[str] = []
+        models = attribution.model_names()
+        url_scheme, problem = navigation.choice_from_params(url, "scheme", schemes, schemes[0])
+        warnings += [problem] if problem else []
+        scheme_segments = _segments_of(url_scheme)
+        url_segment, problem = navigation.choice_from_params(
+            url, "segment", scheme_segments, scheme_segments[0]
+        )
+        warnings += [problem] if problem else []
+        url_model, problem = navigation.choice_from_params(url, "model", models, "markov_1")
+        warnings += [problem] if problem else []
+        navigation.restore_widget("scheme", url_scheme)
+        navigation.restore_widget("segment", url_segment)
+        navigation.restore_widget("model", url_model)
+        if st.session_state["scheme"] not in schemes:  # the data changed since
+            st.session_state["scheme"] = schemes[0]
+        if st.session_state["segment"] not in _segments_of(st.session_state["scheme"]):
+            st.session_state["segment"] = _segments_of(st.session_state["scheme"])[0]
+        navigation.show_link_warnings(warnings)
+
         c1, c2, c3 = st.columns([1, 1, 2])
         scheme = c1.selectbox(
             "Segment scheme", schemes, format_func=lambda s: s.replace("_", " "), key="scheme"
         )
-        options = segments.loc[segments["scheme"] == scheme, "segment"].tolist()
+        options = _segments_of(scheme)
         segment = c2.selectbox("Segment", options, key="segment")
         model = c3.selectbox(
             "Model",
-            attribution.model_names(),
-            index=attribution.model_names().index("markov_1"),
+            models,
             format_func=lambda m: attribution.MODEL_LABELS[m],
             key="model",
+        )
+        link = {"scheme": scheme, "segment": segment, "model": model}
+        navigation.keep_in_url(
+            {
+                k: v
+                for k, v in link.items()
+                if v != {"scheme": schemes[0], "segment": options[0], "model": "markov_1"}[k]
+            }
         )
         result = db.cached(attribution.load_attribution, scheme, segment)
         if result.empty:

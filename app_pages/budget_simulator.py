@@ -2,6 +2,8 @@
 
 All numbers come from ccrm_core.conductor.budget over the MMM's response curves; this page only keeps the
 proposed plan in session state and draws. Plans are spend per WEEK per channel.
+The objective and the proposed plan (a saved scenario by name, or the plan itself) live in the
+URL (st.query_params), so a copied link reproduces the view.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import streamlit as st
 from ccrm_core.conductor import budget, mmm
 from ccrm_core.foundation import pipeline
 from ccrm_core.foundation.rendering import markdown_text
-from ccrm_ui import auth, db
+from ccrm_core.foundation.validation import quoted
+from ccrm_ui import auth, db, navigation
 
 OBJECTIVE_LABELS = {
     "revenue": "Revenue",
@@ -49,11 +52,12 @@ def _slider_key(channel: str) -> str:
     return f"budget_w_{channel}"
 
 
-def _init_state(curves: pd.DataFrame) -> None:
-    """Start (or restart, when the channels change after a rebuild) from the current plan."""
+def _init_state(curves: pd.DataFrame) -> bool:
+    """Start (or restart, when the channels change after a rebuild) from the current plan;
+    True when it did."""
     channels = tuple(curves["channel"])
     if st.session_state.get("budget_channels") == channels:
-        return
+        return False
     current = budget.current_plan(curves)
     st.session_state["budget_channels"] = channels
     st.session_state["budget_slider_max"] = {
@@ -64,8 +68,52 @@ def _init_state(curves: pd.DataFrame) -> None:
     st.session_state["budget_locked"] = []
     st.session_state["budget_editor_v"] = 0
     st.session_state["budget_flash"] = []
+    st.session_state["budget_loaded"] = None  # (scenario name, its plan as plan_to_param)
     for ch, v in current.items():
         st.session_state[_slider_key(ch)] = float(v)
+    return True
+
+
+def _restore_link(curves: pd.DataFrame) -> list[str]:
+    """URL -> objective and proposed plan (the first run of a session, as on the Command
+    Center): `plan` (the plan itself) or `scenario` (a saved one by name). Returns warnings
+    for what could not be applied; the current plan stays then."""
+    url = st.query_params.to_dict()
+    objective, problem = navigation.choice_from_params(
+        url, "objective", list(OBJECTIVE_LABELS), "revenue"
+    )
+    warnings = [problem] if problem else []
+    navigation.restore_widget("budget_objective", objective)
+    name = url.get("scenario")
+    if url.get("plan"):
+        if name:
+            warnings.append(f"scenario={quoted(name)} is left aside: the link's plan is shown")
+        plan, notes = budget.plan_from_param(url["plan"], curves)
+        warnings += notes
+        if plan is not None:
+            _set_plan(plan)
+    elif name:
+        if name in db.run(budget.list_scenarios)["name"].tolist():
+            st.session_state["budget_load_name"] = name
+            _load_scenario(curves, name)
+        else:
+            warnings.append(
+                f"scenario={quoted(name)} is not a saved scenario; showing the current plan"
+            )
+    return warnings
+
+
+def _link(objective: str, proposed: dict[str, float], current: dict[str, float]) -> dict:
+    """Proposed plan and objective -> URL parameters (defaults left out): the loaded scenario's
+    name while the plan is still that scenario's, else the plan when it is not the current."""
+    link = {"objective": objective} if objective != "revenue" else {}
+    encoded = budget.plan_to_param(proposed)
+    loaded = st.session_state.get("budget_loaded")
+    if loaded and loaded[1] == encoded:
+        link["scenario"] = loaded[0]
+    elif encoded != budget.plan_to_param(current):
+        link["plan"] = encoded
+    return link
 
 
 def _proposed() -> dict[str, float]:
@@ -188,8 +236,8 @@ def _save_scenario(objective, total, settings) -> None:
     _flash("success", f"Saved scenario “{markdown_text(saved)}”.")
 
 
-def _load_scenario(curves) -> None:
-    name = st.session_state.get("budget_load_name")
+def _load_scenario(curves, name: str | None = None) -> None:
+    name = name or st.session_state.get("budget_load_name")
     if not name:
         return
     try:
@@ -200,6 +248,7 @@ def _load_scenario(curves) -> None:
     plan, notes = budget.align_plan(curves, scenario.plan)
     refit = budget.model_change_note(scenario, db.cached(mmm.model_fit))
     _set_plan(plan)
+    st.session_state["budget_loaded"] = (name, budget.plan_to_param(plan))
     _flash(
         "info",
         f"Loaded scenario “{markdown_text(name)}”."
@@ -212,6 +261,8 @@ def _delete_scenario() -> None:
     name = st.session_state.get("budget_load_name")
     if name:
         db.write(budget.delete_scenario, name)
+        if (st.session_state.get("budget_loaded") or ("",))[0] == name:
+            st.session_state["budget_loaded"] = None
         _flash("info", f"Deleted scenario “{markdown_text(name)}”.")
 
 
@@ -243,7 +294,8 @@ st.caption(
     + ". A rebuild refits the model, so the same plan can then bring other numbers."
 )
 
-_init_state(raw_curves)
+if _init_state(raw_curves):
+    navigation.show_link_warnings(_restore_link(raw_curves))
 channels = list(raw_curves["channel"])
 current = budget.current_plan(raw_curves)
 current_total = sum(current.values())
@@ -557,3 +609,5 @@ with s2:
             column_config={name: st.column_config.NumberColumn(format="%.2f") for name in plans},
         )
         st.plotly_chart(budget.figure_allocation(plans), width="stretch")
+
+navigation.keep_in_url(_link(objective, proposed, current))

@@ -1,25 +1,31 @@
 """Command center: the executive home page (Radar).
 
-KPI tiles with change against the previous period and sparklines, the alerts in or just before
-the period with their age, then tabs for trends and alerts, the funnel by segment, cohort
-retention and journeys to a first purchase.
+KPI tiles with change against the previous period (and the same period last year) and
+sparklines, why a KPI changed (by sales channel, source system and segment; revenue's orders and
+order-value effects), the alerts in or just before the period with their age, then tabs for
+trends and alerts (an alert opens the trend on its series and days), the funnel by segment,
+cohort retention and journeys to a first purchase.
 Every filter lives in the URL (st.query_params), so a copied link reproduces the view.
 """
 
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 
 import pandas as pd
 import streamlit as st
 
 from ccrm_core.foundation.rendering import markdown_text
+from ccrm_core.foundation.validation import quoted
 from ccrm_core.radar import kpis
-from ccrm_ui import auth, db
+from ccrm_ui import auth, db, navigation
 
 PERIODS = [str(p) for p in kpis.STANDARD_PERIODS] + ["custom"]
 METRIC_KEYS = list(kpis.METRICS)
 GRAINS = ["day", "week"]
+WHY_KPIS = list(kpis.DRIVER_KPIS)
+AGAINST = {"previous": "Previous period", "year_ago": "Same period last year"}
 
 
 def _sentence(text: str) -> str:
@@ -29,6 +35,103 @@ def _sentence(text: str) -> str:
 
 def _alerts_count(n: int) -> str:
     return f"{n:,} alert{'s' if n != 1 else ''}"
+
+
+def _focus_alert(key: str, metric: str, grain: str) -> None:
+    """Open the trend on one alert: its series (metric, grain, channel) and days."""
+    st.session_state["cc_alert"] = key
+    st.session_state["cc_metric"] = metric
+    st.session_state["cc_grain"] = grain
+
+
+def _pick_alert(table_key: str, rows: list[tuple[str, str, str]]) -> None:
+    """A row picked in the alert table (`rows`: key, metric, grain per row) opens its trend."""
+    picked = st.session_state[table_key]["selection"]["rows"]
+    if picked:
+        _focus_alert(*rows[picked[0]])
+
+
+def _clear_focus() -> None:
+    st.session_state["cc_alert"] = None
+    st.session_state["cc_alert_table_v"] = st.session_state.get("cc_alert_table_v", 0) + 1
+
+
+def _show_drivers(d: kpis.KpiDrivers | None, split_label: str) -> None:
+    """The breakdown of one KPI's change: a sentence with the numbers, the waterfalls and the
+    table of groups."""
+    if d is None or (d.groups.empty and d.now == 0 and not d.before):
+        st.info("Nothing to break down: no orders in this view and its comparison period.")
+        return
+    label, unit = kpis.DRIVER_KPIS[d.kpi]
+    value = partial(kpis.format_value, unit=unit)
+    change = partial(kpis.format_change, unit=unit)
+    cmp = d.comparison
+    period = f"{d.start:%d %b %Y} - {d.end:%d %b %Y}"
+    if d.before is None:
+        st.markdown(f"**{label} {value(d.now)}** in {period}.")
+    else:
+        text = (
+            f"**{label} {change(d.change)}**: {value(d.before)} in "
+            f"{cmp.start:%d %b %Y} - {cmp.end:%d %b %Y} ({cmp.label}), {value(d.now)} in {period}."
+        )
+        if d.effects is not None:
+            orders_effect, value_effect = d.effects
+            aov = [
+                kpis.format_value(r / o, "currency") if o else "none"
+                for r, o in ((d.before, d.orders_before), (d.now, d.orders_now))
+            ]
+            text += (
+                f" Orders effect **{change(orders_effect)}** ({d.orders_before:,.0f} → "
+                f"{d.orders_now:,.0f} orders), order-value effect **{change(value_effect)}** "
+                f"(average order {aov[0]} → {aov[1]})."
+            )
+        if not d.groups.empty and d.change:
+            top = d.groups.iloc[0]
+            text += (
+                f" Moved most: **{markdown_text(top['group'])}** ({change(top['change'])}, "
+                f"{top['share_of_change']:.0%} of the change)."
+            )
+        st.markdown(text)
+    if d.note:
+        st.caption(_sentence(d.note) + ".")
+    charts = st.columns(2) if d.effects is not None else [st.container()]
+    if d.effects is not None:
+        with charts[0]:
+            st.plotly_chart(kpis.figure_revenue_bridge(d), width="stretch")
+    with charts[-1]:
+        st.plotly_chart(kpis.figure_driver_contributions(d, split_label), width="stretch")
+    money = "%.2f" if unit == "currency" else "%.0f"
+    st.dataframe(
+        d.groups.rename(columns={"group": split_label}),
+        hide_index=True,
+        width="stretch",
+        key="cc_drivers_table",
+        column_config={
+            "before": st.column_config.NumberColumn("Before", format=money),
+            "now": st.column_config.NumberColumn("Now", format=money),
+            "change": st.column_config.NumberColumn("Change", format=money),
+            "share_of_change": st.column_config.NumberColumn(
+                "Share of the change", format="percent"
+            ),
+        },
+    )
+    st.caption(
+        "Each group's change is its value now less its value before; the changes add up to the "
+        "total, largest first. "
+        + (
+            "Orders effect = change in orders × the mean of the two periods' average order "
+            "values; order-value effect = change in average order value × the mean of the two "
+            "periods' orders. The two add up to the revenue change exactly (a symmetric split: "
+            "no interaction term is left over). "
+            if d.kpi == "revenue"
+            else ""
+        )
+        + (
+            "Segments are today's membership, with their history."
+            if d.dimension not in ("channel", "source_system")
+            else ""
+        )
+    )
 
 
 user = auth.require_page(__file__)  # role check (ccrm_core.foundation.access)
@@ -44,6 +147,25 @@ if not options.ready:
 # ---- filters: URL -> widgets (first run of a session) -> URL ---------------------------------
 url = st.query_params.to_dict()
 from_url, warnings = kpis.filters_from_params(url, options)
+alerts: pd.DataFrame = db.cached(kpis.kpi_alerts, None, None)
+choices = {  # key: (URL parameter, choices, default)
+    "cc_metric": ("metric", METRIC_KEYS, "revenue"),
+    "cc_grain": ("grain", GRAINS, "day"),
+    "cc_why": ("why", WHY_KPIS, "revenue"),
+    "cc_vs": ("vs", list(AGAINST), "previous"),
+    "cc_by": ("by", list(kpis.driver_dimensions(from_url, options)), "channel"),
+}
+chosen: dict[str, str] = {}
+for key, (param, allowed, default) in choices.items():
+    chosen[key], problem = navigation.choice_from_params(url, param, allowed, default)
+    warnings += [problem] if problem else []
+url_alert = kpis.find_alert(alerts, url.get("alert"))
+if url_alert is not None:  # the alert's own series
+    chosen["cc_metric"], chosen["cc_grain"] = url_alert["metric"], url_alert["grain"]
+elif url.get("alert"):
+    warnings.append(
+        f"alert={quoted(url['alert'])} is not an alert of this data; showing the whole trend"
+    )
 defaults = {
     "cc_period": from_url.period,
     "cc_dates": (
@@ -55,12 +177,11 @@ defaults = {
     "cc_channel": from_url.channel,
     "cc_source": from_url.source_system,
     "cc_window": from_url.active_window,
-    "cc_metric": url.get("metric") if url.get("metric") in METRIC_KEYS else "revenue",
-    "cc_grain": url.get("grain") if url.get("grain") in GRAINS else "day",
+    **chosen,
+    "cc_alert": kpis.alert_key(url_alert) if url_alert is not None else None,
 }
 for key, value in defaults.items():
-    if key not in st.session_state:
-        st.session_state[key] = value
+    navigation.restore_widget(key, value)
 
 segment_choices = ["all:all"] + [f"{s}:{v}" for s, v in options.segments]
 if st.session_state["cc_segment"] not in segment_choices:
@@ -124,20 +245,32 @@ filters = kpis.KpiFilters(
     source_system=source,
     active_window=int(window),
 )
+dimensions = kpis.driver_dimensions(filters, options)
+if st.session_state["cc_by"] not in dimensions:  # a segment view has no split by segment
+    st.session_state["cc_by"] = "channel"
+focus = kpis.find_alert(alerts, st.session_state["cc_alert"])
+if focus is not None and (focus["metric"], focus["grain"]) != (
+    st.session_state["cc_metric"],
+    st.session_state["cc_grain"],
+):
+    focus = None  # another KPI or grain was chosen since: the whole trend
+if focus is None:
+    st.session_state["cc_alert"] = None
 params = kpis.filters_to_params(filters)
-if st.session_state["cc_metric"] != "revenue":
-    params["metric"] = st.session_state["cc_metric"]
-if st.session_state["cc_grain"] != "day":
-    params["grain"] = st.session_state["cc_grain"]
-if params != url:
-    st.query_params.from_dict(params)
-for warning in warnings:
-    st.warning(f"Link not fully applied: {markdown_text(warning)}.")
+for key, (param, _, default) in choices.items():
+    if st.session_state[key] not in (default, None):
+        params[param] = st.session_state[key]
+if focus is not None:
+    params["alert"] = st.session_state["cc_alert"]
+navigation.keep_in_url(params)
+navigation.show_link_warnings(warnings)
 
 first, last, days = filters.bounds(options.data_start, options.data_end)
 st.caption(
     f"**{first:%d %b %Y} - {last:%d %b %Y}** ({days} days; data to {options.data_end:%d %b %Y}),"
-    f" compared with the {days} days before. Sparklines: the same KPI over the last four periods."
+    f" compared with the {days} days before (and, under a tile, with the same {days} days a "
+    "year earlier where the data covers them). Sparklines: the same KPI over the last four "
+    "periods."
 )
 
 # ---- tiles ------------------------------------------------------------------------------------
@@ -158,8 +291,28 @@ for row in range(0, len(tiles), per_row):
             )
             if tile.note:
                 st.caption(_sentence(tile.note))
+            if tile.year_ago_text():
+                st.caption(f"vs last year: {tile.year_ago_text()}")
 
-alerts: pd.DataFrame = db.cached(kpis.kpi_alerts, None, None)
+with st.expander(
+    "Why did it change? Revenue, orders and new customers by what moved them",
+    expanded="why" in url or "by" in url or "vs" in url,
+    icon=":material/query_stats:",
+):
+    w1, w2, w3 = st.columns([2.4, 2.8, 2])
+    with w1:
+        why = st.segmented_control(
+            "KPI", WHY_KPIS, key="cc_why", format_func=lambda k: kpis.DRIVER_KPIS[k][0]
+        )
+    with w2:
+        against = st.segmented_control(
+            "Compared with", list(AGAINST), key="cc_vs", format_func=AGAINST.get
+        )
+    with w3:
+        split = st.selectbox("Split by", list(dimensions), key="cc_by", format_func=dimensions.get)
+    breakdown = db.cached(kpis.kpi_drivers, filters, why or "revenue", split, against or "previous")
+    _show_drivers(breakdown, dimensions[split])
+
 if not alerts.empty:
     near = kpis.alerts_near_period(alerts, first, last, options.data_end)
     if near.empty:
@@ -180,6 +333,13 @@ if not alerts.empty:
             f"{kpis.alert_age(int(newest['age_days']))}): {markdown_text(newest['message'])}. "
             f"{_alerts_count(len(alerts))} in the history: see *Trends & alerts*.",
             icon=":material/notifications_active:",
+        )
+        st.button(
+            "Show it on the trend",
+            key="cc_show_alert",
+            on_click=_focus_alert,
+            args=(kpis.alert_key(newest), newest["metric"], newest["grain"]),
+            help="Opens the trend below on this alert's series and days.",
         )
 
 # ---- sections ---------------------------------------------------------------------------------
@@ -208,14 +368,18 @@ with trends:
                 format_func=lambda g: kpis.GRAIN_LABELS[g],
             )
         metric, grain = metric or "revenue", grain or "day"
-        trend_channel = channel if channel in monitored else "all"
+        if focus is not None:
+            trend_channel = focus["channel"]
+        else:
+            trend_channel = channel if channel in monitored else "all"
         with c3:
-            note = (
-                ""
-                if trend_channel == channel
-                else f" Channel {markdown_text(channel)} is too thin to monitor; showing all "
-                "channels."
-            )
+            if focus is not None or trend_channel == channel:
+                note = ""
+            else:
+                note = (
+                    f" Channel {markdown_text(channel)} is too thin to monitor; showing all "
+                    "channels."
+                )
             settings = kpis.ForecastSettings()
             st.caption(
                 "Forecast: robust regression with trend, weekly and yearly seasonality. Band: "
@@ -229,11 +393,26 @@ with trends:
             st.caption(markdown_text(_sentence(db.cached(kpis.forecast_fit).text())))
         forecast = db.cached(kpis.kpi_forecast, metric, trend_channel, grain)
         label = kpis.METRICS[metric][0] + ("" if trend_channel == "all" else f" - {trend_channel}")
+        if focus is not None:
+            f1, f2 = st.columns([5, 1.2])
+            f1.info(
+                f"Showing the alert ({kpis.GRAIN_LABELS[grain]} series): "
+                f"{markdown_text(focus['message'])}.",
+                icon=":material/center_focus_strong:",
+            )
+            f2.button("Show the whole trend", key="cc_clear_alert", on_click=_clear_focus)
+            title = f"{label}, {kpis.GRAIN_LABELS[grain]}: the alert (shaded)"
+        elif grain == "day":
+            title = f"{label}, daily (last 6 months; double-click for all)"
+        else:
+            title = f"{label}, weekly"
         st.plotly_chart(
             kpis.figure_forecast(
                 forecast,
-                f"{label}, {'daily (last 6 months; double-click for all)' if grain == 'day' else 'weekly'}",
+                title,
                 show_days=182 if grain == "day" else None,
+                focus=(focus["start_date"], focus["end_date"]) if focus is not None else None,
+                focus_range=kpis.alert_window(focus) if focus is not None else None,
             ),
             width="stretch",
         )
@@ -258,11 +437,17 @@ with trends:
                     "message",
                 ]
             ]
+            table_key = f"cc_alert_table_{st.session_state.get('cc_alert_table_v', 0)}"
+            rows = [(kpis.alert_key(a), a["metric"], a["grain"]) for a in alerts.to_dict("records")]
+            st.caption("Pick an alert to open the trend on its series and days.")
             st.dataframe(
                 shown,
                 hide_index=True,
                 width="stretch",
                 height=240,
+                key=table_key,
+                on_select=partial(_pick_alert, table_key, rows),
+                selection_mode="single-row",
                 column_config={
                     "end_date": st.column_config.DateColumn("Until"),
                     "age": st.column_config.NumberColumn(

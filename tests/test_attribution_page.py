@@ -71,3 +71,73 @@ def test_renders_before_any_build(tmp_path, monkeypatch):
     at.run()
     assert not at.exception, at.exception
     assert any("build stage" in i.value for i in at.info)
+
+
+# --- the view in the URL ----------------------------------------------------------------------
+
+
+def _open(query: dict) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _link_warnings(at: AppTest) -> list[str]:
+    return [w.value for w in at.warning if w.value.startswith("Link not fully applied")]
+
+
+def _param(at: AppTest, key: str):
+    value = at.query_params.get(key)
+    return value[0] if isinstance(value, list) else value
+
+
+def test_a_link_opens_the_scheme_segment_and_model(demo_db, demo_db_copy, monkeypatch):
+    from ccrm_core.conductor import attribution, journeys
+    from ccrm_core.foundation import store
+
+    con = store.connect_reader(demo_db)  # the page holds its copy open: read the original
+    try:
+        segments = journeys.segments(con)
+        scheme = segments["scheme"].iloc[-1]  # a segment scheme when mart_customer is built
+        segment = segments.loc[segments["scheme"] == scheme, "segment"].iloc[-1]
+        expected = attribution.load_attribution(con, scheme, segment)
+    finally:
+        con.close()
+    monkeypatch.setenv("CCRM_DB", str(demo_db_copy))
+    at = _open({"scheme": scheme, "segment": segment, "model": "first_touch"})
+    assert _link_warnings(at) == []
+    assert at.selectbox(key="scheme").value == scheme
+    assert at.selectbox(key="segment").value == segment
+    assert at.selectbox(key="model").value == "first_touch"
+    shown = at.dataframe[0].value.set_index("Channel")["Conversions"].sort_index()
+    first_touch = expected[expected["model"] == "first_touch"].set_index("channel")
+    assert shown.round(6).tolist() == first_touch["conversions"].sort_index().round(6).tolist()
+
+
+def test_changing_the_model_or_scheme_updates_the_link(demo_db_copy, monkeypatch):
+    monkeypatch.setenv("CCRM_DB", str(demo_db_copy))
+    at = _open({})
+    assert "model" not in at.query_params  # defaults stay out of the link
+    at.selectbox(key="model").set_value("linear").run()
+    assert _param(at, "model") == "linear"
+    at.selectbox(key="model").set_value("markov_1").run()
+    assert "model" not in at.query_params
+    if len(at.selectbox(key="scheme").options) > 1:
+        at.selectbox(key="scheme").select_index(1).run()
+        assert not at.exception
+        scheme = at.selectbox(key="scheme").value
+        assert scheme != "all" and _param(at, "scheme") == scheme
+
+
+def test_a_bad_link_falls_back_to_the_defaults_with_a_note(demo_db_copy, monkeypatch):
+    monkeypatch.setenv("CCRM_DB", str(demo_db_copy))
+    at = _open({"model": "<script>x</script>", "scheme": "nope", "segment": "x" * 100_000})
+    warnings = _link_warnings(at)
+    assert len(warnings) == 3 and all(len(w) < 400 for w in warnings)
+    assert any("model" in w and "markov" in w for w in warnings)
+    assert at.selectbox(key="model").value == "markov_1"
+    assert at.selectbox(key="scheme").value == at.selectbox(key="scheme").options[0]
+    assert not any(k in at.query_params for k in ("model", "scheme", "segment"))

@@ -86,3 +86,39 @@ def test_cli_ingest_while_the_app_is_open_fails_clearly_and_changes_nothing(
         assert page.get_by_role("heading", name="What is loaded").first.is_visible()
     finally:
         page.close()
+
+
+def test_clicking_an_alert_opens_the_trend_on_it(browser, tmp_path):
+    """A row picked in the Command Center's alert table puts its series and days in the view and
+    the link (the callback only a browser can fire)."""
+    import radar_data
+    from conftest import streamlit_server
+
+    from ccrm_core.foundation import store
+
+    db = radar_data.build_company(tmp_path / "radar.duckdb")
+    con = store.connect_writer(db)
+    try:
+        con.execute("DELETE FROM mart_kpi_alerts")
+        con.execute(
+            "INSERT INTO mart_kpi_alerts VALUES ('week', 'new_customers', 'all', "
+            "DATE '2024-08-05', DATE '2024-08-11', 1, 'drop', 1, 4, -3, -0.75, 5, "
+            "'New customers fell in August')"
+        )
+    finally:
+        con.close()
+    with streamlit_server(db, tmp_path / "streamlit.log") as base:
+        page, errors = open_page(browser, f"{base}/")
+        try:
+            page.set_viewport_size({"width": 1400, "height": 2400})
+            grid = page.locator(".st-key-cc_alert_table_0 [data-testid='stDataFrame']").first
+            box = grid.bounding_box()
+            page.mouse.click(box["x"] + 18, box["y"] + 52)  # the first row's selection box
+            page.wait_for_function("() => location.search.includes('alert=')", timeout=60_000)
+            page.wait_for_selector(IDLE, timeout=120_000)
+            assert "alert=week%3Anew_customers%3A2024-08-11%3Aall" in page.url
+            assert "metric=new_customers" in page.url and "grain=week" in page.url
+            assert page.get_by_text("Showing the alert (weekly series)").first.is_visible()
+            assert page.locator("[data-testid='stException']").count() == 0 and not errors
+        finally:
+            page.close()

@@ -548,3 +548,47 @@ def test_response_curve_panels_draw_for_any_number_of_channels(columns):
         domains = [v["domain"] for k, v in fig.layout.to_plotly_json().items() if "axis" in k]
         assert len(domains) == 2 * n
         assert all(0.0 <= lo < hi <= 1.0 for lo, hi in domains)
+
+
+# --- a plan in a link ---------------------------------------------------------------------------
+
+
+def test_a_plan_round_trips_through_its_link_parameter():
+    curves = budget.synthetic_curves(3, seed=1)
+    channels = list(curves["channel"])
+    plan = {channels[0]: 1234.5, channels[1]: 0.0, channels[2]: 100.004}
+    text = budget.plan_to_param(plan)
+    assert text == f"{channels[0]}:1234.5,{channels[1]}:0,{channels[2]}:100"  # to the cent
+    back, notes = budget.plan_from_param(text, curves)
+    assert back == {channels[0]: 1234.5, channels[1]: 0.0, channels[2]: 100.0} and notes == []
+    # a channel name with the separators in it stays whole
+    odd = pd.concat([curves, curves.iloc[:1].assign(channel="tv: north, east")])
+    text = budget.plan_to_param({"tv: north, east": 5.0})
+    assert text == "tv%3A%20north%2C%20east:5"
+    assert budget.plan_from_param(text, odd)[0]["tv: north, east"] == 5.0
+
+
+def test_a_link_plan_fits_the_curves_and_a_bad_one_is_refused():
+    curves = budget.synthetic_curves(3, seed=1)
+    a, b, c = curves["channel"]
+    plan, notes = budget.plan_from_param(f"{a}:10,fax:5", curves)
+    assert plan == {a: 10.0, b: 0.0, c: 0.0}
+    assert notes == [
+        "plan: dropped channel(s) without a response curve: 'fax'",
+        f"plan: set to 0 (not in the link): {b}, {c}",
+    ]
+    for bad, why in (
+        (f"{a}:abc", "not a number"),
+        (f"{a}:-1", "not a number"),
+        (f"{a}:nan", "not a number"),
+        (f"{a}:1e400", "not a number"),
+        (f"{a}:1e13", "not a number"),
+        (f"{a}:1,{a}:2", "twice"),
+        ("justtext", "not channel:weekly spend"),
+        (":5", "not channel:weekly spend"),
+        ("x" * 30_000, "longer than"),
+        ("fax:5,telex:1", "no channel with a response curve"),
+    ):
+        plan, notes = budget.plan_from_param(bad, curves)
+        assert plan is None and len(notes) == 1 and why in notes[0], bad
+        assert notes[0].endswith("showing the current plan") and len(notes[0]) < 300

@@ -194,3 +194,97 @@ def test_the_page_says_when_the_model_was_fitted_and_a_refit_since_a_save(curves
     assert not at.exception
     loaded = " ".join(i.value for i in at.info)
     assert "Loaded scenario" in loaded and "refitted since" in loaded and "build 1" in loaded
+
+
+# --- the view in the URL ----------------------------------------------------------------------
+
+
+def _open(query: dict) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _param(at: AppTest, key: str):
+    value = at.query_params.get(key)
+    return value[0] if isinstance(value, list) else value
+
+
+def _link_warnings(at: AppTest) -> list[str]:
+    return [w.value for w in at.warning if w.value.startswith("Link not fully applied")]
+
+
+def test_a_link_opens_its_plan_and_objective(curves_db):
+    curves = budget.synthetic_curves(10, seed=5)
+    plan = {ch: round(v, 2) for ch, v in budget.current_plan(curves).items()}
+    plan["tv"] = round(plan["tv"] * 1.5, 2)
+    at = _open({"plan": budget.plan_to_param(plan), "objective": "profit"})
+    assert _link_warnings(at) == []
+    assert at.selectbox(key="budget_objective").value == "profit"
+    assert at.slider(key="budget_w_tv").value == pytest.approx(plan["tv"])
+    assert _metric(at, "Revenue / week") == pytest.approx(
+        budget.predict(curves, plan).revenue, abs=1.0
+    )
+    assert _param(at, "plan") == budget.plan_to_param(plan)  # the link stays as it came
+
+
+def test_changing_the_plan_or_objective_updates_the_link(curves_db):
+    at = _open({})
+    assert not at.query_params  # the current plan and revenue: nothing to say
+    current = budget.current_plan(budget.synthetic_curves(10, seed=5))
+    at.slider(key="budget_w_tv").set_value(round(current["tv"] * 2)).run()
+    at.selectbox(key="budget_objective").set_value("conversions").run()
+    assert _param(at, "objective") == "conversions"
+    link = dict(item.rsplit(":", 1) for item in _param(at, "plan").split(","))
+    assert float(link["tv"]) == round(current["tv"] * 2)
+    assert float(link["email"]) == pytest.approx(current["email"], abs=0.005)
+    at.button(key="budget_reset").click().run()
+    assert "plan" not in at.query_params
+
+
+def test_a_saved_scenario_opens_by_name_and_stays_named_until_the_plan_moves(curves_db):
+    curves = budget.synthetic_curves(10, seed=5)
+    plan = budget.current_plan(curves) | {"tv": 2000.0}
+    con = store.connect_writer(curves_db)
+    try:
+        budget.save_scenario(con, "Plan A", plan)
+    finally:
+        con.close()
+    at = _open({"scenario": "Plan A"})
+    assert at.slider(key="budget_w_tv").value == 2000.0
+    assert any(i.value.startswith("Loaded scenario “Plan A”") for i in at.info)
+    assert at.selectbox(key="budget_load_name").value == "Plan A"
+    assert _param(at, "scenario") == "Plan A" and "plan" not in at.query_params
+    at.slider(key="budget_w_tv").set_value(2500.0).run()
+    assert "scenario" not in at.query_params and "tv:2500" in _param(at, "plan")
+    # loading it with the button names it again
+    at.button(key="budget_load").click().run()
+    assert _param(at, "scenario") == "Plan A" and "plan" not in at.query_params
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ({"objective": "<img src=x>"}, ["objective"]),
+        ({"scenario": "Nope\x07[x](http://evil.example)"}, ["not a saved scenario"]),
+        ({"plan": "tv:abc"}, ["not a number"]),
+        ({"plan": "tv:1e400,email:5"}, ["not a number"]),
+        ({"plan": "x" * 100_000}, ["longer than"]),
+        ({"plan": "fax:5"}, ["no channel with a response curve"]),
+        ({"plan": "tv:5", "scenario": "Plan A"}, ["left aside", "set to 0"]),
+    ],
+)
+def test_a_bad_link_falls_back_with_a_note(curves_db, query, expected):
+    at = _open(query)
+    warnings = _link_warnings(at)
+    assert len(warnings) == len(expected) and all(len(w) < 600 for w in warnings)
+    for warning, text in zip(warnings, expected, strict=True):
+        assert text in warning
+    assert at.selectbox(key="budget_objective").value == "revenue"
+    if "plan" in query and "tv:5" not in query["plan"]:  # the current plan stays
+        current = budget.current_plan(budget.synthetic_curves(10, seed=5))
+        assert at.slider(key="budget_w_tv").value == pytest.approx(current["tv"])
+        assert not at.query_params

@@ -3,6 +3,7 @@ and it copes with a database where the marts are not built yet."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,10 @@ def test_a_365_day_view_shows_no_change_the_data_cannot_support(company_db, monk
     assert any(c.startswith("Incomplete: needs data from 2 Jan 2023") for c in captions)
 
 
+def _alert_table(at: AppTest):
+    return next(d for d in at.dataframe if (d.key or "").startswith("cc_alert_table"))
+
+
 def _with_alerts(path: Path, rows: list[tuple]) -> None:
     con = store.connect_writer(path)
     try:
@@ -170,7 +175,7 @@ def test_the_alert_banner_shows_the_period_s_alerts_with_their_age(
     assert "2 alerts in the history" in banner
     assert "dayly" not in banner
     # the alert table says how old each alert is
-    table = at.dataframe[0].value
+    table = _alert_table(at).value
     assert table["age"].tolist() == [3, 142] and table["grain"].tolist() == ["daily", "weekly"]
 
 
@@ -198,3 +203,139 @@ def test_tabs_say_what_their_numbers_mean(company_db, monkeypatch):
     assert "segment on the day before the period" in captions
     # the forecast says which data it read and when it was fitted
     assert "Data to 31 Dec 2024 · model fitted" in captions
+
+
+# --- why a KPI changed, the same period last year, alerts that open the trend ------------------
+
+
+def _drivers_table(at: AppTest):
+    return next(d.value for d in at.dataframe if "share_of_change" in d.value.columns)
+
+
+def _sql_revenue_by_segment(path: Path, first: str, last: str) -> dict[str, float]:
+    """Revenue per today's RFM segment straight from the orders (not from any mart)."""
+    con = store.connect_reader(path)  # a copy: the app process holds the page's file open
+    try:
+        rows = con.execute(
+            "SELECT m.rfm_segment, sum(o.revenue) FROM customer_orders o "
+            "JOIN mart_customer m USING (customer_id) "
+            "WHERE CAST(o.ts AS DATE) BETWEEN CAST(? AS DATE) AND CAST(? AS DATE) GROUP BY 1",
+            [first, last],
+        ).fetchall()
+    finally:
+        con.close()
+    return dict(rows)
+
+
+def test_the_breakdown_panel_matches_the_orders(company_db, tmp_path, monkeypatch):
+    copy = tmp_path / "copy.duckdb"
+    copy.write_bytes(company_db.read_bytes())
+    now = _sql_revenue_by_segment(copy, "2024-12-02", "2024-12-31")
+    before = _sql_revenue_by_segment(copy, "2023-12-02", "2023-12-31")
+    at = _open(company_db, monkeypatch, {"vs": "year_ago", "by": "rfm_segment"})
+    assert at.segmented_control(key="cc_vs").value == "year_ago"
+    assert at.selectbox(key="cc_by").value == "rfm_segment"
+    table = _drivers_table(at).set_index("Segment: rfm segment")
+    for segment in set(now) | set(before):
+        row = table.loc[segment]
+        assert row["now"] == now.get(segment, 0), segment
+        assert row["before"] == before.get(segment, 0), segment
+        assert row["change"] == now.get(segment, 0) - before.get(segment, 0), segment
+    assert table["change"].sum() == sum(now.values()) - sum(before.values()) == 180
+    assert list(table.index) == ["New", "Champions", "Lost"]  # +100, +90, -10
+    text = " ".join(m.value for m in at.markdown)
+    # orders 1 -> 4, average order 10 -> 47.50: (4 - 1) x 28.75 and 37.5 x 2.5
+    assert "Orders effect **+86.25** (1 → 4 orders)" in text
+    assert "order-value effect **+93.75** (average order 10.00 → 47.50)" in text
+    assert "Moved most: **New** (+100.00, 56% of the change)" in text
+    # the waterfall starts from last year's revenue and ends on this period's
+    bridge = next(
+        json.loads(c.proto.spec)
+        for c in at.get("plotly_chart")
+        if "Revenue: the same period" in json.dumps(json.loads(c.proto.spec)["layout"]["title"])
+    )
+    assert bridge["data"][0]["y"] == [10.0, 86.25, 93.75, 190.0]
+    # a change of split goes into the link; back to the default leaves it out
+    at.selectbox(key="cc_by").set_value("source_system").run()
+    assert not at.exception
+    assert at.query_params["by"] in (["source_system"], "source_system")
+    assert _drivers_table(at)["Source system"].tolist() == ["shop", "crm"]
+    at.segmented_control(key="cc_vs").set_value("previous").run()
+    assert "vs" not in at.query_params
+    assert "Orders effect **+190.00** (0 → 4 orders)" in " ".join(m.value for m in at.markdown)
+
+
+def test_the_breakdown_says_when_the_data_cannot_compare(company_db, monkeypatch):
+    at = _open(company_db, monkeypatch, {"why": "new_customers"})
+    captions = [c.value for c in at.caption]
+    assert "No comparison with the previous period: it needs data from 3 Nov 2023" in " ".join(
+        captions
+    )
+    assert _drivers_table(at)["now"].tolist() == [1]  # B, on web
+
+
+def test_tiles_show_the_change_against_last_year(company_db, monkeypatch):
+    at = _open(company_db, monkeypatch)
+    captions = [c.value for c in at.caption]
+    assert "vs last year: +180.00 (+1800%)" in captions  # revenue 10 -> 190
+    assert "vs last year: +3 (+300%)" in captions  # orders 1 -> 4
+
+
+def test_a_bad_breakdown_link_warns_and_shows_the_default(company_db, monkeypatch):
+    at = _open(
+        company_db,
+        monkeypatch,
+        {"why": "<b>x</b>", "by": "x" * 100_000, "vs": "decade", "metric": "profit"},
+    )
+    warnings = [w.value for w in at.warning if w.value.startswith("Link not fully applied")]
+    assert len(warnings) == 4 and all(len(w) < 400 for w in warnings)
+    assert at.selectbox(key="cc_by").value == "channel"
+    assert at.segmented_control(key="cc_why").value == "revenue"
+    assert not any(k in at.query_params for k in ("why", "by", "vs", "metric"))
+
+
+def test_an_alert_opens_the_trend_on_its_series_and_days(company_db, tmp_path, monkeypatch):
+    path = tmp_path / "alerts.duckdb"
+    path.write_bytes(company_db.read_bytes())
+    _with_alerts(
+        path,
+        [
+            ("day", "2024-12-27", "2024-12-28", "Orders fell at the end of December"),
+            ("week", "2024-08-05", "2024-08-11", "Orders fell in August"),
+        ],
+    )
+    at = _open(path, monkeypatch)
+    assert at.segmented_control(key="cc_metric").value == "revenue"
+    at.button(key="cc_show_alert").click().run()  # the banner's newest alert
+    assert not at.exception
+    assert at.segmented_control(key="cc_metric").value == "orders"
+    assert at.query_params["alert"] in (["day:orders:2024-12-28:all"], "day:orders:2024-12-28:all")
+    assert any("Showing the alert" in i.value and "end of December" in i.value for i in at.info)
+    spec = next(
+        json.loads(c.proto.spec)
+        for c in at.get("plotly_chart")
+        if "the alert (shaded)" in c.proto.spec
+    )
+    # six weeks before the alert to two weeks after it
+    assert [x[:10] for x in spec["layout"]["xaxis"]["range"]] == ["2024-11-15", "2025-01-11"]
+    # the link opens the same view; another KPI drops the alert from the link
+    again = _open(path, monkeypatch, {"alert": "week:orders:2024-08-11:all"})
+    assert again.segmented_control(key="cc_grain").value == "week"
+    assert again.segmented_control(key="cc_metric").value == "orders"
+    assert any("Orders fell in August" in i.value for i in again.info)
+    again.segmented_control(key="cc_metric").set_value("revenue").run()
+    assert "alert" not in again.query_params
+    assert not any("Showing the alert" in i.value for i in again.info)
+    # and the button puts the whole trend back
+    at.button(key="cc_clear_alert").click().run()
+    assert (
+        "alert" not in at.query_params and at.segmented_control(key="cc_metric").value == "orders"
+    )
+
+
+def test_a_bad_alert_link_warns_and_shows_the_whole_trend(company_db, monkeypatch):
+    for bad in ("day:orders:2024-12-28:all", "[x](http://evil.example)", "x" * 100_000):
+        at = _open(company_db, monkeypatch, {"alert": bad})
+        [warning] = [w.value for w in at.warning if w.value.startswith("Link not fully applied")]
+        assert "not an alert of this data" in warning and len(warning) < 400
+        assert "alert" not in at.query_params

@@ -620,3 +620,155 @@ def test_first_order_ties_on_time_are_broken_by_order_id(tmp_path):
         assert ("web", 1) in new and all(n == 0 for ch, n in new if ch == "store")
     finally:
         con.close()
+
+
+# --- why a KPI changed: drivers, the same period last year, alert links -----------------------
+# Default view: 2024-12-02..12-31. The same period last year: 2023-12-02..12-31, which holds one
+# order, o9 (D, web, shop, 10). The period: o4 80 + o5 20 (B, web, shop), o3 30 (A, store,
+# shop), o7 60 (C, store, crm): 4 orders, 190.
+
+
+def test_the_revenue_bridge_adds_up_to_the_change():
+    # average order 10 -> 47.5; orders 1 -> 4; change 180
+    orders_effect, value_effect = kpis.revenue_bridge(10.0, 1, 190.0, 4)
+    assert orders_effect == pytest.approx(3 * (10 + 47.5) / 2)  # 86.25
+    assert value_effect == pytest.approx(37.5 * (1 + 4) / 2)  # 93.75
+    assert orders_effect + value_effect == 180.0
+    # the split is symmetric: going back undoes both effects
+    assert kpis.revenue_bridge(190.0, 4, 10.0, 1) == pytest.approx((-86.25, -93.75))
+    # same orders: all of the change is order value; no orders before: all of it is orders
+    assert kpis.revenue_bridge(60.0, 2, 110.0, 2) == (0.0, 50.0)
+    assert kpis.revenue_bridge(0.0, 0, 190.0, 4) == (190.0, 0.0)
+    assert kpis.revenue_bridge(50.0, 2, 0.0, 0) == (-50.0, 0.0)
+
+
+def test_the_same_period_last_year():
+    assert kpis.year_earlier(date(2024, 12, 31)) == date(2023, 12, 31)
+    assert kpis.year_earlier(date(2024, 2, 29)) == date(2023, 2, 28)
+    o = (date(2023, 11, 15), date(2024, 12, 31))
+    ago = kpis.comparison_period(KpiFilters(), *o, "year_ago")
+    assert (ago.start, ago.end, ago.covered) == (date(2023, 12, 2), date(2023, 12, 31), True)
+    prev = kpis.comparison_period(KpiFilters(), *o, "previous")
+    assert (prev.start, prev.end, prev.covered) == (date(2024, 11, 2), date(2024, 12, 1), True)
+    # new customers read the period and the active window before it: the 30 + 365 days up to
+    # 2023-12-31 start on 2022-12-02, before the data
+    new = kpis.comparison_period(KpiFilters(), *o, "year_ago", "new_customers")
+    assert not new.covered and "needs data from 2 Dec 2022" in new.note()
+    assert not kpis.comparison_period(KpiFilters(period="365"), *o, "year_ago").covered
+
+
+def test_tiles_compare_with_the_same_period_last_year(company):
+    t = tiles(company)
+    assert t["revenue"].year_ago == 10 and t["revenue"].year_ago_text() == "+180.00 (+1800%)"
+    assert t["orders"].year_ago == 1 and t["aov"].year_ago == pytest.approx(10)
+    # active customers (365d) on 2023-12-31 need orders from 2023-01-01: not covered
+    assert t["active_customers"].year_ago is None and t["new_customers"].year_ago is None
+    assert t["contactable_reach"].year_ago_text() is None  # a snapshot
+    # a 365-day period a year earlier starts long before the data
+    assert tiles(company, period="365")["revenue"].year_ago is None
+
+
+def _groups(d) -> dict[str, tuple]:
+    return {r.group: (r.before, r.now, r.change) for r in d.groups.itertuples()}
+
+
+def test_revenue_drivers_against_last_year_by_channel_source_and_segment(company):
+    by_channel = kpis.kpi_drivers(company, KpiFilters(), "revenue", "channel", "year_ago")
+    assert (by_channel.before, by_channel.now, by_channel.change) == (10, 190, 180)
+    assert (by_channel.orders_before, by_channel.orders_now) == (1, 4)
+    assert by_channel.effects == pytest.approx((86.25, 93.75))
+    # web 10 -> 100 (B), store 0 -> 90 (A 30, C 60): a tie, by name
+    assert _groups(by_channel) == {"store": (0, 90, 90), "web": (10, 100, 90)}
+    assert by_channel.groups["group"].tolist() == ["store", "web"]
+    assert by_channel.groups["share_of_change"].tolist() == [0.5, 0.5]
+    by_source = kpis.kpi_drivers(company, KpiFilters(), "revenue", "source_system", "year_ago")
+    assert by_source.groups["group"].tolist() == ["shop", "crm"]  # +120 (A, B, less D), +60 (C)
+    assert _groups(by_source) == {"shop": (10, 130, 120), "crm": (0, 60, 60)}
+    # today's segments: Champions A and C, New B, Lost D
+    by_segment = kpis.kpi_drivers(company, KpiFilters(), "revenue", "rfm_segment", "year_ago")
+    assert _groups(by_segment) == {"New": (0, 100, 100), "Champions": (0, 90, 90),
+                                   "Lost": (10, 0, -10)}  # fmt: skip
+    assert by_segment.groups["group"].tolist() == ["New", "Champions", "Lost"]
+    for d in (by_channel, by_source, by_segment):
+        assert d.groups["change"].sum() == d.change
+    # orders of store only: 0 -> 2 (A, C)
+    store_orders = kpis.kpi_drivers(
+        company, KpiFilters(channel="store"), "orders", "channel", "year_ago"
+    )
+    assert (store_orders.before, store_orders.now, store_orders.effects) == (0, 2, None)
+
+
+def test_drivers_against_a_period_the_data_does_not_cover(company):
+    # new customers against the previous period need data from 2023-11-03 (period + window)
+    d = kpis.kpi_drivers(company, KpiFilters(), "new_customers", "channel", "previous")
+    assert d.before is None and d.change is None and d.effects is None
+    assert d.note.startswith("no comparison with the previous period: it needs data from 3 Nov")
+    assert _groups(d)["web"][1] == 1  # B's first order, on web
+    assert d.groups["change"].isna().all()
+    # against the previous 30 days, revenue is covered (no orders then: all of it is orders)
+    prev = kpis.kpi_drivers(company, KpiFilters(), "revenue", "channel", "previous")
+    assert (prev.before, prev.effects, prev.note) == (0, (190, 0), "")
+
+
+def test_customers_in_no_segment_are_one_group_and_a_segment_view_has_no_segment_split(
+    tmp_path,
+):
+    con = store.connect_writer(tmp_path / "r.duckdb")
+    try:
+        radar_data.write_company(con)
+        con.execute("DELETE FROM mart_customer WHERE customer_id = 'B'")
+        pipeline.build(con, stages=["daily_kpis", "customer_kpis"])
+        d = kpis.kpi_drivers(con, KpiFilters(), "revenue", "rfm_segment", "year_ago")
+        assert _groups(d) == {kpis.NO_SEGMENT: (0, 100, 100), "Champions": (0, 90, 90),
+                              "Lost": (10, 0, -10)}  # fmt: skip
+        assert d.groups["change"].sum() == d.change == 180
+        options = kpis.filter_options(con)
+        assert set(kpis.driver_dimensions(KpiFilters(), options)) == {
+            "channel", "source_system", "rfm_segment"}  # fmt: skip
+        champions = KpiFilters(scheme="rfm_segment", segment="Champions")
+        assert set(kpis.driver_dimensions(champions, options)) == {"channel", "source_system"}
+        with pytest.raises(ValueError, match="no split by"):
+            kpis.kpi_drivers(con, champions, "revenue", "rfm_segment")
+        assert kpis.kpi_drivers(con, champions, "revenue", "channel", "year_ago").change == 90
+    finally:
+        con.close()
+
+
+def test_driver_figures_start_at_zero_and_add_up(company):
+    d = kpis.kpi_drivers(company, KpiFilters(), "revenue", "rfm_segment", "year_ago")
+    bridge = kpis.figure_revenue_bridge(d).data[0]
+    assert list(bridge.measure) == ["absolute", "relative", "relative", "total"]
+    assert list(bridge.y) == pytest.approx([10, 86.25, 93.75, 190])
+    fig = kpis.figure_driver_contributions(d, "Segment")
+    assert list(fig.data[0].x) == ["Before", "New", "Champions", "Lost", "Now"]
+    assert fig.layout.yaxis.rangemode == "tozero"
+    # more groups than shown: the rest is one step, still adding up
+    small = kpis.figure_driver_contributions(d, "Segment", top=2).data[0]
+    assert list(small.x) == ["Before", "New", "2 others", "Now"]
+    assert list(small.y) == pytest.approx([10, 100, 80, 190])
+    # no comparison: the period's values by group, bars from zero
+    none = kpis.kpi_drivers(company, KpiFilters(), "new_customers", "channel", "previous")
+    assert kpis.figure_driver_contributions(none, "Sales channel").data[0].type == "bar"
+    assert "no comparison" in kpis.figure_revenue_bridge(none).layout.title.text
+
+
+def test_an_alert_link_names_one_alert_and_anything_else_names_none():
+    alerts = pd.DataFrame(
+        {
+            "grain": ["day", "week"],
+            "metric": ["orders", "revenue"],
+            "channel": ["web:eu", "all"],
+            "start_date": [date(2024, 12, 27), date(2024, 8, 5)],
+            "end_date": [date(2024, 12, 28), date(2024, 8, 11)],
+        }
+    )
+    key = kpis.alert_key(alerts.iloc[0])
+    assert key == "day:orders:2024-12-28:web:eu"
+    assert kpis.find_alert(alerts, key)["channel"] == "web:eu"
+    assert kpis.find_alert(alerts, "week:revenue:2024-08-11:all")["metric"] == "revenue"
+    for bad in ("", "day:orders:2024-12-28:web", "x" * 100_000, "a:b:not-a-date:c", "::::"):
+        assert kpis.find_alert(alerts, bad) is None
+    assert kpis.find_alert(alerts.iloc[:0], key) is None
+    # six weeks before and two after (daily); half a year and eight weeks (weekly)
+    assert kpis.alert_window(alerts.iloc[0]) == (date(2024, 11, 15), date(2025, 1, 11))
+    assert kpis.alert_window(alerts.iloc[1]) == (date(2024, 2, 5), date(2024, 10, 6))

@@ -86,8 +86,11 @@ def test_hostile_url_parameters_and_data_show_as_text(hostile_app, browser):
             "/customer_360?" + urlencode({"customer_id": planted["customer_id"]}),
             None,
         ),
-        "attribution": ("/attribution", None),
-        "budget simulator": ("/budget_simulator", None),
+        "attribution": ("/attribution?" + urlencode({"model": hostile("url-model")}), None),
+        "budget simulator": (
+            "/budget_simulator?" + urlencode({"plan": hostile("url-plan")}),
+            None,
+        ),
         "data hygiene": ("/data_hygiene", None),
     }
     problems = {}

@@ -171,10 +171,11 @@ def test_shortened_cuts_long_text_with_an_ellipsis():
 def test_command_center(planted):
     params = {key: hostile(f"url-{key}") for key in ("period", "segment", "channel", "source")}
     params |= {key: hostile(f"url-{key}") for key in ("window", "metric", "grain")}
+    params |= {key: hostile(f"url-{key}") for key in ("why", "vs", "by", "alert")}
     at = run("command_center", **params)
     check(at)
     warnings = [w.value for w in at.warning if w.value.startswith("Link not fully applied")]
-    assert len(warnings) == 5  # period, segment, channel, source, window
+    assert len(warnings) == 11  # one per parameter
     # custom period with hostile, 100k-character dates: named, escaped and shortened
     at = run("command_center", period="custom", start=LONG, end=hostile("url-end"))
     check(at)
@@ -217,8 +218,9 @@ def test_customer_360(planted):
 
 
 def test_attribution(planted):
-    at = run("attribution")
+    at = run("attribution", scheme=hostile("url-scheme"), model=hostile("url-model"))
     check(at)
+    assert len([w for w in at.warning if w.value.startswith("Link not fully applied")]) == 2
     at.selectbox(key="scheme").select_index(1).run()  # a segment scheme: hostile segments
     at.selectbox(key="segment").select_index(0).run()
     check(at)
@@ -227,8 +229,9 @@ def test_attribution(planted):
 
 
 def test_budget_simulator(planted):
-    at = run("budget_simulator")
+    at = run("budget_simulator", plan=hostile("url-plan"), objective=hostile("url-objective"))
     check(at)
+    assert len([w for w in at.warning if w.value.startswith("Link not fully applied")]) == 2
     sliders = [s.label for s in at.slider if "(current " in s.label]
     assert sliders and all(ESCAPED_MARKDOWN in s for s in sliders)
     at.multiselect(key="budget_compare").select(hostile_data.SCENARIO).run()

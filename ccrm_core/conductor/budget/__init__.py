@@ -29,8 +29,8 @@ Submodules: `curves` loads and checks the response curves and holds the curve ma
 the others; `whatif` predicts, forecasts and exports a plan (`predict`, `forecast`, `waterfall`,
 `plan_csv`); `bounds` turns bounds and locks into per-channel limits; `optimizer` finds the best
 plan under them (`optimize`); `segments` weights channels by the lifetime value they convert
-(segment focus); `scenarios` stores, loads and compares named plans; `charts` draws the
-simulator's figures; `benchmarks` times the what-if and the optimizer.
+(segment focus); `scenarios` stores, loads and compares named plans and writes a plan into a
+link; `charts` draws the simulator's figures; `benchmarks` times the what-if and the optimizer.
 """
 
 from ccrm_core.conductor.budget.benchmarks import (
@@ -72,6 +72,7 @@ from ccrm_core.conductor.budget.optimizer import (
 )
 from ccrm_core.conductor.budget.scenarios import (
     MAX_COMPARED_SCENARIOS,
+    PLAN_PARAM_MAX_SPEND,
     SCENARIO_NAME_MAX,
     SCENARIOS_DDL,
     SCENARIOS_TABLE,
@@ -83,6 +84,8 @@ from ccrm_core.conductor.budget.scenarios import (
     load_scenario,
     model_change_note,
     model_settings,
+    plan_from_param,
+    plan_to_param,
     save_scenario,
     validate_scenario_name,
 )
@@ -119,6 +122,7 @@ __all__ = [
     "MAX_COMPARED_SCENARIOS",
     "OBJECTIVES",
     "OptimizationResult",
+    "PLAN_PARAM_MAX_SPEND",
     "PROPOSED_COLOUR",
     "Prediction",
     "REQUIRED_CURVE_COLUMNS",
@@ -149,7 +153,9 @@ __all__ = [
     "model_settings",
     "optimize",
     "plan_csv",
+    "plan_from_param",
     "plan_table",
+    "plan_to_param",
     "plan_vector",
     "predict",
     "resolve_bounds",

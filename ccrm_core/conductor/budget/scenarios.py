@@ -1,4 +1,5 @@
-"""Scenarios of the budget module: named plans stored in `budget_scenarios`, and comparing them.
+"""Scenarios of the budget module: named plans stored in `budget_scenarios`, comparing them,
+and a plan written into a link (`plan_to_param`, `plan_from_param`).
 
 A stored plan is weekly spend per channel (currency units), one row per channel, with the
 objective, total budget (per week) and settings it was saved with. Names are user text, stored
@@ -11,6 +12,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import quote, unquote
 
 import duckdb
 import pandas as pd
@@ -23,6 +25,8 @@ from ccrm_core.foundation.provenance import ModelFit
 SCENARIOS_TABLE = "budget_scenarios"
 SCENARIO_NAME_MAX = 60
 MAX_COMPARED_SCENARIOS = 4
+PLAN_PARAM_MAX_SPEND = 1e12  # per week and channel: a link asking for more is not a plan
+PLAN_PARAM_MAX_CHARS = 20_000
 
 
 class ScenarioNameError(BudgetError):
@@ -204,3 +208,66 @@ def compare_plans(curves: pd.DataFrame, plans: Mapping[str, Mapping[str, float]]
     frame = pd.DataFrame(columns)
     frame.index.name = "measure"
     return frame.reset_index()
+
+
+# ---------------------------------------------------------------------------------------------
+# A plan in a link
+
+
+def plan_to_param(plan: Mapping[str, float]) -> str:
+    """A plan as one URL query parameter value: 'channel:spend' per channel, comma-separated,
+    spend per week to the cent (channel names percent-encoded, so ',' and ':' in a name stay
+    inside it). Two plans that round to the same cents give the same text."""
+
+    def amount(v: float) -> str:
+        return f"{round(float(v), 2):.2f}".rstrip("0").rstrip(".")
+
+    return ",".join(f"{quote(str(ch), safe='')}:{amount(v)}" for ch, v in plan.items())
+
+
+def plan_from_param(text: str, curves: pd.DataFrame) -> tuple[dict[str, float] | None, list[str]]:
+    """The plan of a link's `plan` parameter (as `plan_to_param` writes it) fitted to the
+    current curves (`align_plan`: unknown channels dropped, missing ones at 0), and notes on
+    what was changed. (None, [why]) when the text is not a plan: an item without
+    'channel:spend', a spend that is not a number from 0 to PLAN_PARAM_MAX_SPEND, a channel
+    named twice, or no channel of the curves; the page then keeps the current plan. User text
+    in the notes is quoted and shortened."""
+
+    def rejected(why: str) -> tuple[None, list[str]]:
+        return None, [f"plan={validation.quoted(text)} {why}; showing the current plan"]
+
+    if len(text) > PLAN_PARAM_MAX_CHARS:
+        return rejected(f"is longer than {PLAN_PARAM_MAX_CHARS:,} characters")
+    plan: dict[str, float] = {}
+    for item in text.split(","):
+        name, sep, number = item.rpartition(":")
+        if not sep or not name:
+            return rejected(f"has {validation.quoted(item, 30)}, not channel:weekly spend")
+        channel = unquote(name)
+        try:
+            value = float(number)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and 0 <= value <= PLAN_PARAM_MAX_SPEND):
+            return rejected(
+                f"gives {validation.quoted(channel, 30)} the spend {validation.quoted(number, 20)}"
+                f", not a number from 0 to {PLAN_PARAM_MAX_SPEND:,.0f}"
+            )
+        if channel in plan:
+            return rejected(f"names {validation.quoted(channel, 30)} twice")
+        plan[channel] = value
+    channels = set(curves["channel"])
+    if not channels & set(plan):
+        return rejected("names no channel with a response curve")
+    unknown = [validation.quoted(ch, 30) for ch in plan if ch not in channels]
+    aligned, _ = align_plan(curves, plan)
+    notes = []
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (
+            f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        )
+        notes.append(f"plan: dropped channel(s) without a response curve: {shown}")
+    missing = [ch for ch in curves["channel"] if ch not in plan]
+    if missing:
+        notes.append(f"plan: set to 0 (not in the link): {', '.join(missing)}")
+    return aligned, notes

@@ -3,9 +3,11 @@ journeys, forecasts and alerts. `marts` holds the build stages daily_kpis, custo
 radar_funnel with their SQL (and the grain of every mart); `forecast` the forecast model with its
 prediction band; `alerts` the kpi_alerts stage that fits it to each KPI series and merges the
 out-of-band points into alerts; `filters` which marts exist, the filter options and the view's
-filters with their URL parameters; `tiles` the KPI tiles; `queries` the page's other reads
-(funnel, cohorts, journeys to a first purchase, stored forecasts and alerts near a period); `figures` the charts; `page` the whole
-page's data for one view and its bench. Import from here: `from ccrm_core.radar import kpis`.
+filters with their URL parameters; `tiles` the KPI tiles; `drivers` why a KPI changed (by sales
+channel, source system and segment, and revenue's orders and order-value effects); `queries`
+the page's other reads (funnel, cohorts, journeys to a first purchase, stored forecasts and
+alerts near a period); `figures` the charts; `page` the whole page's data for one view and its
+bench. Import from here: `from ccrm_core.radar import kpis`.
 """
 
 from ccrm_core.radar.kpis.alerts import (
@@ -17,14 +19,27 @@ from ccrm_core.radar.kpis.alerts import (
     kpi_alerts_stage,
     revenue_with_orders,
 )
+from ccrm_core.radar.kpis.drivers import (
+    COMPARISONS,
+    DRIVER_KPIS,
+    NO_SEGMENT,
+    ComparisonPeriod,
+    KpiDrivers,
+    comparison_period,
+    driver_dimensions,
+    kpi_drivers,
+    revenue_bridge,
+)
 from ccrm_core.radar.kpis.figures import (
     ALERT_REASONS,
     figure_cohort_heatmap,
     figure_distribution,
+    figure_driver_contributions,
     figure_forecast,
     figure_funnel,
     figure_funnel_rates,
     figure_journey_sankey,
+    figure_revenue_bridge,
 )
 from ccrm_core.radar.kpis.filters import (
     STAGE_OF_MART,
@@ -67,8 +82,11 @@ from ccrm_core.radar.kpis.queries import (
     FUNNEL_STAGES,
     GRAIN_LABELS,
     alert_age,
+    alert_key,
+    alert_window,
     alerts_near_period,
     cohort_retention,
+    find_alert,
     first_purchase_paths,
     first_purchase_summary,
     forecast_fit,
@@ -82,7 +100,15 @@ from ccrm_core.radar.kpis.queries import (
     paths_source,
     time_to_convert_distribution,
 )
-from ccrm_core.radar.kpis.tiles import KpiTile, format_value, hygiene_score, kpi_tiles
+from ccrm_core.radar.kpis.tiles import (
+    KpiTile,
+    format_change,
+    format_value,
+    hygiene_score,
+    kpi_history_days,
+    kpi_tiles,
+    year_earlier,
+)
 
 __all__ = [
     "ACTIVE_WINDOWS",
@@ -90,9 +116,11 @@ __all__ = [
     "ALERT_REASONS",
     "ALL",
     "COHORTS_SQL",
+    "COMPARISONS",
     "CUSTOMER_KPIS_SQL",
     "DAILY_KPIS_SQL",
     "DEFAULT_ACTIVE_WINDOW",
+    "DRIVER_KPIS",
     "EMPTY_ALERTS_SQL",
     "EMPTY_FORECAST_SQL",
     "FORECAST_COLUMNS",
@@ -107,39 +135,50 @@ __all__ = [
     "KPI_REACH_SQL",
     "LOYAL_MIN_ORDERS",
     "METRICS",
+    "NO_SEGMENT",
     "ORDER_DAYS_SQL",
     "PERIOD_START_SCHEMES",
     "SEGMENT_SCHEMES",
     "STAGE_OF_MART",
     "STANDARD_PERIODS",
     "CommandCenterView",
+    "ComparisonPeriod",
     "FilterOptions",
     "ForecastSettings",
+    "KpiDrivers",
     "KpiFilters",
     "KpiTile",
     "activity_windows",
     "alert_age",
+    "alert_key",
     "alert_message",
+    "alert_window",
     "alerts_near_period",
     "bench_command_center",
     "cohort_retention",
     "command_center",
+    "comparison_period",
     "customer_kpis_stage",
     "daily_kpis_stage",
+    "driver_dimensions",
     "existing_tables",
     "figure_cohort_heatmap",
     "figure_distribution",
+    "figure_driver_contributions",
     "figure_forecast",
     "figure_funnel",
     "figure_funnel_rates",
     "figure_journey_sankey",
+    "figure_revenue_bridge",
     "filter_options",
     "filters_from_params",
     "filters_to_params",
+    "find_alert",
     "first_purchase_paths",
     "first_purchase_summary",
     "fit_forecast",
     "forecast_fit",
+    "format_change",
     "format_value",
     "funnel_by_segment",
     "funnel_period",
@@ -148,13 +187,17 @@ __all__ = [
     "hygiene_score",
     "kpi_alerts",
     "kpi_alerts_stage",
+    "kpi_drivers",
     "kpi_forecast",
+    "kpi_history_days",
     "kpi_tiles",
     "missing_stages",
     "monitored_channels",
     "path_length_distribution",
     "paths_source",
     "radar_funnel_stage",
+    "revenue_bridge",
     "revenue_with_orders",
     "time_to_convert_distribution",
+    "year_earlier",
 ]

@@ -1,5 +1,6 @@
 """Figures of the command center (data in, go.Figure out): funnel, stage-to-stage rates,
-cohort retention heatmap, journeys Sankey, distributions and the KPI forecast with its band.
+cohort retention heatmap, journeys Sankey, distributions, the KPI forecast with its band and
+the waterfalls of why a KPI changed.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ccrm_core.foundation.rendering import plotly_text
+from ccrm_core.radar.kpis.drivers import DRIVER_KPIS, KpiDrivers
 from ccrm_core.radar.kpis.queries import FUNNEL_STAGES
+from ccrm_core.radar.kpis.tiles import format_value
 
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320, template="plotly_white")
 _ALERT_COLOUR = "#d62728"
@@ -172,12 +175,19 @@ ALERT_REASONS = {
 }
 
 
-def figure_forecast(forecast: pd.DataFrame, title: str, show_days: int | None = None) -> go.Figure:
+def figure_forecast(
+    forecast: pd.DataFrame,
+    title: str,
+    show_days: int | None = None,
+    focus: tuple | None = None,
+    focus_range: tuple | None = None,
+) -> go.Figure:
     """Actual series, forecast, alert band, alerts (red, one legend entry per reason that
     occurs in the series) and the forecast horizon. A point outside the band is an alert by
     itself; the other alerts lie inside it and their legend entry says why (see `fit_forecast`).
-    `show_days` zooms the x axis on the last days of history (plus the horizon); the whole
-    series stays one double-click away."""
+    `show_days` zooms the x axis on the last days of history (plus the horizon); `focus`
+    (first, last day) shades one alert's days and `focus_range` (first, last day) zooms on it
+    instead. The whole series stays one double-click away."""
     fig = go.Figure()
     if forecast is None or forecast.empty:
         return fig.update_layout(title=plotly_text(f"{title}: no data"), **_LAYOUT)
@@ -238,8 +248,96 @@ def figure_forecast(forecast: pd.DataFrame, title: str, show_days: int | None = 
             fillcolor="rgba(0,0,0,0.04)",
             line_width=0,
         )
-    if show_days and not hist.empty:
+    if focus is not None:
+        fig.add_vrect(
+            x0=pd.Timestamp(focus[0]) - pd.Timedelta(hours=12),
+            x1=pd.Timestamp(focus[1]) + pd.Timedelta(hours=12),
+            fillcolor="rgba(214, 39, 40, 0.12)",
+            line_width=0,
+        )
+    if focus_range is not None:
+        fig.update_xaxes(range=[pd.Timestamp(focus_range[0]), pd.Timestamp(focus_range[1])])
+    elif show_days and not hist.empty:
         last = pd.Timestamp(hist["date"].max())
         fig.update_xaxes(range=[last - pd.Timedelta(days=show_days), pd.Timestamp(f["date"].max())])
     fig.update_layout(title=plotly_text(title), legend=dict(orientation="h", y=-0.15), **_LAYOUT)
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Why a KPI changed: waterfalls whose bars start at zero, so a change is never drawn larger
+# than it is against the level it changed from.
+
+
+def _waterfall(
+    start: tuple[str, float], steps: list[tuple[str, float]], end: tuple[str, float], unit: str
+) -> go.Figure:
+    labels = [start[0], *(s[0] for s in steps), end[0]]
+    values = [start[1], *(s[1] for s in steps), end[1]]
+    fig = go.Figure(
+        go.Waterfall(
+            x=labels,
+            y=values,
+            measure=["absolute", *["relative"] * len(steps), "total"],
+            text=[  # steps signed, levels as they are
+                ("+" if v >= 0 and 0 < i < len(values) - 1 else "") + format_value(v, unit)
+                for i, v in enumerate(values)
+            ],
+            textposition="outside",
+            connector=dict(line=dict(color="#999999", width=1)),
+            increasing=dict(marker=dict(color="#2ca02c")),
+            decreasing=dict(marker=dict(color=_ALERT_COLOUR)),
+            totals=dict(marker=dict(color="#1f77b4")),
+            hoverinfo="x+text",
+        )
+    )
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def figure_revenue_bridge(drivers: KpiDrivers | None) -> go.Figure:
+    """Revenue in the comparison period, the orders effect, the order-value effect and revenue
+    in the period (see `drivers.revenue_bridge`)."""
+    effects = drivers.effects if drivers is not None else None
+    if effects is None:
+        return go.Figure().update_layout(title="Revenue bridge: no comparison", **_LAYOUT)
+    fig = _waterfall(
+        ("Before", drivers.before),
+        [("Orders effect", effects[0]), ("Order-value effect", effects[1])],
+        ("Now", drivers.now),
+        "currency",
+    )
+    return fig.update_layout(
+        title=f"Revenue: {drivers.comparison.label} to this period", showlegend=False, **_LAYOUT
+    )
+
+
+def figure_driver_contributions(
+    drivers: KpiDrivers | None, group_label: str, top: int = 8
+) -> go.Figure:
+    """Each group's contribution to the change (largest first, the rest as one 'other' step)
+    from the comparison period to the period; without a comparison, the period's value by
+    group (bars from zero)."""
+    if drivers is None or drivers.groups.empty:
+        return go.Figure().update_layout(title="Breakdown: no data", **_LAYOUT)
+    label, unit = DRIVER_KPIS[drivers.kpi]
+    g = drivers.groups
+    if drivers.before is None:
+        fig = go.Figure(
+            go.Bar(
+                x=[plotly_text(x) for x in g["group"]],
+                y=g["now"],
+                text=[format_value(v, unit) for v in g["now"]],
+                marker_color="#1f77b4",
+            )
+        )
+        fig.update_yaxes(rangemode="tozero")
+        title = f"{label} by {group_label.lower()} (no comparison)"
+        return fig.update_layout(title=plotly_text(title), **_LAYOUT)
+    steps = [(plotly_text(x), float(c)) for x, c in zip(g["group"], g["change"], strict=True)]
+    if len(steps) > top:
+        rest = sum(c for _, c in steps[top - 1 :])
+        steps = [*steps[: top - 1], (f"{len(steps) - top + 1} others", rest)]
+    fig = _waterfall(("Before", drivers.before), steps, ("Now", drivers.now), unit)
+    title = f"{label}: contribution to the change by {group_label.lower()}"
+    return fig.update_layout(title=plotly_text(title), showlegend=False, **_LAYOUT)

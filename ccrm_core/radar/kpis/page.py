@@ -11,6 +11,7 @@ import duckdb
 import pandas as pd
 
 from ccrm_core.foundation import store
+from ccrm_core.radar.kpis.drivers import KpiDrivers, kpi_drivers
 from ccrm_core.radar.kpis.filters import FilterOptions, KpiFilters, filter_options
 from ccrm_core.radar.kpis.marts import ALL
 from ccrm_core.radar.kpis.queries import (
@@ -45,6 +46,7 @@ class CommandCenterView:
     forecast: pd.DataFrame | None = None
     alerts: pd.DataFrame | None = None  # every alert, newest first
     period_alerts: pd.DataFrame | None = None  # those in or just before the period, with age
+    drivers: KpiDrivers | None = None  # why revenue changed, by sales channel (the panel's default)
 
 
 def command_center(
@@ -71,6 +73,7 @@ def command_center(
     view.forecast = kpi_forecast(con, metric, trend_channel, grain)
     view.alerts = kpi_alerts(con, limit=None)
     view.period_alerts = alerts_near_period(view.alerts, first, last, opts.data_end)
+    view.drivers = kpi_drivers(con, f)
     return view
 
 
@@ -91,6 +94,7 @@ def _page_calls(f: KpiFilters, view: CommandCenterView) -> list:
         view.first_purchases,
         view.path_lengths,
         view.time_to_convert,
+        view.drivers,
         ["all"],  # monitored_channels
     ]
 

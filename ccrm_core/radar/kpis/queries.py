@@ -1,10 +1,12 @@
 """Page queries of the command center beyond the tiles: the funnel by segment, monthly cohort
 retention, paths to first purchase and their distributions, and the stored KPI forecasts and
-alerts (with the ones near a period and their age). Each returns a DataFrame (empty when the stage that builds its mart has not run).
+alerts (with the ones near a period and their age, and the link name of each, so a trend can
+open on one). Each returns a DataFrame (empty when the stage that builds its mart has not run).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 
 import duckdb
@@ -247,3 +249,39 @@ def alert_age(age_days: int) -> str:
     if age_days <= 0:
         return "on the last day of data"
     return f"{age_days:,} day{'s' if age_days != 1 else ''} before the data end"
+
+
+def alert_key(alert: Mapping) -> str:
+    """The link name of one alert (a row of `kpi_alerts`): 'grain:metric:last day:channel'
+    (the channel last, so a channel name with ':' in it stays whole)."""
+    end = pd.Timestamp(alert["end_date"]).date().isoformat()
+    return f"{alert['grain']}:{alert['metric']}:{end}:{alert['channel']}"
+
+
+def find_alert(alerts: pd.DataFrame | None, key: str | None) -> dict | None:
+    """The alert of `alerts` whose `alert_key` is `key` (a row as a dict); None when there is
+    no such alert (an old link, a link from another database, any other text)."""
+    if alerts is None or alerts.empty or not key:
+        return None
+    grain, metric, rest = (key.split(":", 2) + ["", ""])[:3]
+    end_text, _, channel = rest.partition(":")
+    try:
+        end = date.fromisoformat(end_text)
+    except ValueError:
+        return None
+    hit = alerts[
+        (alerts["grain"] == grain)
+        & (alerts["metric"] == metric)
+        & (alerts["channel"] == channel)
+        & (pd.to_datetime(alerts["end_date"]).dt.date == end)
+    ]
+    return None if hit.empty else hit.iloc[0].to_dict()
+
+
+def alert_window(alert: Mapping) -> tuple[date, date]:
+    """The days a trend zoomed on `alert` shows: its own days with context on both sides
+    (six weeks before and two after on the daily grain, half a year and two months weekly)."""
+    before, after = (42, 14) if alert["grain"] == "day" else (182, 56)
+    start = pd.Timestamp(alert["start_date"]).date()
+    end = pd.Timestamp(alert["end_date"]).date()
+    return start - timedelta(days=before), end + timedelta(days=after)

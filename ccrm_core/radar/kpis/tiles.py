@@ -9,6 +9,8 @@ for KPIs that need to know who bought before the period (new customers, repeat r
 churn). When the data starts inside that span for the previous period, the tile shows no change
 and says why (a previous period that starts on the first day of data would count every buyer as
 new); sparkline points without the span are left out, and a current value without it says so.
+The same rule decides the comparison with the same period last year (`year_earlier`): the
+period of equal length ending on the same calendar day a year before.
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ def _format_value(value: float | None, unit: str, compact: bool = False) -> str:
 format_value = _format_value
 
 
+def format_change(change: float, unit: str) -> str:
+    """A change of a KPI with its sign: '+86.25', '-1,234', '-10.0k'."""
+    return ("+" if change >= 0 else "-") + _format_value(abs(change), unit)
+
+
 @dataclass(frozen=True)
 class KpiTile:
     """One KPI for the current view: value, value in the previous period of equal length and a
@@ -66,6 +73,7 @@ class KpiTile:
     help: str = ""
     higher_is_better: bool = True
     note: str = ""  # why a value or its change is missing or incomplete (shown on the tile)
+    year_ago: float | None = None  # the same period last year, where the data covers it
 
     @property
     def change(self) -> float | None:
@@ -81,23 +89,57 @@ class KpiTile:
 
     def delta_text(self) -> str | None:
         """'+1,234 (+5.0%)', or '+1.2 pp' for ratios; None when there is nothing to compare."""
-        c = self.change
-        if c is None or not math.isfinite(c):
-            return None
-        if self.unit == "ratio":
-            return f"{c * 100:+.1f} pp"
-        if self.unit == "score":
-            return f"{c:+.1f}"
-        sign = "+" if c >= 0 else "-"
-        text = sign + _format_value(abs(c), self.unit, compact=True)
-        pct = self.change_pct
-        if pct is not None:  # whole percent from 10% on, so the tile's delta stays short
-            text += f" ({pct:+.0%})" if abs(pct) >= 0.1 else f" ({pct:+.1%})"
-        return text
+        return _delta_text(self.value, self.previous, self.unit)
+
+    def year_ago_text(self) -> str | None:
+        """The change against the same period last year, as `delta_text`; None when the data
+        does not cover that period or the KPI is a snapshot."""
+        return _delta_text(self.value, self.year_ago, self.unit)
 
     @property
     def display(self) -> str:
         return _format_value(self.value, self.unit)
+
+
+def _delta_text(value: float | None, base: float | None, unit: str) -> str | None:
+    """'+1,234 (+5.0%)' from `base` to `value`, or '+1.2 pp' for ratios; None without both."""
+    if value is None or base is None:
+        return None
+    c = value - base
+    if not math.isfinite(c):
+        return None
+    if unit == "ratio":
+        return f"{c * 100:+.1f} pp"
+    if unit == "score":
+        return f"{c:+.1f}"
+    text = ("+" if c >= 0 else "-") + _format_value(abs(c), unit, compact=True)
+    if base:  # whole percent from 10% on, so the tile's delta stays short
+        pct = c / abs(base)
+        text += f" ({pct:+.0%})" if abs(pct) >= 0.1 else f" ({pct:+.1%})"
+    return text
+
+
+def year_earlier(d: date) -> date:
+    """The same calendar day a year before `d` (29 February: the 28th)."""
+    try:
+        return d.replace(year=d.year - 1)
+    except ValueError:
+        return d.replace(year=d.year - 1, day=28)
+
+
+def kpi_history_days(key: str, period_days: int, active_window: int) -> int:
+    """Days of data up to the day measured that KPI `key` reads: the period for sums, the active
+    window for active customers, the period plus the active window for KPIs that need to know
+    who bought before the period (see the module docstring)."""
+    p, w = period_days, active_window
+    return {
+        "active_customers": w,
+        "new_customers": p + w,
+        "repeat_rate": p + w,
+        "retention_rate": p + w,
+        "churn_rate": p + w,
+        "revenue_per_active": max(p, w),
+    }.get(key, p)
 
 
 def _slice_where(f: KpiFilters) -> tuple[str, list]:
@@ -263,7 +305,8 @@ def kpi_tiles(con: duckdb.DuckDBPyConnection, f: KpiFilters) -> list[KpiTile]:
 
 @dataclass(frozen=True)
 class _ViewSeries:
-    """The view's period (`p` days ending on `end`; the previous period ends on `prev_end`),
+    """The view's period (`p` days ending on `end`; the previous period ends on `prev_end`, the
+    same period last year on `year_end`),
     its active window `w` (days), and the cumulative daily series of its slice over the tiles'
     calendar; each KPI is a method that evaluates it for the period ending on day `d`."""
 
@@ -275,6 +318,7 @@ class _ViewSeries:
     w: int  # active window (days)
     end: date
     prev_end: date
+    year_end: date
     daily: dict[str, np.ndarray]  # cumulative orders, revenue, new_customers per day
     act: dict[int, dict[str, np.ndarray]]  # per window: see _activity_arrays
     spark_sum: list[date]  # sparkline dates of period sums (each a whole period of data)
@@ -282,15 +326,7 @@ class _ViewSeries:
 
     def history(self, key: str) -> int:
         """Days of data up to the day measured that KPI `key` reads (see the module docstring)."""
-        p, w = self.p, self.w
-        return {
-            "active_customers": w,
-            "new_customers": p + w,
-            "repeat_rate": p + w,
-            "retention_rate": p + w,
-            "churn_rate": p + w,
-            "revenue_per_active": max(p, w),
-        }.get(key, p)
+        return kpi_history_days(key, self.p, self.w)
 
     def covered(self, key: str, d: date) -> bool:
         """Whether the data holds every day KPI `key` reads when measured on day `d`."""
@@ -323,7 +359,7 @@ class _ViewSeries:
         p = self.p
         if p in self.act:
             buyers = self.active(d, p)
-        elif d in (self.end, self.prev_end):
+        elif d in (self.end, self.prev_end, self.year_end):
             buyers = _buyers_direct(self.con, self.f, d - timedelta(days=p - 1), d)
         else:
             return None
@@ -349,6 +385,7 @@ def _view_series(
         w=w,
         end=end,
         prev_end=start - timedelta(days=1),
+        year_end=year_earlier(end),
         daily=_daily_arrays(con, f, data_start, days),
         act=_activity_arrays(con, f, windows, data_start, days),
         spark_sum=_spark_dates(end, p, full_window),
@@ -388,8 +425,20 @@ def _tile(v: _ViewSeries, key: str, label: str, unit: str, fn, spark_dates, help
             f"no comparison: the previous period needs data from {_day(need)}, "
             f"data starts {_day(v.cal.start)}"
         )
+    year_ago = fn(v.year_end) if v.covered(key, v.year_end) else None
     spark = _series(fn, [d for d in spark_dates if v.covered(key, d)])
-    return KpiTile(key, label, unit, value, previous, spark, help, note="; ".join(notes), **kw)
+    return KpiTile(
+        key,
+        label,
+        unit,
+        value,
+        previous,
+        spark,
+        help,
+        note="; ".join(notes),
+        year_ago=year_ago,
+        **kw,
+    )
 
 
 def _customer_tiles(v: _ViewSeries) -> list[KpiTile]:
