@@ -214,3 +214,127 @@ else:
     shown = ["side", "source_system", "source_id", "first_name", "last_name", "email", "phone",
              "address_line", "city", "postal_code", "birth_date"]  # fmt: skip
     st.dataframe(privacy.mask_frame(records[shown]), hide_index=True, width="stretch")
+
+notes = identity.training_notes(run)
+with st.expander("How matching adapted to the fields in your data"):
+    st.markdown(
+        "Candidate pairs come from blocking rules on the fields your records fill; the model "
+        "is trained on blocks where most pairs are the same person."
+    )
+    for label, text in (
+        ("Blocking rules", run.get("blocking_rules")),
+        ("Trained on", run.get("training_blocks")),
+    ):
+        if isinstance(text, str) and text:
+            st.markdown(f"**{label}:** " + markdown_text(text))
+    for note in notes:
+        st.markdown("- " + markdown_text(note))
+    if not notes:
+        st.caption("Every compared field was trained on your data.")
+
+# --- clusters to review and manual decisions ---------------------------------------------------
+st.subheader("Customers to review")
+st.caption(
+    "Customers built from two or more source records, riskiest first: the lowest **weakest "
+    "link** (the match probability at which the customer would split in two), then the lowest "
+    "**density** (share of its record pairs linked directly), then the most records."
+)
+if not access.allowed(user, "view_records"):
+    st.caption("Customer clusters are not shown to your role (aggregates only).")
+    st.stop()
+clusters = db.cached(identity.riskiest_clusters, 200)
+if clusters.empty:
+    st.info("No customer holds more than one source record.")
+else:
+    st.dataframe(
+        clusters[["customer_id", "records", "links", "density", "weakest_link"]],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "customer_id": st.column_config.TextColumn("customer"),
+            "records": st.column_config.NumberColumn("source records"),
+            "links": st.column_config.NumberColumn("direct links"),
+            "density": st.column_config.NumberColumn("density", format="percent"),
+            "weakest_link": st.column_config.NumberColumn("weakest link", format="%.4f"),
+        },
+    )
+    review = {
+        r.customer_id: f"{r.customer_id} — {r.records} records, weakest link {r.weakest_link:.4f}"
+        for r in clusters.itertuples()
+    }
+    customer_id = st.selectbox(
+        "Customer to review", list(review), format_func=review.get, key="review_customer"
+    )
+    row = clusters.set_index("customer_id").loc[customer_id]
+    members = db.cached(identity.customer_records, customer_id)
+    st.dataframe(privacy.mask_frame(members), hide_index=True, width="stretch")
+    st.caption(
+        f"Weakest link: {markdown_text(row['weakest_source_system_l'])}:"
+        f"{markdown_text(row['weakest_source_id_l'])} ↔ "
+        f"{markdown_text(row['weakest_source_system_r'])}:"
+        f"{markdown_text(row['weakest_source_id_r'])} (p = {row['weakest_link']:.4f})."
+    )
+
+st.subheader("Manual decisions")
+st.caption(
+    "Force two source records apart (different people) or together (the same person). Each "
+    "decision is written to the audit log and applied on every rebuild; customer ids stay: "
+    "after a split, the part with most of the customer's records keeps the id."
+)
+DECISION_LABELS = {
+    "split": "Different people (force apart)",
+    "link": "Same person (force together)",
+    "clear": "Undo an earlier decision (back to the matcher)",
+}
+if access.allowed(user, "override_identity"):
+    suggested = (
+        [f"{s}:{i}" for s, i in zip(members["source_system"], members["source_id"], strict=True)]
+        if not clusters.empty
+        else []
+    )
+    with st.form("identity_override"):
+        decision = st.radio(
+            "Decision", list(DECISION_LABELS), format_func=DECISION_LABELS.get, key="decision"
+        )
+        first = st.text_input(
+            "First record (source system:source id)",
+            value=suggested[0] if suggested else "",
+            key="override_first",
+        )
+        second = st.text_input(
+            "Second record (source system:source id)",
+            value=suggested[1] if len(suggested) > 1 else "",
+            key="override_second",
+        )
+        note = st.text_input("Why (optional)", key="override_note", max_chars=500)
+        submitted = st.form_submit_button("Save decision", key="override_save")
+    if submitted:
+        try:
+            override_id = db.write(
+                identity.record_override,
+                user,
+                decision,
+                identity.parse_record_key(first),
+                identity.parse_record_key(second),
+                note,
+            )
+        except (ValueError, access.AccessDenied, audit.AuditUnavailable) as exc:
+            st.error(markdown_text(exc))
+        else:
+            st.success(
+                f"Decision {override_id} saved; it takes effect at the next rebuild of the "
+                "`identity` stage."
+            )
+else:
+    st.caption("Your role cannot record identity decisions.")
+decisions = db.run(identity.current_overrides)
+if decisions.empty:
+    st.caption("No manual decisions in force.")
+else:
+    shown = decisions.assign(
+        decision=decisions["decision"].map(DECISION_LABELS),
+        note=decisions["note"].map(privacy.mask_text),
+    ).drop(columns=["override_id"])
+    if not access.allowed(user, "view_audit_log"):  # who did what: admins only, as the log
+        shown = shown.drop(columns=["actor"])
+    st.dataframe(shown, hide_index=True, width="stretch")

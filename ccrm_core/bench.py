@@ -149,6 +149,12 @@ OPERATIONS: list[Operation] = [
         "precision, recall vs ground truth)",
     ),
     Operation(
+        "identity_without_contacts",
+        "ccrm_core.librarian.identity:bench_identity_without_contacts",
+        "resolve_records on the source records with email and phone removed and harder "
+        "duplicates (figures: precision, recall vs ground truth)",
+    ),
+    Operation(
         "standardise",
         "ccrm_core.librarian.identity:bench_standardise",
         "standardise stage: email-validator, phonenumbers E.164, postal codes (source records)",
@@ -199,6 +205,12 @@ OPERATIONS: list[Operation] = [
         "budget_whatif",
         "ccrm_core.conductor.budget:bench_whatif",
         "budget what-if: 300 plans on 12 channels (figures: ms per predict / page refresh)",
+    ),
+    Operation(
+        "destination_export",
+        "ccrm_core.conductor.audience:bench_destination_export",
+        "export half the customers (CLV >= median) to Google Ads and Meta as activations "
+        "(figures: seconds and file rows per destination)",
     ),
     Operation(
         "budget_optimize",

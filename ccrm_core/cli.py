@@ -1,4 +1,4 @@
-"""The `ccrm` command line: sample, ingest, build, app, export, bench.
+"""The `ccrm` command line: sample, ingest, build, app, export, bench, identity.
 
 Every command has --help and exits non-zero with a one-line reason on bad input.
 """
@@ -6,6 +6,7 @@ Every command has --help and exits non-zero with a one-line reason on bad input.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
@@ -88,11 +89,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             ingest.check_regular_file(p)
         limit = ingest.ingest_limit()
         store.date_window()
+        if args.propose_mapping:
+            return _propose_mapping(paths, args.propose_mapping, limit)
+        samples = [_header_sample(p, limit) for p in paths]
+        given = args.mapping
+        if given and given.lower().endswith(".toml"):
+            given = ingest.resolve_mapping(None, given)  # a bad file stops before the database
     except ValueError as exc:  # IngestError too
         raise CliError(str(exc)) from exc
     user = access.local_user(args.as_user)  # checked before the database is touched
     con = store.connect_writer(args.db)
     try:
+        mappings = _mappings_for(con, paths, samples, given, args.table)
         reports = audit.ingest_files(
             con,
             user,
@@ -102,7 +110,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             max_reject_rate=args.max_reject_rate,
             progress=_progress_bar("ingest"),
             size_limit=limit,
+            mappings=mappings,
         )
+        used = next((m for m in mappings if m is not None), None)
+        if args.save_mapping and used is not None and any(r.ok for r in reports):
+            header = tuple(samples[0].header) if samples[0] is not None else used.header
+            named = dataclasses.replace(used, name=args.save_mapping, header=header)
+            ingest.save_mapping(con, user, named)
+            print(f"saved mapping {args.save_mapping!r} for files with this header")
+    except ValueError as exc:  # MappingError: an unknown mapping, one that does not fit
+        raise CliError(str(exc)) from exc
     finally:
         con.close()
     refused = 0
@@ -125,6 +142,56 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             refused += 1
             print(f"error: {r.message}", file=sys.stderr)
     return 1 if refused else 0
+
+
+def _header_sample(path: Path, limit):
+    """The file's header, to find a mapping saved for it; None for a file ingest will refuse
+    anyway (it says why, in its report)."""
+    from ccrm_core.foundation import ingest
+
+    try:
+        return ingest.read_sample(path, str(path), limit, rows=0)
+    except ingest.IngestError:
+        return None
+
+
+def _mappings_for(con, paths, samples, given, table):
+    """Per file: the mapping named by --mapping, else a saved mapping made for its header
+    (said on stdout), else None (a file in the contract's form)."""
+    from ccrm_core.foundation import ingest
+
+    if isinstance(given, str):
+        given = ingest.resolve_mapping(con, given)
+    if given is not None:
+        if table is not None and table != given.table:
+            raise CliError(f"--table {table} contradicts mapping {given.name!r} ({given.table})")
+        return [given] * len(paths)
+    mappings = []
+    for path, sample in zip(paths, samples, strict=True):
+        found = None if sample is None else ingest.mapping_for_header(con, sample.header)
+        if found is not None:
+            print(f"{path}: using saved mapping {found.name!r} (made for this header)")
+        mappings.append(found)
+    return mappings
+
+
+def _propose_mapping(paths, out: str, limit) -> int:
+    """`--propose-mapping FILE.toml`: write the mapping proposed for the file; load nothing."""
+    from ccrm_core.foundation import ingest
+
+    if len(paths) != 1:
+        raise CliError("--propose-mapping takes one file")
+    if not out.lower().endswith(".toml"):
+        raise CliError(f"--propose-mapping {out}: name the output file .toml")
+    proposal = ingest.propose(ingest.read_sample(paths[0], str(paths[0]), limit), paths[0].name)
+    Path(out).write_text(ingest.mapping_to_toml(proposal.mapping), encoding="utf-8")
+    for note in proposal.notes:
+        print(f"note: {note}")
+    print(
+        f"wrote the {proposal.origin} mapping onto {proposal.mapping.table} to {out}; check it, "
+        f"then `ccrm ingest {paths[0]} --mapping {out}`"
+    )
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,15 +323,36 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_export_audience(args: argparse.Namespace) -> int:
-    """`ccrm export audience --segment NAME --channel CH --out FILE [--scheme S] [--db PATH]`."""
+    """`ccrm export audience --segment NAME [--destination D] [--channel CH] --out FILE
+    [--activation NAME [--holdout SHARE]] [--scheme S] [--db PATH]`."""
     from ccrm_core.conductor import audience
     from ccrm_core.foundation import access
     from ccrm_core.radar import segments
 
+    destination = getattr(args, "destination", None) or "generic"
+    generic = destination == "generic"
     try:
+        if generic and not args.channel:
+            raise CliError(
+                "--channel is required with --destination generic (e.g. --channel email)"
+            )
+        if generic and (args.activation or args.holdout):
+            raise CliError("--activation and --holdout need --destination google_ads or meta")
+        if args.holdout and not args.activation:
+            raise CliError("--holdout needs --activation NAME (the holdout is kept per activation)")
+        if not generic and args.channel:
+            raise CliError(
+                f"--channel does not apply to --destination {destination}: its consent and "
+                "caps follow the destination's own channel"
+            )
+        holdout = audience.parse_holdout(args.holdout) if args.holdout else None
         # the file's name and folder are checked before the database is opened or anything is
-        # exported; export_audience checks them again for every caller
-        out = audience.check_export_path(args.out)
+        # exported; the export functions check them again for every caller
+        out = (
+            audience.check_export_path(args.out)
+            if generic
+            else audience.check_destination_path(args.out)
+        )
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     if not store.database_path(args.db).exists():
@@ -278,29 +366,164 @@ def cmd_export_audience(args: argparse.Namespace) -> int:
     try:
         try:
             scheme, segment = audience.resolve_segment(con, args.segment, args.scheme)
-            export = audience.export_audience(
-                con,
-                user,
-                scheme,
-                segment,
-                args.channel,
-                clear_text=bool(getattr(args, "clear_text", False)),
-                via="cli",
-                out=out,  # written before the audit row records 'ok'; a failure is 'failed'
-            )
+            if generic:
+                export = audience.export_audience(
+                    con,
+                    user,
+                    scheme,
+                    segment,
+                    args.channel,
+                    clear_text=bool(getattr(args, "clear_text", False)),
+                    via="cli",
+                    out=out,  # written before the audit row records 'ok'; a failure is 'failed'
+                )
+            else:
+                export = audience.export_destination(
+                    con,
+                    user,
+                    scheme,
+                    segment,
+                    destination,
+                    activation=args.activation,
+                    holdout=holdout,
+                    clear_text=bool(getattr(args, "clear_text", False)),
+                    via="cli",
+                    out=out,
+                )
         except (ValueError, segments.RuleError) as exc:
             raise CliError(str(exc)) from exc
     finally:
         con.close()
-    print(
-        f"{segment} ({scheme}) on {args.channel}: {export.members:,} members, "
-        f"{len(export.audience):,} exported to {out}, {export.excluded:,} excluded"
-    )
-    for reason, customers in zip(
-        export.exclusions["reason"], export.exclusions["customers"], strict=True
-    ):
+    if generic:
+        print(
+            f"{segment} ({scheme}) on {args.channel}: {export.members:,} members, "
+            f"{len(export.audience):,} exported to {out}, {export.excluded:,} excluded"
+        )
+        exclusions = export.exclusions
+    else:
+        aud = export.audience
+        print(
+            f"{segment} ({scheme}) to {aud.destination.label}: {aud.members:,} members, "
+            f"{export.sent:,} people ({len(export.rows):,} rows) exported to {out}, "
+            f"{aud.excluded:,} excluded"
+        )
+        exclusions = aud.exclusions
+    for reason, customers in zip(exclusions["reason"], exclusions["customers"], strict=True):
         print(f"  excluded {customers:,}: {reason}")
+    if not generic and export.sync is not None:
+        sync = export.sync
+        adds, removes = audience.sync_paths(out)
+        print(
+            f"activation {sync.activation}, export {sync.run}: {sync.held_out:,} held out "
+            f"({sync.holdout_share:.0%}), {sync.added:,} people added and {sync.removed:,} "
+            f"removed since the last export; {len(sync.adds):,} rows to add in {adds}, "
+            f"{len(sync.removes):,} identifiers to remove in {removes}"
+        )
     return 0
+
+
+def cmd_export_bids(args: argparse.Namespace) -> int:
+    """`ccrm export bids --scheme S --out FILE [--db PATH]`."""
+    from ccrm_core.conductor import audience
+    from ccrm_core.foundation import csv_export
+
+    try:
+        out = csv_export.check_output_path(args.out, csv_export.CSV_SUFFIXES)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    con = store.connect_reader(args.db)
+    try:
+        try:
+            bids = audience.segment_bids(con, args.scheme, args.min_multiplier, args.max_multiplier)
+        except ValueError as exc:
+            raise CliError(str(exc)) from exc
+    finally:
+        con.close()
+    try:
+        audience.write_bids(bids, out)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    print(f"bids for {len(bids):,} segments of {args.scheme} written to {out}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# identity
+
+
+def cmd_identity_override(args: argparse.Namespace) -> int:
+    """`ccrm identity override link|split|clear SYSTEM:ID SYSTEM:ID [--note TEXT]`."""
+    from ccrm_core.foundation import access
+    from ccrm_core.librarian.identity import overrides
+
+    try:
+        first = overrides.parse_record_key(args.first)
+        second = overrides.parse_record_key(args.second)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    if not store.database_path(args.db).exists():
+        raise store.DatabaseMissingError(
+            f"database {store.database_path(args.db)} does not exist; create it with "
+            "`ccrm sample` or `ccrm ingest`"
+        )
+    user = access.local_user(args.as_user)
+    con = store.connect_writer(args.db)
+    try:
+        try:
+            override_id = overrides.record_override(
+                con, user, args.decision, first, second, args.note, via="cli"
+            )
+        except ValueError as exc:
+            raise CliError(str(exc)) from exc
+    finally:
+        con.close()
+    print(
+        f"decision {override_id}: {args.decision} {args.first} + {args.second}; applied at the "
+        "next `ccrm build` (stage identity)"
+    )
+    return 0
+
+
+def cmd_identity_overrides(args: argparse.Namespace) -> int:
+    """`ccrm identity overrides`: the decisions in force, newest first."""
+    from ccrm_core.foundation import privacy
+    from ccrm_core.librarian.identity import overrides
+
+    con = store.connect_reader(args.db)
+    try:
+        current = overrides.current_overrides(con)
+    finally:
+        con.close()
+    for r in current.itertuples():
+        note = f"  ({privacy.mask_text(r.note)})" if isinstance(r.note, str) else ""
+        print(
+            f"{r.override_id:>5}  {r.decision:<5}  {r.source_system_l}:{r.source_id_l} + "
+            f"{r.source_system_r}:{r.source_id_r}  {r.actor}  {r.decided_at:%Y-%m-%d %H:%M}{note}"
+        )
+    print(f"{len(current)} decision(s) in force")
+    return 0
+
+
+def _add_identity(sub) -> None:
+    p = sub.add_parser("identity", help="a data steward's identity decisions")
+    identity_sub = p.add_subparsers(dest="identity_what", required=True, metavar="WHAT")
+    p = identity_sub.add_parser(
+        "override",
+        help="force two source records together (link), apart (split), or undo (clear)",
+        description="Record a decision about two source records: 'link' (the same person), "
+        "'split' (different persons) or 'clear' (back to the matcher). Stored, written to the "
+        "audit log and applied on every build of the identity stage.",
+    )
+    p.add_argument("decision", choices=["link", "split", "clear"])
+    p.add_argument("first", metavar="SYSTEM:ID", help="a source record, e.g. ecommerce:EC0001")
+    p.add_argument("second", metavar="SYSTEM:ID", help="the other source record")
+    p.add_argument("--note", help="why (stored with the decision)")
+    p.add_argument("--db", help=DB_HELP)
+    p.add_argument("--as", dest="as_user", metavar="EMAIL", help=AS_HELP)
+    p.set_defaults(func=cmd_identity_override)
+    p = identity_sub.add_parser("overrides", help="list the decisions in force")
+    p.add_argument("--db", help=DB_HELP)
+    p.set_defaults(func=cmd_identity_overrides)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,7 +548,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ccrm", description="Connected CRM command center: customers and marketing money."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_sample, _add_ingest, _add_build, _add_app, _add_bench, _add_export):
+    for add in (
+        _add_sample, _add_ingest, _add_build, _add_app, _add_bench, _add_export, _add_identity,
+    ):  # fmt: skip
         add(sub)
     return parser
 
@@ -353,6 +578,19 @@ def _add_ingest(sub) -> None:
         help="refuse a file when more than this share of rows is rejected (0.01)",
     )
     p.add_argument("--as", dest="as_user", metavar="EMAIL", help=AS_HELP)
+    p.add_argument(
+        "--mapping",
+        metavar="NAME|FILE.toml",
+        help="map the files' columns onto the contract first: a saved mapping, a preset "
+        "(shopify_orders, google_ads_campaigns, ...) or a mapping file; without it, a mapping "
+        "saved for a file's header is used",
+    )
+    p.add_argument("--save-mapping", metavar="NAME", help="save the --mapping used under NAME")
+    p.add_argument(
+        "--propose-mapping",
+        metavar="FILE.toml",
+        help="write the mapping proposed for the file to FILE.toml and load nothing",
+    )
     p.set_defaults(func=cmd_ingest)
 
 
@@ -405,14 +643,39 @@ def _add_export(sub) -> None:
     export_sub = p.add_subparsers(dest="export_what", required=True, metavar="WHAT")
     p = export_sub.add_parser(
         "audience",
-        help="a segment's customers for one channel: customer_id + SHA-256 of email and phone",
-        description="Write a segment's customers for one channel (customer_id, email_sha256, "
-        "phone_sha256), leaving out customers without an opt_in for the channel or suppressed "
-        "by the contact policy; prints how many were left out and why.",
+        help="a segment's customers for a channel, Google Ads or Meta, consent applied",
+        description="Write a segment's customers for one channel (--destination generic: "
+        "customer_id, email_sha256, phone_sha256), or a Google Ads Customer Match or Meta "
+        "Custom Audience upload file (every linked email and phone, normalised and hashed as "
+        "the platform documents), leaving out customers without consent (ad purposes for ad "
+        "platforms, opt-in in the EEA, UK and Switzerland) or suppressed by the contact "
+        "policy; prints how many were left out and why. With --activation, the export is "
+        "remembered and the adds and removes since the last one are written beside the file.",
     )
     p.add_argument("--segment", required=True, metavar="NAME", help="segment or saved segment")
-    p.add_argument("--channel", required=True, metavar="CH", help="channel, e.g. email, sms")
-    p.add_argument("--out", required=True, metavar="FILE", help="output .csv, .csv.gz or .parquet")
+    p.add_argument(
+        "--destination",
+        choices=["generic", "google_ads", "meta"],
+        default="generic",
+        help="generic (one channel's file; default), google_ads or meta",
+    )
+    p.add_argument("--channel", metavar="CH", help="channel, e.g. email, sms (generic only)")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="output .csv, .csv.gz (or .parquet for generic)",
+    )
+    p.add_argument(
+        "--activation",
+        metavar="NAME",
+        help="remember this export under NAME and write NAME's adds and removes (google_ads, meta)",
+    )
+    p.add_argument(
+        "--holdout",
+        metavar="SHARE",
+        help="withhold this share of eligible people, e.g. 10%% (set when the activation is new)",
+    )
     p.add_argument(
         "--scheme",
         choices=["rfm_segment", "value_tier", "needs_segment", "saved"],
@@ -426,6 +689,24 @@ def _add_export(sub) -> None:
     )
     p.add_argument("--as", dest="as_user", metavar="EMAIL", help=AS_HELP)
     p.set_defaults(func=cmd_export_audience)
+    p = export_sub.add_parser(
+        "bids",
+        help="each segment's expected 12-month value per person and bid multiplier",
+        description="Write the bid file of a segment scheme for media buying: per segment, the "
+        "customers, the mean 12-month CLV per person, and a bid multiplier (value relative to "
+        "the average customer, bounded) with the matching bid adjustment in percent.",
+    )
+    p.add_argument(
+        "--scheme",
+        required=True,
+        choices=["rfm_segment", "value_tier", "needs_segment", "saved"],
+        help="which segments to price",
+    )
+    p.add_argument("--out", required=True, metavar="FILE", help="output .csv or .csv.gz")
+    p.add_argument("--min-multiplier", type=float, default=0.5, help="lowest multiplier (0.5)")
+    p.add_argument("--max-multiplier", type=float, default=3.0, help="highest multiplier (3.0)")
+    p.add_argument("--db", help=DB_HELP)
+    p.set_defaults(func=cmd_export_bids)
 
 
 def _audit_unavailable() -> type[Exception]:

@@ -18,6 +18,7 @@ does it, so a page that forgets a check still cannot export, ingest or reveal.
 | export_audience (hashed)     |           |    x     |    x    |   x   |
 | save_scenario                |     x     |    x     |    x    |   x   |
 | download_failing_rows        |           |          |    x    |   x   |
+| override_identity            |           |          |    x    |   x   |
 | ingest, rebuild              |           |          |         |   x   |
 | reveal_pii, export_clear_text|           |          |         |   x   |
 | view_audit_log               |           |          |         |   x   |
@@ -28,7 +29,8 @@ does it, so a page that forgets a check still cannot export, ingest or reveal.
 - marketer: segments, their (masked) members, saved rule segments, hashed audience exports,
   Customer 360 with contact details masked, and the channel views that plan campaigns.
 - analyst: everything analytic, PII masked: all pages but Data, hygiene drill-downs and
-  failing-row downloads (masked).
+  failing-row downloads (masked), and identity overrides (forcing two source records into one
+  customer or apart; applied at the next build, each one audited).
 - admin: everything, including ingest and rebuild from the app, revealing contact details in
   Customer 360 and clear-text audience exports (each one written to the audit log).
 
@@ -75,6 +77,7 @@ ACTIONS: dict[str, str] = {
     "save_scenario": "save or delete a budget scenario",
     "export_audience": "download an audience file with hashed identifiers",
     "download_failing_rows": "download a hygiene check's failing rows (masked)",
+    "override_identity": "force two source records into one customer, or apart",
     "ingest": "load files into the raw tables",
     "rebuild": "run the pipeline",
     "reveal_pii": "show a customer's email and phone unmasked",
@@ -107,7 +110,14 @@ PERMISSIONS: dict[str, frozenset[str]] = {
         }
     ),
     "analyst": (_ALL_PAGES - {"view_page:data"})
-    | {"view_records", "save_segment", "save_scenario", "export_audience", "download_failing_rows"},
+    | {
+        "view_records",
+        "save_segment",
+        "save_scenario",
+        "export_audience",
+        "download_failing_rows",
+        "override_identity",
+    },
     "admin": _ALL_PAGES | frozenset(ACTIONS),
 }
 

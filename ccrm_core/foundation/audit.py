@@ -3,8 +3,9 @@
 Every PII reveal, export, ingest and rebuild, from the app or the command line, is checked and
 recorded here: reveals, ingests and rebuilds by the functions of this module, exports by the
 domain functions that make them (conductor.audience.export_audience,
-librarian.hygiene.download_failing_rows) through `require` and `record`. Each one first asks
-`access.require(user, action)` (a refused attempt is
+librarian.hygiene.download_failing_rows) through `require` and `record`, and identity overrides
+by librarian.identity.record_override through `require` and `record_in_transaction`. Each one
+first asks `access.require(user, action)` (a refused attempt is
 recorded too, status 'refused', and raises AccessDenied), then does the work, then writes one
 `audit_log` row: who (actor e-mail and role), when (started_at, ended_at), via ('app' or
 'cli'), what (action and target) and how many rows. Targets and details never hold PII
@@ -31,6 +32,7 @@ AUDITED_ACTIONS = (
     "export_audience",
     "export_clear_text",
     "download_failing_rows",
+    "override_identity",
     "ingest",
     "rebuild",
 )
@@ -115,6 +117,21 @@ def _append(
         ],
     )
     return int(audit_id)
+
+
+def record_in_transaction(
+    cur: duckdb.DuckDBPyConnection,
+    user: User | None,
+    action: str,
+    target: str | None,
+    rows: int | None,
+    *,
+    via: str = "app",
+    started_at: datetime | None = None,
+) -> int:
+    """Append one 'ok' audit row inside the caller's open transaction, so a change and its
+    audit row commit together (or neither does); returns its audit_id."""
+    return _append(cur, user, action, target, rows, via, "ok", None, started_at or datetime.now())
 
 
 def require(

@@ -47,7 +47,7 @@ STAGES: tuple[Stage, ...] = (
         "identity",
         "ccrm_core.librarian.identity:identity_stage",
         "deterministic + probabilistic (Splink) links into customers (identity_map, customers)",
-        settings=("threshold", "pair_floor", "min_train_records", "threads"),
+        settings=("threshold", "pair_floor", "min_train_records", "threads", "link_only_systems"),
     ),
     Stage(
         "hygiene",

@@ -111,7 +111,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 
 DEFAULT_DB = "data/ccrm.duckdb"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -355,6 +355,20 @@ TABLES: dict[str, Table] = {
             time_column="assigned_at",
             description="Test-and-learn assignments (control / treatment).",
         ),
+        Table(
+            "ad_consents",
+            _cols(
+                "source_system VARCHAR!",
+                "source_id VARCHAR!",
+                "purpose VARCHAR!",
+                "status VARCHAR!",
+                "ts TIMESTAMP! activity",
+            ),
+            key=("source_system", "source_id", "purpose"),
+            time_column="ts",
+            description="Latest advertising consent per source record and purpose "
+            "(ad_user_data, ad_personalization: opt_in / opt_out).",
+        ),
     )
 }
 
@@ -377,6 +391,10 @@ EVENT_CHANNELS = ADDRESSABLE_CHANNELS + ("web",)
 EVENT_TYPES = ("impression", "send", "open", "click", "visit", "call", "login", "unsubscribe")
 ORDER_CHANNELS = ("web", "app", "store", "call_center")
 CONSENT_STATUSES = ("opt_in", "opt_out")
+# Advertising consent purposes (Google's consent mode and EU user consent policy names): sending
+# a person's data to an ad platform, and using it to personalise ads. Kept apart from `consents`,
+# whose rows are contact channels that reach counts, caps and decisions read.
+AD_CONSENT_PURPOSES = ("ad_user_data", "ad_personalization")
 
 # Migrations: version -> SQL that brings the schema from version-1 to version.
 # Version 1 is the whole of schema.sql. A new version appends an entry; never edit an old one.
@@ -396,6 +414,74 @@ MIGRATIONS: dict[int, str] = {
         rows        BIGINT,             -- how many rows were shown, exported, loaded or built
         status      VARCHAR NOT NULL,   -- 'ok', 'refused' or 'failed'
         detail      VARCHAR             -- a short note (never PII)
+    );
+    """,
+    # 3: a data steward's identity decisions: two source records are (or are not) one person.
+    3: """
+    CREATE TABLE IF NOT EXISTS identity_overrides (
+        override_id     BIGINT NOT NULL,   -- 1, 2, ... in the order decisions were made
+        decided_at      TIMESTAMP NOT NULL,
+        actor           VARCHAR NOT NULL,  -- who decided (as in audit_log)
+        decision        VARCHAR NOT NULL,  -- 'link', 'split' or 'clear' (back to the matcher)
+        source_system_l VARCHAR NOT NULL,  -- the pair, in (source_system, source_id) order
+        source_id_l     VARCHAR NOT NULL,
+        source_system_r VARCHAR NOT NULL,
+        source_id_r     VARCHAR NOT NULL,
+        note            VARCHAR            -- why, in the steward's words
+    );
+    """,
+    # 4: advertising consent purposes (a raw table of the data contract, see TABLES), and named
+    # activations (segment x destination) with every export's members, for mirror sync.
+    4: """
+    CREATE TABLE IF NOT EXISTS ad_consents (
+        source_system  VARCHAR NOT NULL,
+        source_id      VARCHAR NOT NULL,
+        purpose        VARCHAR NOT NULL,   -- ad_user_data or ad_personalization
+        status         VARCHAR NOT NULL,   -- opt_in or opt_out
+        ts             TIMESTAMP NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS activations (
+        activation_id  BIGINT NOT NULL,    -- 1, 2, ... in the order activations were created
+        name           VARCHAR NOT NULL,   -- unique, as the user typed it
+        scheme         VARCHAR NOT NULL,   -- segment scheme (rfm_segment, value_tier, ..., saved)
+        segment        VARCHAR NOT NULL,
+        destination    VARCHAR NOT NULL,   -- google_ads or meta
+        holdout_share  DOUBLE NOT NULL,    -- 0 .. 0.5 of eligible persons withheld
+        created_at     TIMESTAMP NOT NULL,
+        created_by     VARCHAR NOT NULL    -- actor, as in audit_log
+    );
+    CREATE TABLE IF NOT EXISTS activation_runs (
+        activation_id  BIGINT NOT NULL,
+        run            BIGINT NOT NULL,    -- 1, 2, ... per activation
+        exported_at    TIMESTAMP NOT NULL,
+        actor          VARCHAR NOT NULL,
+        members        BIGINT NOT NULL,    -- segment members at export time
+        sent           BIGINT NOT NULL,    -- persons in the file
+        held_out       BIGINT NOT NULL,    -- eligible persons withheld (holdout)
+        excluded       BIGINT NOT NULL,    -- members left out (consent, caps, no identifier)
+        added          BIGINT NOT NULL,    -- persons sent now but not in the previous run
+        removed        BIGINT NOT NULL,    -- persons sent in the previous run but not now
+        audit_id       BIGINT              -- the export's audit_log row
+    );
+    CREATE TABLE IF NOT EXISTS activation_members (
+        activation_id  BIGINT NOT NULL,
+        run            BIGINT NOT NULL,
+        customer_id    VARCHAR NOT NULL,
+        held_out       BOOLEAN NOT NULL,   -- withheld from the file (holdout)
+        email_keys     VARCHAR[],          -- SHA-256 of each email as the destination hashes it
+        phone_keys     VARCHAR[]           -- SHA-256 of each phone as the destination hashes it
+    );
+    """,
+    # 5: saved column mappings (how an exported file's columns fill a raw table), by name, found
+    # again for the next file with the same header.
+    5: """
+    CREATE TABLE IF NOT EXISTS column_mappings (
+        name         VARCHAR NOT NULL,   -- unique, as the user typed it
+        table_name   VARCHAR NOT NULL,   -- the raw table it loads
+        fingerprint  VARCHAR NOT NULL,   -- SHA-256 of the header it was made for
+        definition   VARCHAR NOT NULL,   -- the mapping as TOML (ingest.mapping)
+        saved_at     TIMESTAMP NOT NULL,
+        saved_by     VARCHAR NOT NULL    -- actor, as in audit_log
     );
     """,
 }
@@ -453,9 +539,10 @@ def _open(db: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     if not db.is_file():  # ":memory:", or a file DuckDB has not written yet
         return con
     # DuckDB opens a file cut short as long as its metadata survived, and would write new data
-    # after the hole: the blocks it lists must all be in the file
+    # after the hole: the blocks in use must all fit in the file. (Not total_blocks: a checkpoint
+    # cuts free blocks off the end of the file and still counts them.)
     block_size, blocks = con.execute(
-        "SELECT block_size, total_blocks FROM pragma_database_size()"
+        "SELECT block_size, used_blocks FROM pragma_database_size()"
     ).fetchall()[0]
     expected = DUCKDB_HEADER_BYTES + int(block_size) * int(blocks)
     if db.stat().st_size < expected:

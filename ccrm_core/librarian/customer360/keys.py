@@ -58,6 +58,7 @@ class SearchQuery:
 
     text: str
     words: tuple[str, ...] = ()  # name words (2+ characters)
+    initials: tuple[str, ...] = ()  # single letters ("e." in "e. brooks"): first-name initials
     email: str = ""  # lower-cased, when the text holds an '@'
     email_prefix: str = ""  # a single word that may start an email
     phone: str = ""  # the last 10 digits, when the text is mostly digits (4+)
@@ -75,7 +76,12 @@ def parse_query(text: str) -> SearchQuery:
         email = raw.lower().replace(" ", "")
         # the local part often holds the name ("jon.smith@..."): search it as words too
         words_source = raw.split("@", 1)[0]
-    words = tuple(w for w in normalise_text(words_source).split() if len(w) >= 2 and w.isalpha())
+    parts = normalise_text(words_source).split()
+    words = tuple(w for w in parts if len(w) >= 2 and w.isalpha())
+    # a single letter next to a name is an initial; alone it says too little to search on
+    initials = tuple(dict.fromkeys(w for w in parts if len(w) == 1 and w.isalpha()))
+    if not words or email:
+        initials = ()
     compact = re.sub(r"[\s().+\-/]", "", raw)
     digits = re.sub(r"\D", "", raw)
     phone = ""
@@ -85,7 +91,13 @@ def parse_query(text: str) -> SearchQuery:
     ident = id_key(raw) if single and len(id_key(raw)) >= 3 else ""
     email_prefix = raw.lower() if single and not email and len(raw) >= 3 else ""
     return SearchQuery(
-        text=raw, words=words, email=email, email_prefix=email_prefix, phone=phone, ident=ident
+        text=raw,
+        words=words,
+        initials=initials,
+        email=email,
+        email_prefix=email_prefix,
+        phone=phone,
+        ident=ident,
     )
 
 

@@ -4,7 +4,8 @@ the `search_index` stage (see ccrm_core.librarian.customer360.stages).
 Search scoring (0..1, higher is closer): per query word, the best similarity to a name word of
 the customer (1 exact; Jaro-Winkler; a prefix of length q of a word of length w scores
 0.88 + 0.12 q/w); a customer's name score is the mean over the query's words (x 0.8 for words
-taken from a typed email). Email: 1 exact, else 0.98 x Jaro-Winkler (>= 0.9) among emails
+taken from a typed email), single letters next to a name ("e. brooks") counting as one more
+word that scores 1 when a first name of the customer starts with one of them, else 0. Email: 1 exact, else 0.98 x Jaro-Winkler (>= 0.9) among emails
 sharing the first 3 characters or the last 3 of the local part (kind `email_rev` holds the
 local part reversed), or 0.8 + 0.15 q/w as a prefix. Phone: 1 for the same last 10 digits, a
 suffix of q digits 0.6 + 0.04 q, one wrong digit in a full number 0.85. Ids: 1 exact, a prefix
@@ -79,12 +80,29 @@ name_best AS (
     SELECT p.customer_no, w.i, max(w.sim) AS sim, arg_max(p.value, row(w.sim, p.value)) AS value
     FROM search_postings p JOIN words w ON p.token_id = w.token_id
     GROUP BY p.customer_no, w.i
-),
+),"""  # noqa: S608 - numeric constants from this module
+_NAME_HITS_SQL = f"""
 name_hits AS (
     SELECT customer_no, 'name' AS field, arg_max(value, row(sim, value)) AS value,
            sum(sim) / len($words) * $name_weight AS score
     FROM name_best GROUP BY customer_no
     ORDER BY score DESC, customer_no LIMIT {CANDIDATES}
+)"""  # noqa: S608 - numeric constants from this module
+# With initials ("e. brooks"), they count as one more query word: 1 when a first name of the
+# customer starts with one of them, else 0.
+_NAME_HITS_INITIALS_SQL = f"""
+initial_hits AS (
+    SELECT DISTINCT customer_no FROM search_keys
+    WHERE kind = 'initial' AND code BETWEEN $initial_lo AND $initial_hi
+      AND list_contains($initials, key)
+),
+name_hits AS (
+    SELECT b.customer_no, 'name' AS field, arg_max(b.value, row(b.sim, b.value)) AS value,
+           (sum(b.sim) + CASE WHEN any_value(h.customer_no) IS NULL THEN 0 ELSE 1 END)
+               / (len($words) + 1) * $name_weight AS score
+    FROM name_best b LEFT JOIN initial_hits h ON h.customer_no = b.customer_no
+    GROUP BY b.customer_no
+    ORDER BY score DESC, b.customer_no LIMIT {CANDIDATES}
 )"""  # noqa: S608 - numeric constants from this module
 _EMAIL_SQL = """
 email_hits AS (
@@ -172,9 +190,17 @@ def search_statement(q: SearchQuery, limit: int) -> tuple[str, dict]:
         per_word = max(4, min(WORDS_PER_QUERY_WORD, MAX_NAME_WORDS // len(words)))
         # name words found inside an email address count a little less than a typed name
         weight = 0.8 if q.email else 1.0
-        parts.append(
-            (_NAME_SQL, "name_hits", {"words": words, "per_word": per_word, "name_weight": weight})
-        )
+        name_params = {"words": words, "per_word": per_word, "name_weight": weight}
+        if q.initials:
+            initials = sorted(q.initials)
+            name_params.update(
+                initials=initials,
+                initial_lo=prefix_code(initials[0])[0],
+                initial_hi=prefix_code(initials[-1])[1],
+            )
+            parts.append((_NAME_SQL + _NAME_HITS_INITIALS_SQL, "name_hits", name_params))
+        else:
+            parts.append((_NAME_SQL + _NAME_HITS_SQL, "name_hits", name_params))
     if q.email:
         lo, hi = prefix_code(q.email[:3])
         rev_lo, rev_hi = prefix_code(q.email.split("@", 1)[0][::-1][:3])

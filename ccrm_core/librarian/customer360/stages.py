@@ -15,7 +15,7 @@
     the lower-cased email; `email_rev`: its local part reversed (typos at its start); `phone`:
     the last 10 digits reversed (a prefix lookup is a suffix match: "555-0100" finds
     "+1 (415) 555-0100"); `id`: customer, source and anonymous ids, lower-cased, letters and
-    digits only. `code` packs the key's first 8 characters into an order-preserving UBIGINT
+    digits only; `initial`: the first letter of each word of a first name. `code` packs the key's first 8 characters into an order-preserving UBIGINT
     (prefix_code), so a prefix is an integer range. `value` is what is shown as matched.
 - `customer_timeline` writes `customer_timeline(customer_id, ts, kind, channel, event_type,
   campaign_id, value, ref_id, source, detail)`: every linked event (kind 'event') and order (kind
@@ -88,9 +88,18 @@ def _write_all_keys(con: duckdb.DuckDBPyConnection) -> None:
                    trim({_FULL_NAME_SQL}) AS value
             FROM records
         ),
+        first_words AS (
+            SELECT customer_id, unnest(string_split({_sql_text("first_name")}, ' ')) AS word,
+                   trim({_FULL_NAME_SQL}) AS value
+            FROM records WHERE first_name IS NOT NULL
+        ),
+        initials AS (SELECT customer_id, left(word, 1) AS key, value FROM first_words),
         keys AS (
             SELECT 'token' AS kind, key, customer_id, 'name' AS field, value
             FROM words
+            UNION ALL
+            -- the first letter of each first-name word: "e. brooks" finds Emma Brooks
+            SELECT 'initial', key, customer_id, 'name', value FROM initials
             UNION ALL
             SELECT 'email', lower(trim(email)), customer_id, 'email', email
             FROM records WHERE email IS NOT NULL

@@ -1,11 +1,16 @@
 """Identity resolution: source records and anonymous ids -> one customer_id per person.
 
-Submodules: `model` holds the defaults, nickname table, Splink comparisons and blocking rules;
-`matching` the deterministic rules, Splink training and scoring, clustering, `resolve_records` and
-the customer id helpers (`assign_stable_ids`); `stage` the build stage `identity_stage` and the
-SQL of the tables and views it writes; `results` the queries the Data Hygiene page reads
-(summary, threshold curve, matched pairs, pair explanations); `figures` its charts; `benchmark`
-the `ccrm bench` operations of the Librarian stages. The public API is re-exported here.
+Submodules: `model` holds the defaults, nickname table, Splink comparisons and the candidate
+blocking and training rules; `training` picks the rules and training blocks that the fields
+present allow, trains the model and notes what could not be trained; `matching` the
+deterministic rules, Splink scoring, `resolve_records` (one record set, or two to link) and the
+customer id helpers (`assign_stable_ids`); `clusters` the clustering with a steward's overrides
+and each cluster's graph figures; `overrides` storing those decisions; `stage` the build stage
+`identity_stage` and the SQL of the tables and views it writes; `results` the queries the Data
+Hygiene page reads (summary, threshold curve, matched pairs, pair explanations, riskiest
+clusters); `figures` its charts; `evaluation` pairwise precision and recall against planted
+persons and a harder no-email, no-phone variant of a record set; `benchmark` the `ccrm bench`
+operations of the Librarian stages. The public API is re-exported here.
 
 Output contract (other stages and pages read only these):
 - `identity_map` (source_system, source_id, anonymous_id, customer_id, method, match_probability):
@@ -22,15 +27,28 @@ Method (reads `std_customers` from the `standardise` stage):
    dropped); the same E.164 phone and last name. Records so linked form "deterministic
    clusters".
 2. Probabilistic links (Splink, Fellegi-Sunter on DuckDB) between records of *different*
-   deterministic clusters only, over a handful of blocking rules. Parameters are trained without
-   labels (u by random sampling, m by expectation maximisation on two blocking rules, the prior
-   from the deterministic links) when there are at least `min_train_records` records; smaller
-   sets use the built-in default parameters. A pair links when its match probability is at
+   deterministic clusters only. The blocking rules are those of `model.BLOCKING_RULES` whose
+   columns hold values and that pair a bounded number of records (names; last or first name +
+   birth date; swapped names; phone; postal code + address line, last name or birth date;
+   address line + city). With at least `min_train_records` records the model is trained
+   without labels: the prior from near-certain pairs (shared email key; phone + last name;
+   full name + birth date; full name + address), u by random sampling, m by expectation
+   maximisation on the first blocks of `model.EM_BLOCKING_RULES` that have enough pairs, until
+   every comparison with data is trained (shared email key and phone when present, else full
+   name and birth date + postal code, ...). A comparison no block can train keeps its default
+   parameters, and the run's training notes name the field that would help; with no usable
+   block at all, or fewer records, the whole model uses the documented default parameters and
+   prior (`model.COMPARISONS`, UNTRAINED_PRIOR). A pair links when its match probability is at
    least the threshold (`identity.threshold`, default 0.95).
-3. Customers are the connected components of all links. `identity_map.method` says how a record
-   joined its customer: 'email', 'phone_last_name', 'probabilistic', or 'single_record';
-   match_probability is 1.0 for deterministic links and single records, else the best
-   probability among the record's accepted probabilistic links.
+3. Customers are the connected components of all links and of a steward's manual links; a
+   manual split (two records that are different persons) removes, from the cluster that would
+   hold both, the weakest links that chained them (`clusters`). `identity_map.method` says how
+   a record joined its customer: 'email', 'phone_last_name', 'manual', 'probabilistic', or
+   'single_record'; match_probability is 1.0 for deterministic and manual links and single
+   records, else the best probability among the record's accepted probabilistic links.
+   Link groups: records of one link-only set (`resolve_records(left, right,
+   link_only=True)`, or a source system named in `identity.link_only_systems`) are never
+   linked to each other directly, only to records of other sets.
 4. Anonymous ids: an id that logged in (`login` event carrying both ids) belongs to the customer
    it logged in as most often (ties: the latest login); method 'login'. Others: 'anonymous'.
 5. Stable ids: a customer keeps the customer_id of the previous build's customer that gives it the
@@ -47,10 +65,17 @@ gave each field.
 
 Pairwise predictions above `identity.pair_floor` (default 0.01) are kept in `identity_pairs`,
 with each comparison's match weight, so the page can re-cluster at any threshold and explain a
-match without re-running the model.
+match without re-running the model. `identity_clusters` holds, per customer of 2+ records, its
+size, density and weakest link (see `clusters`), so a steward reviews the riskiest first.
 """
 
-from ccrm_core.librarian.identity.benchmark import bench_hygiene, bench_identity, bench_standardise
+from ccrm_core.librarian.identity.benchmark import (
+    bench_hygiene,
+    bench_identity,
+    bench_identity_without_contacts,
+    bench_standardise,
+)
+from ccrm_core.librarian.identity.evaluation import pairwise_accuracy, records_without_contacts
 from ccrm_core.librarian.identity.figures import (
     figure_cluster_sizes,
     figure_match_waterfall,
@@ -73,6 +98,7 @@ from ccrm_core.librarian.identity.model import (
     DETERMINISTIC_RECALL,
     EM_BLOCKING_RULES,
     EM_MAX_PAIRS,
+    EM_MIN_PAIRS,
     METHODS,
     NICKNAMES,
     RECORD_COLUMNS,
@@ -81,15 +107,24 @@ from ccrm_core.librarian.identity.model import (
     U_MIN_COUNT_PER_LEVEL,
     UNTRAINED_PRIOR,
 )
+from ccrm_core.librarian.identity.overrides import (
+    DECISIONS,
+    current_overrides,
+    parse_record_key,
+    record_override,
+)
 from ccrm_core.librarian.identity.results import (
+    customer_records,
     customers_at_threshold,
     is_resolved,
     latest_run,
     matched_pairs,
     pair_explanation,
     pair_records,
+    riskiest_clusters,
     summary,
     threshold_curve,
+    training_notes,
 )
 from ccrm_core.librarian.identity.stage import (
     CUSTOMER_VIEWS_SQL,
@@ -97,9 +132,22 @@ from ccrm_core.librarian.identity.stage import (
     IDENTITY_RUNS_SQL,
     identity_stage,
 )
+from ccrm_core.librarian.identity.training import TrainingReport
 
 __all__ = [
     "BLOCKING_RULES",
+    "DECISIONS",
+    "EM_MIN_PAIRS",
+    "TrainingReport",
+    "bench_identity_without_contacts",
+    "current_overrides",
+    "customer_records",
+    "pairwise_accuracy",
+    "parse_record_key",
+    "record_override",
+    "records_without_contacts",
+    "riskiest_clusters",
+    "training_notes",
     "COMPARISONS",
     "COMPARISON_NAMES",
     "CUSTOMER_VIEWS_SQL",

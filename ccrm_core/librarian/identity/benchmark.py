@@ -57,3 +57,19 @@ def bench_standardise(ctx) -> tuple[int, dict]:
 def bench_hygiene(ctx) -> tuple[int, dict]:
     """`ccrm bench` operation: the hygiene stage on the built database."""
     return _bench_stage(ctx, "hygiene")
+
+
+def bench_identity_without_contacts(ctx) -> tuple[int, dict]:
+    """`ccrm bench` operation: resolve the company's source records with email and phone
+    removed and the duplicates made harder (evaluation.records_without_contacts); figures:
+    precision and recall against ground truth."""
+    from ccrm_core.bench import BENCH_DAYS, BENCH_SEED
+    from ccrm_core.librarian.identity.evaluation import accuracy_without_contacts
+
+    result = accuracy_without_contacts(ctx.customers, BENCH_SEED, BENCH_DAYS)
+    figures = {
+        "precision": round(result["precision"], 4),
+        "recall": round(result["recall"], 4),
+        "resolve_s": round(result["seconds"], 2),
+    }
+    return int(result["records"]), figures

@@ -1,8 +1,9 @@
 """Matching: standardised records -> clusters of records that are one person.
 
 Deterministic links (shared email key; shared phone and last name), Splink scoring of the blocked
-pairs across deterministic clusters (trained without labels on large sets), and connected
-components of every accepted link. Also `resolve_records` (any record set -> customer ids) and the
+pairs across deterministic clusters (blocking rules and training chosen for the fields present,
+see `training`), manual overrides, and connected components of every accepted link (see
+`clusters`). Also `resolve_records` (any record set, or two to link -> customer ids) and the
 customer id helpers. The method is described in the package docstring
 (`ccrm_core.librarian.identity`).
 """
@@ -18,26 +19,27 @@ from datetime import date
 import duckdb
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
+from ccrm_core.librarian.identity import training
+from ccrm_core.librarian.identity.clusters import (
+    MANUAL_RANK,
+    cluster_figures,
+    cluster_with_overrides,
+    components,
+)
 from ccrm_core.librarian.identity.model import (
-    BLOCKING_RULES,
     COMPARISON_NAMES,
     COMPARISONS,
     DEFAULT_MIN_TRAIN_RECORDS,
     DEFAULT_PAIR_FLOOR,
     DEFAULT_THRESHOLD,
-    DETERMINISTIC_RECALL,
-    EM_BLOCKING_RULES,
-    EM_MAX_PAIRS,
+    FIXED_LEVELS,
     NICKNAMES,
-    SEED,
-    U_MAX_PAIRS,
-    U_MIN_COUNT_PER_LEVEL,
     UNTRAINED_PRIOR,
 )
 from ccrm_core.librarian.standardise import standardise_records
+
+_components = components  # the name other modules and tests use
 
 
 @dataclass
@@ -50,12 +52,16 @@ class Resolution:
     prior_weight: float
     trained: bool
     seconds: dict = field(default_factory=dict)
+    # per cluster of 2+ records: cluster, size, links, density, weakest_link, weakest_uid_l/_r
+    clusters: pd.DataFrame = field(default_factory=pd.DataFrame)
+    report: training.TrainingReport = field(default_factory=training.TrainingReport)
+    refused_links: list = field(default_factory=list)  # manual links that would join a split
 
 
 # --- matching ---------------------------------------------------------------------------------
 
 
-def _splink_settings(term_frequencies: bool) -> dict:
+def _splink_settings(term_frequencies: bool, blocking_rules: list[str]) -> dict:
     """Splink settings; term-frequency adjustments only when the record set is large enough
     for name frequencies to mean something (in five records every name looks common)."""
     comparisons = []
@@ -68,18 +74,20 @@ def _splink_settings(term_frequencies: bool) -> dict:
             else:
                 level["m_probability"] = m
                 level["u_probability"] = u
+            if (name, label) in FIXED_LEVELS:
+                level["fix_m_probability"] = True
+                level["fix_u_probability"] = True
             if term_frequencies and label == "exact" and name in ("first_name", "last_name"):
                 # Common names agree by chance more often: term-frequency adjustment.
                 level["tf_adjustment_column"] = name
                 level["tf_adjustment_weight"] = 1.0
             out_levels.append(level)
         comparisons.append({"output_column_name": name, "comparison_levels": out_levels})
-    rules = [f"{rule} AND l.det_cluster <> r.det_cluster" for rule in BLOCKING_RULES]
     return {
         "link_type": "dedupe_only",
         "unique_id_column_name": "uid",
         "comparisons": comparisons,
-        "blocking_rules_to_generate_predictions": rules,
+        "blocking_rules_to_generate_predictions": blocking_rules,
         "retain_matching_columns": True,
         "retain_intermediate_calculation_columns": True,
         "additional_columns_to_retain": [],
@@ -88,8 +96,11 @@ def _splink_settings(term_frequencies: bool) -> dict:
     }
 
 
-def _match_frame(std: pd.DataFrame, det_cluster: np.ndarray) -> pd.DataFrame:
-    """The columns Splink compares, from standardised records (lower case for comparing)."""
+def _match_frame(
+    std: pd.DataFrame, det_cluster: np.ndarray, link_group: np.ndarray
+) -> pd.DataFrame:
+    """The columns Splink compares, from standardised records (lower case for comparing).
+    `link_group`: records sharing a group > 0 are never linked to each other."""
 
     def lower(col: str) -> pd.Series:
         return (
@@ -106,6 +117,7 @@ def _match_frame(std: pd.DataFrame, det_cluster: np.ndarray) -> pd.DataFrame:
         {
             "uid": np.arange(len(std), dtype=np.int64),
             "det_cluster": det_cluster.astype(np.int64),
+            "link_group": link_group.astype(np.int64),
             "first_name": first,
             "first_name_canon": first.map(lambda v: NICKNAMES.get(v, v) if v else None),
             "last_name": lower("last_name"),
@@ -122,39 +134,33 @@ def _match_frame(std: pd.DataFrame, det_cluster: np.ndarray) -> pd.DataFrame:
 
 
 def _deterministic_edges(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Star edges (each record -> the first record of its group) for the deterministic rules,
-    over the registered `match_records` relation."""
+    """Edges of the deterministic rules over the registered `match_records` relation: each
+    record -> the first record of its key group it may link to (link groups: a record of
+    group g > 0 links only to records outside g), as (uid_l < uid_r, method)."""
     return con.execute(
         """
-        WITH email AS (
-            SELECT uid, min(uid) OVER (PARTITION BY email_key) AS root
-            FROM match_records WHERE email_key IS NOT NULL
-        ),
-        phone AS (
-            SELECT uid, min(uid) OVER (PARTITION BY phone, last_name) AS root
+        WITH keyed AS (
+            SELECT uid, link_group, email_key AS k, 'email' AS method FROM match_records
+            WHERE email_key IS NOT NULL
+            UNION ALL
+            SELECT uid, link_group, phone || '|' || last_name, 'phone_last_name'
             FROM match_records WHERE phone IS NOT NULL AND last_name IS NOT NULL
+        ),
+        firsts AS (
+            SELECT method, k, link_group, min(uid) AS first FROM keyed GROUP BY ALL
+        ),
+        roots AS (
+            SELECT x.method, x.uid, min(f.first) AS root
+            FROM keyed x JOIN firsts f
+              ON f.method = x.method AND f.k = x.k AND f.first <> x.uid
+             AND (x.link_group = 0 OR f.link_group = 0 OR f.link_group <> x.link_group)
+            GROUP BY ALL
         )
-        SELECT root AS uid_l, uid AS uid_r, 'email' AS method FROM email WHERE uid <> root
-        UNION ALL
-        SELECT root, uid, 'phone_last_name' FROM phone WHERE uid <> root
+        SELECT DISTINCT least(uid, root) AS uid_l, greatest(uid, root) AS uid_r, method
+        FROM roots
+        ORDER BY method, uid_l, uid_r
         """
     ).df()
-
-
-def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Connected-component label per node 0..n-1, labels numbered by each component's
-    smallest node (so the labelling does not depend on edge order)."""
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    graph = coo_matrix(
-        (np.ones(len(left), dtype=np.int8), (left.astype(np.int64), right.astype(np.int64))),
-        shape=(n, n),
-    )
-    _, labels = connected_components(graph, directed=False)
-    # Relabel to the smallest member uid: stable whatever order scipy numbers components.
-    smallest = np.full(labels.max() + 1, n, dtype=np.int64)
-    np.minimum.at(smallest, labels, np.arange(n, dtype=np.int64))
-    return smallest[labels]
 
 
 def _model_table(linker, trained: bool) -> tuple[pd.DataFrame, float]:
@@ -181,71 +187,90 @@ def _model_table(linker, trained: bool) -> tuple[pd.DataFrame, float]:
     return pd.DataFrame(rows), math.log2(prior / (1 - prior))
 
 
-def _train(linker, n_records: int, deterministic_pairs: int) -> None:
-    """Unsupervised training: prior from deterministic links, u by sampling, m by EM."""
-    total_pairs = n_records * (n_records - 1) / 2
-    prior = min(0.5, max(deterministic_pairs / DETERMINISTIC_RECALL / total_pairs, 1e-9))
-    linker._settings_obj._probability_two_random_records_match = prior
-    linker.training.estimate_u_using_random_sampling(
-        max_pairs=min(U_MAX_PAIRS, total_pairs),
-        seed=SEED,
-        min_count_per_level=U_MIN_COUNT_PER_LEVEL,
-    )
-    for rule in EM_BLOCKING_RULES:
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            rule,
-            estimate_without_term_frequencies=True,
-            max_pairs=EM_MAX_PAIRS,
-        )
-
-
 def resolve_standardised(
     std: pd.DataFrame,
     threshold: float = DEFAULT_THRESHOLD,
     pair_floor: float = DEFAULT_PAIR_FLOOR,
     min_train_records: int = DEFAULT_MIN_TRAIN_RECORDS,
     threads: int | None = None,
+    link_groups: np.ndarray | None = None,
+    overrides: pd.DataFrame | None = None,
 ) -> Resolution:
     """Cluster standardised records (output of `standardise.standardise_records`, row order =
-    uid) into persons. See the package docstring for the method."""
+    uid) into persons. See the package docstring for the method.
+
+    `link_groups` (per record, default all 0): records sharing a group > 0 are never linked
+    directly (link mode; systems known to hold one record per person). `overrides` (uid_l,
+    uid_r, decision 'link' or 'split'): a steward's decisions, applied after matching."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     n = len(std)
+    groups = np.zeros(n, dtype=np.int64) if link_groups is None else np.asarray(link_groups)
+    manual, splits = _split_overrides(overrides)
     work = duckdb.connect()
     if threads:
         work.execute(f"SET threads = {int(threads)}")
     try:
-        base = _match_frame(std, np.arange(n))
+        base = _match_frame(std, np.arange(n), groups)
         work.register("match_records", base)
         det = _deterministic_edges(work)
-        det_cluster = _components(n, det["uid_l"].to_numpy(), det["uid_r"].to_numpy())
-        base["det_cluster"] = det_cluster
+        base["det_cluster"] = components(n, det["uid_l"].to_numpy(), det["uid_r"].to_numpy())
         work.unregister("match_records")
         timings["deterministic"] = time.perf_counter() - t0
 
-        prob, model, prior_weight, trained = _probabilistic_pairs(
-            work, base, len(det), pair_floor, min_train_records, timings
+        prob, model, prior_weight, report = _probabilistic_pairs(
+            work, base, pair_floor, min_train_records, timings
         )
+        t1 = time.perf_counter()
+        accepted = prob[prob["match_probability"] >= threshold]
+        links = pd.concat(
+            [
+                det[["uid_l", "uid_r", "method"]].assign(match_probability=1.0, rank=2),
+                accepted[["uid_l", "uid_r", "method", "match_probability"]].assign(rank=1),
+                manual.assign(method="manual", match_probability=1.0, rank=MANUAL_RANK),
+            ],
+            ignore_index=True,
+        )
+        cluster, kept, refused = cluster_with_overrides(n, links, splits, groups)
+        figures = cluster_figures(work, base, cluster, kept, splits)
     finally:
         work.close()
 
-    t1 = time.perf_counter()
-    accepted = prob[prob["match_probability"] >= threshold]
-    left = np.concatenate([det["uid_l"].to_numpy(), accepted["uid_l"].to_numpy()])
-    right = np.concatenate([det["uid_r"].to_numpy(), accepted["uid_r"].to_numpy()])
-    cluster = _components(n, left, right)
-
-    records = _record_table(std, cluster, det, accepted)
-    pairs = _all_pairs(det, prob)
+    records = _record_table(std, cluster, kept)
+    pairs = _all_pairs(det, prob, kept[kept["method"] == "manual"][["uid_l", "uid_r"]])
     timings["cluster"] = time.perf_counter() - t1
-    return Resolution(records, pairs, model, prior_weight, trained, timings)
+    return Resolution(
+        records, pairs, model, prior_weight, report.trained, timings, figures, report, refused
+    )
 
 
-def _record_table(
-    std: pd.DataFrame, cluster: np.ndarray, det: pd.DataFrame, accepted: pd.DataFrame
-) -> pd.DataFrame:
+def _split_overrides(overrides: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(manual links, forced splits) as uid_l < uid_r frames from an overrides frame."""
+    empty = pd.DataFrame({"uid_l": pd.Series(dtype=np.int64), "uid_r": pd.Series(dtype=np.int64)})
+    if overrides is None or overrides.empty:
+        return empty, empty.copy()
+    a = overrides["uid_l"].to_numpy(dtype=np.int64)
+    b = overrides["uid_r"].to_numpy(dtype=np.int64)
+    frame = pd.DataFrame(
+        {
+            "uid_l": np.minimum(a, b),
+            "uid_r": np.maximum(a, b),
+            "decision": overrides["decision"].to_numpy(),
+        }
+    )
+    frame = frame[frame["uid_l"] != frame["uid_r"]]
+    pick = lambda d: (  # noqa: E731
+        frame.loc[frame["decision"] == d, ["uid_l", "uid_r"]]
+        .drop_duplicates()
+        .sort_values(["uid_l", "uid_r"], ignore_index=True)
+    )
+    return pick("link"), pick("split")
+
+
+def _record_table(std: pd.DataFrame, cluster: np.ndarray, kept: pd.DataFrame) -> pd.DataFrame:
     """One row per record (uid order): source_system, source_id, uid, cluster, and how the record
-    joined its cluster (method, match_probability; see the package docstring)."""
+    joined its cluster (method, match_probability; see the package docstring), from the links
+    the clustering kept (uid_l, uid_r, method, match_probability)."""
     n = len(std)
     records = pd.DataFrame(
         {
@@ -256,10 +281,12 @@ def _record_table(
         }
     )
     size = np.bincount(cluster, minlength=n)[cluster] if n else np.zeros(0, dtype=np.int64)
-    det_nodes = {
-        m: set(det.loc[det["method"] == m, "uid_l"]) | set(det.loc[det["method"] == m, "uid_r"])
-        for m in ("email", "phone_last_name")
-    }
+
+    def nodes(method: str) -> set:
+        chosen = kept[kept["method"] == method]
+        return set(chosen["uid_l"]) | set(chosen["uid_r"])
+
+    accepted = kept[kept["method"] == "probabilistic"]
     best_p = (
         pd.concat(
             [
@@ -272,19 +299,20 @@ def _record_table(
     )
     method = np.where(size == 1, "single_record", "probabilistic").astype(object)
     uids = records["uid"]
-    method[uids.isin(det_nodes["phone_last_name"]).to_numpy() & (size > 1)] = "phone_last_name"
-    method[uids.isin(det_nodes["email"]).to_numpy() & (size > 1)] = "email"
+    for name in ("manual", "phone_last_name", "email"):  # the last one set wins
+        method[uids.isin(nodes(name)).to_numpy() & (size > 1)] = name
     records["method"] = method
     prob_p = uids.map(best_p).to_numpy(dtype=float)
     records["match_probability"] = np.where(method == "probabilistic", prob_p, 1.0)
     return records
 
 
-def _all_pairs(det: pd.DataFrame, prob: pd.DataFrame) -> pd.DataFrame:
-    """Deterministic edges (probability 1.0) and scored probabilistic pairs in one frame, with
-    every comparison's mw_/gamma_ column (missing ones NULL)."""
+def _all_pairs(det: pd.DataFrame, prob: pd.DataFrame, manual: pd.DataFrame) -> pd.DataFrame:
+    """Deterministic edges and applied manual links (probability 1.0) and scored probabilistic
+    pairs in one frame, with every comparison's mw_/gamma_ column (missing ones NULL)."""
     det_pairs = det.assign(match_probability=1.0, match_weight=np.nan)
-    pairs = pd.concat([det_pairs, prob], ignore_index=True)
+    manual_pairs = manual.assign(method="manual", match_probability=1.0, match_weight=np.nan)
+    pairs = pd.concat([det_pairs, manual_pairs, prob], ignore_index=True)
     for name in COMPARISON_NAMES:
         col = f"mw_{name}"
         if col not in pairs.columns:
@@ -295,18 +323,8 @@ def _all_pairs(det: pd.DataFrame, prob: pd.DataFrame) -> pd.DataFrame:
     return pairs
 
 
-def _probabilistic_pairs(
-    work: duckdb.DuckDBPyConnection,
-    base: pd.DataFrame,
-    deterministic_pairs: int,
-    pair_floor: float,
-    min_train_records: int,
-    timings: dict,
-) -> tuple[pd.DataFrame, pd.DataFrame, float, bool]:
-    """Splink scores of the blocked pairs across deterministic clusters, above `pair_floor`."""
-    from splink import DuckDBAPI, Linker
-
-    empty = pd.DataFrame(
+def _empty_pairs() -> pd.DataFrame:
+    return pd.DataFrame(
         {
             "uid_l": pd.Series(dtype=np.int64),
             "uid_r": pd.Series(dtype=np.int64),
@@ -315,29 +333,53 @@ def _probabilistic_pairs(
             "match_weight": pd.Series(dtype=float),
         }
     )
+
+
+def _probabilistic_pairs(
+    work: duckdb.DuckDBPyConnection,
+    base: pd.DataFrame,
+    pair_floor: float,
+    min_train_records: int,
+    timings: dict,
+) -> tuple[pd.DataFrame, pd.DataFrame, float, training.TrainingReport]:
+    """Splink scores of the blocked pairs across deterministic clusters, above `pair_floor`,
+    with the model and the training report."""
+    from splink import DuckDBAPI, Linker
+
     t0 = time.perf_counter()
     db_api = DuckDBAPI(connection=work)
-    records = db_api.register(base, table_name="ccrm_match_records")
-    trained = len(base) >= min_train_records
+    records = db_api.register(base, table_name=training.MATCH_TABLE)
+    counts = training.column_counts(work, [c for c in base.columns if c not in ("uid",)])
+    report = training.TrainingReport()
+    pairs_of = training.PairCounter(work)
+    rules = training.prediction_rules(pairs_of, len(base), counts, report)
+    training.field_notes(counts, report)
+    train = len(base) >= min_train_records
     # EM warnings about comparison levels absent from a sample are expected here and would
     # only clutter `ccrm build` output; real errors still raise.
-    linker = Linker(records, _splink_settings(trained), log_level=logging.ERROR)
-    if trained:
+    linker = Linker(records, _splink_settings(train, rules), log_level=logging.ERROR)
+    linker._settings_obj._probability_two_random_records_match = UNTRAINED_PRIOR
+    if train:
         # Training on one thread: DuckDB's seeded sampling (u) repeats only single-threaded, and
         # the EM's sums over pairs add up in thread order; either made two builds of the same
         # data train different models. Training works on bounded samples, so this costs little.
         threads = work.execute("SELECT current_setting('threads')").fetchall()[0][0]
         work.execute("SET threads = 1")
         try:
-            _train(linker, len(base), deterministic_pairs)
+            trained = training.train(linker, pairs_of, len(base), counts)
         finally:
             work.execute(f"SET threads = {int(threads)}")
+        trained.blocking_rules, trained.notes = report.blocking_rules, report.notes + trained.notes
+        report = trained
     else:
-        linker._settings_obj._probability_two_random_records_match = UNTRAINED_PRIOR
+        report.notes.append(
+            f"not trained: fewer than {min_train_records:,} records; the default parameters "
+            "and prior are used"
+        )
     timings["train"] = time.perf_counter() - t0
-    model, prior_weight = _model_table(linker, trained)
-    if len(base) < 2:
-        return empty, model, prior_weight, trained
+    model, prior_weight = _model_table(linker, report.trained)
+    if len(base) < 2 or not rules:
+        return _empty_pairs(), model, prior_weight, report
 
     t1 = time.perf_counter()
     predictions = linker.inference.predict(
@@ -356,8 +398,8 @@ def _probabilistic_pairs(
     ).df()
     timings["predict"] = time.perf_counter() - t1
     if prob.empty:
-        return empty, model, prior_weight, trained
-    return prob, model, prior_weight, trained
+        return _empty_pairs(), model, prior_weight, report
+    return prob, model, prior_weight, report
 
 
 def _weight_sql(comparison: str, columns: list[str]) -> str:
@@ -373,25 +415,50 @@ def _weight_sql(comparison: str, columns: list[str]) -> str:
 
 def resolve_records(
     records: pd.DataFrame,
+    right: pd.DataFrame | None = None,
     threshold: float = DEFAULT_THRESHOLD,
     as_of: date | None = None,
     min_train_records: int = DEFAULT_MIN_TRAIN_RECORDS,
+    *,
+    link_only: bool = False,
 ) -> pd.DataFrame:
-    """Resolve any set of source records into persons.
+    """Resolve any set of source records into persons, or link two sets.
 
-    `records` has src_customers columns; any of email, phone and the address fields may be
-    missing entirely; without source_system/source_id the row number is the id. Returns one row
-    per input record, in input order: source_system, source_id, customer_id ('C' + 9 digits,
-    numbered by each customer's first record), method and match_probability (see package
-    docstring). `as_of` bounds valid dates (default: today).
+    `records` (and `right`) have src_customers columns; any of email, phone, birth date and the
+    address fields may be missing entirely; without source_system/source_id the row number is
+    the id and the source system is 'input' ('left' and 'right' when two sets are given).
+    With `right`, both sets are resolved together; with `link_only=True` too, records of the
+    same set are never linked to each other directly (each set is taken as already
+    deduplicated): only links across the two sets are made, as record-linkage tools do.
+
+    Returns one row per input record, in input order (`records`, then `right`):
+    source_system, source_id, customer_id ('C' + 9 digits, numbered by each customer's first
+    record), method and match_probability (see package docstring). `as_of` bounds valid dates
+    (default: today).
     """
-    frame = records.reset_index(drop=True).copy()
-    if "source_system" not in frame.columns:
-        frame["source_system"] = "input"
-    if "source_id" not in frame.columns:
-        frame["source_id"] = [str(i) for i in range(len(frame))]
-    std = standardise_records(frame, as_of or date.today())
-    result = resolve_standardised(std, threshold, min_train_records=min_train_records)
+    if right is not None and not isinstance(right, pd.DataFrame):
+        raise TypeError("right must be a DataFrame of records (pass threshold by name)")
+    if link_only and right is None:
+        raise ValueError("link_only needs two record sets: resolve_records(left, right, ...)")
+    sets = [records] if right is None else [records, right]
+    names = ["input"] if right is None else ["left", "right"]
+    frames = []
+    for frame, name in zip(sets, names, strict=True):
+        frame = frame.reset_index(drop=True).copy()
+        if "source_system" not in frame.columns:
+            frame["source_system"] = name
+        if "source_id" not in frame.columns:
+            frame["source_id"] = [str(i) for i in range(len(frame))]
+        frames.append(frame)
+    combined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    groups = np.zeros(len(combined), dtype=np.int64)
+    if link_only:
+        groups[len(frames[0]) :] = 2
+        groups[: len(frames[0])] = 1
+    std = standardise_records(combined, as_of or date.today())
+    result = resolve_standardised(
+        std, threshold, min_train_records=min_train_records, link_groups=groups
+    )
     out = result.records
     ids = _new_ids(out["cluster"], start=1)
     return pd.DataFrame(

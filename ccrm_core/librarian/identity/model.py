@@ -23,7 +23,15 @@ SEED = 42
 # purpose, so small record sets link only on strong evidence (names alone never suffice).
 UNTRAINED_PRIOR = 1e-4
 
-METHODS = ("email", "phone_last_name", "probabilistic", "single_record", "login", "anonymous")
+METHODS = (
+    "email",
+    "phone_last_name",
+    "manual",
+    "probabilistic",
+    "single_record",
+    "login",
+    "anonymous",
+)
 
 # Nicknames -> canonical first name (lower case). Used only to compare first names.
 NICKNAMES: dict[str, str] = {
@@ -125,6 +133,23 @@ NICKNAMES: dict[str, str] = {
 }
 
 # --- the comparison model -------------------------------------------------------------------
+# First and last name swapped, each allowing a typo or a nickname that starts like the name.
+SWAPPED_NAMES_SQL = (
+    "jaro_winkler_similarity(first_name_l, last_name_r) >= 0.9 "
+    "AND jaro_winkler_similarity(last_name_l, first_name_r) >= 0.9"
+)
+# Dates are compared as 'YYYY-MM-DD' text: same year, month and day exchanged (US and European
+# orders mixed up).
+DAY_MONTH_SWAPPED_SQL = (
+    "substr(birth_date_l, 1, 4) = substr(birth_date_r, 1, 4) "
+    "AND substr(birth_date_l, 6, 2) = substr(birth_date_r, 9, 2) "
+    "AND substr(birth_date_l, 9, 2) = substr(birth_date_r, 6, 2)"
+)
+# Least m a trained level keeps: a level EM saw (almost) never among matches would otherwise
+# get a near-zero m and read as overwhelming evidence against a match.
+M_FLOOR = 1e-4
+# Levels whose m and u stay fixed at their defaults (never trained).
+FIXED_LEVELS = (("last_name", "swapped with first name"),)
 # Each comparison: (name, levels). A level: (label, sql_condition, default m, default u).
 # The first level of each is the NULL level. Default m/u are used as-is for small inputs and as
 # starting values for training; they are deliberately conservative.
@@ -133,15 +158,18 @@ COMPARISONS: tuple[tuple[str, tuple[tuple[str, str, float | None, float | None],
         "first_name",
         (
             ("missing", "first_name_l IS NULL OR first_name_r IS NULL", None, None),
-            ("exact", "first_name_l = first_name_r", 0.80, 0.010),
+            ("exact", "first_name_l = first_name_r", 0.78, 0.010),
             ("nickname", "first_name_canon_l = first_name_canon_r", 0.05, 0.0005),
+            # first and last name swapped: all the evidence of the two names is weighed here
+            ("swapped with last name", SWAPPED_NAMES_SQL, 0.02, 0.00001),
             (
                 "similar (JW >= 0.9)",
                 "jaro_winkler_similarity(first_name_l, first_name_r) >= 0.9",
-                0.10,
+                0.08,
                 0.005,
             ),
-            ("different", "ELSE", 0.05, 0.9845),
+            ("one typo", "damerau_levenshtein(first_name_l, first_name_r) <= 1", 0.02, 0.002),
+            ("different", "ELSE", 0.05, 0.98249),
         ),
     ),
     (
@@ -149,13 +177,16 @@ COMPARISONS: tuple[tuple[str, tuple[tuple[str, str, float | None, float | None],
         (
             ("missing", "last_name_l IS NULL OR last_name_r IS NULL", None, None),
             ("exact", "last_name_l = last_name_r", 0.85, 0.005),
+            # weight 0 (m = u, fixed): a swap counts once, under first_name
+            ("swapped with first name", SWAPPED_NAMES_SQL, 0.01, 0.01),
             (
                 "similar (JW >= 0.9)",
                 "jaro_winkler_similarity(last_name_l, last_name_r) >= 0.9",
-                0.10,
+                0.08,
                 0.005,
             ),
-            ("different", "ELSE", 0.05, 0.99),
+            ("one typo", "damerau_levenshtein(last_name_l, last_name_r) <= 1", 0.02, 0.002),
+            ("different", "ELSE", 0.04, 0.978),
         ),
     ),
     (
@@ -164,7 +195,8 @@ COMPARISONS: tuple[tuple[str, tuple[tuple[str, str, float | None, float | None],
             ("missing", "birth_date_l IS NULL OR birth_date_r IS NULL", None, None),
             ("exact", "birth_date_l = birth_date_r", 0.90, 0.0005),
             ("one typo", "damerau_levenshtein(birth_date_l, birth_date_r) <= 1", 0.05, 0.01),
-            ("different", "ELSE", 0.05, 0.9895),
+            ("day and month swapped", DAY_MONTH_SWAPPED_SQL, 0.02, 0.0005),
+            ("different", "ELSE", 0.03, 0.989),
         ),
     ),
     (
@@ -217,18 +249,99 @@ COMPARISONS: tuple[tuple[str, tuple[tuple[str, str, float | None, float | None],
 )
 COMPARISON_NAMES = tuple(name for name, _ in COMPARISONS)
 
-# Pairs Splink scores: each blocking rule also requires the two records to be in different
-# deterministic clusters (pairs inside one are linked already).
-BLOCKING_RULES = (
-    "l.first_name_canon = r.first_name_canon AND l.last_name = r.last_name",
-    "l.last_name = r.last_name AND l.birth_date = r.birth_date",
-    "l.first_name_canon = r.first_name_canon AND l.birth_date = r.birth_date",
-    "l.phone = r.phone",
-    "l.postal_code = r.postal_code AND l.address_line = r.address_line",
+# A rule pairs records l and r that agree on every (left column, right column) of the rule:
+# l.<left> = r.<right>. Rules name match columns (see matching._match_frame).
+Rule = tuple[tuple[str, str], ...]
+
+
+def same(*columns: str) -> Rule:
+    """The rule "equal on each of these columns"."""
+    return tuple((c, c) for c in columns)
+
+
+def rule_sql(rule: Rule) -> str:
+    """Splink SQL of a rule (l./r. aliases); column names from this module only."""
+    return " AND ".join(f"l.{left} = r.{right}" for left, right in rule)
+
+
+def rule_columns(rule: Rule) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(c for pair in rule for c in pair))
+
+
+# Blocking: the record pairs Splink scores. A rule is used when every column it needs holds
+# values (a rule over an empty column finds nothing) and it pairs at most
+# MAX_PAIRS_PER_RECORD x records (a placeholder value shared by half the records would flood
+# the scoring). Each rule also requires the two records to be in different deterministic
+# clusters (pairs inside one are linked already) and allowed to link (link groups); later rules
+# skip pairs an earlier rule found.
+BLOCKING_RULES: tuple[Rule, ...] = (
+    same("first_name_canon", "last_name"),
+    same("last_name", "birth_date"),
+    same("first_name_canon", "birth_date"),
+    (("first_name", "last_name"), ("last_name", "first_name")),  # names swapped
+    same("phone"),
+    same("postal_code", "address_line"),
+    same("postal_code", "last_name"),
+    same("postal_code", "birth_date"),
+    same("address_line", "city"),
 )
-# EM runs on blocks where most pairs are true matches (shared email key; shared phone), which
-# keeps the "match" class of EM anchored on real duplicates; each block estimates the m values
-# of every comparison except its own.
-EM_BLOCKING_RULES = ("l.email_key = r.email_key", "l.phone = r.phone")
+MAX_PAIRS_PER_RECORD = 50
+
+# Training (expectation maximisation) blocks, tried in this order. A block is used when its
+# columns hold values, it yields at least EM_MIN_PAIRS pairs, and it trains a comparison no
+# earlier block trained (EM estimates every comparison except those its rule reads); training
+# stops once every comparison with data is trained. Blocks on a shared email key or phone come
+# first: most of their pairs are true matches, which keeps EM's "match" class anchored on real
+# duplicates; without them, name, birth date and address blocks do the same work.
+EM_BLOCKING_RULES: tuple[Rule, ...] = (
+    same("email_key"),
+    same("phone"),
+    same("first_name_canon", "last_name"),
+    same("birth_date", "postal_code"),
+    same("birth_date", "city"),
+    same("postal_code", "address_line"),
+    same("birth_date"),
+)
+EM_MIN_PAIRS = 100
+# The match columns each comparison reads (a block that uses one of them cannot train it).
+COMPARISON_COLUMNS: dict[str, tuple[str, ...]] = {
+    "first_name": ("first_name", "first_name_canon"),
+    "last_name": ("last_name",),
+    "birth_date": ("birth_date",),
+    "email": ("email_key",),
+    "phone": ("phone",),
+    "address": ("address_line", "postal_code", "city"),
+}
+# The source fields that feed each comparison (named in training notes).
+COMPARISON_FIELDS: dict[str, str] = {
+    "first_name": "first names (first_name)",
+    "last_name": "last names (last_name)",
+    "birth_date": "birth dates (birth_date)",
+    "email": "email addresses (email)",
+    "phone": "phone numbers (phone)",
+    "address": "addresses (address_line, postal_code, city)",
+}
+# Match columns and comparisons in the words the Data Hygiene page uses.
+FIELD_WORDS: dict[str, str] = {
+    "first_name": "first name",
+    "first_name_canon": "first name",
+    "last_name": "last name",
+    "birth_date": "birth date",
+    "email_key": "email",
+    "email": "email",
+    "phone": "phone",
+    "postal_code": "postal code",
+    "address_line": "address line",
+    "address": "address",
+    "city": "city",
+}
+# Pairs that almost certainly match, for the prior (how often two random records match): the
+# pairs these rules find, taken as DETERMINISTIC_RECALL of all true pairs.
+PRIOR_RULES: tuple[Rule, ...] = (
+    same("email_key"),
+    same("phone", "last_name"),
+    same("first_name_canon", "last_name", "birth_date"),
+    same("first_name_canon", "last_name", "postal_code", "address_line"),
+)
 
 RECORD_COLUMNS = tuple(store.TABLES["src_customers"].column_names)

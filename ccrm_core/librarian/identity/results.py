@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ccrm_core.foundation import store
-from ccrm_core.librarian.identity.matching import _components
+from ccrm_core.librarian.identity.clusters import components as _components
 from ccrm_core.librarian.identity.model import COMPARISON_NAMES
 
 
@@ -178,6 +178,55 @@ def pair_explanation(con: duckdb.DuckDBPyConnection, uid_l: int, uid_r: int) -> 
         level = "missing" if pd.isna(gamma) or int(gamma) == -1 else labels.get((c, int(gamma)))
         steps.append({"step": c, "level": level, "match_weight": float(pair[f"mw_{c}"])})
     return pd.DataFrame(steps)
+
+
+def riskiest_clusters(con: duckdb.DuckDBPyConnection, limit: int = 200) -> pd.DataFrame:
+    """Customers of 2+ source records, the ones most worth a steward's review first: weakest
+    link lowest first, then lowest density, then most records (ties: customer id). Columns:
+    customer_id, records, links, density, weakest_link (match probability at which the
+    customer would first split), weakest_uid_l, weakest_uid_r and the source keys of those
+    two records. Empty before a build that writes identity_clusters."""
+    if not store.table_exists(con, "identity_clusters"):
+        return pd.DataFrame(
+            columns=[
+                "customer_id", "records", "links", "density", "weakest_link", "weakest_uid_l",
+                "weakest_uid_r", "weakest_source_system_l", "weakest_source_id_l",
+                "weakest_source_system_r", "weakest_source_id_r",
+            ]
+        )  # fmt: skip
+    return con.execute(
+        """
+        SELECT * FROM identity_clusters
+        ORDER BY weakest_link, density, records DESC, customer_id
+        LIMIT ?
+        """,
+        [int(limit)],
+    ).df()
+
+
+def customer_records(con: duckdb.DuckDBPyConnection, customer_id: str) -> pd.DataFrame:
+    """The standardised source records of one customer, with how each joined it (method,
+    match_probability), ordered by source system and id."""
+    return con.execute(
+        """
+        SELECT s.source_system, s.source_id, m.method, m.match_probability,
+               s.first_name, s.last_name, s.email, s.phone, s.address_line, s.city,
+               s.postal_code, s.birth_date
+        FROM identity_map m JOIN std_customers s USING (source_system, source_id)
+        WHERE m.customer_id = ? AND m.anonymous_id IS NULL
+        ORDER BY s.source_system, s.source_id
+        """,
+        [str(customer_id)],
+    ).df()
+
+
+def training_notes(run: dict) -> list[str]:
+    """The latest build's notes on how the model adapted to the fields present (empty when
+    everything could be trained), from a `latest_run` row."""
+    text = run.get("training_notes")
+    if not isinstance(text, str) or not text:
+        return []
+    return text.splitlines()
 
 
 def pair_records(con: duckdb.DuckDBPyConnection, uid_l: int, uid_r: int) -> pd.DataFrame:

@@ -24,6 +24,7 @@ from ccrm_core.librarian.identity.model import (
     DEFAULT_PAIR_FLOOR,
     DEFAULT_THRESHOLD,
 )
+from ccrm_core.librarian.identity.overrides import overrides_for_build
 
 CUSTOMER_VIEWS_SQL = """
 CREATE OR REPLACE VIEW customer_orders AS
@@ -146,6 +147,15 @@ CREATE TABLE IF NOT EXISTS identity_runs (
     seconds         DOUBLE
 )
 """
+# Columns added since identity_runs was first written (older databases gain them on the next
+# build): how the model adapted to the fields present, and the steward's overrides.
+IDENTITY_RUNS_ADDED = (
+    ("blocking_rules", "VARCHAR"),  # the rules that chose the pairs to score, '; '-separated
+    ("training_blocks", "VARCHAR"),  # the blocks EM trained on, '; '-separated
+    ("training_notes", "VARCHAR"),  # one line each: what was not trained, which field would help
+    ("overrides_applied", "BIGINT"),  # manual links and splits in force this build
+    ("overrides_skipped", "BIGINT"),  # decisions about records gone, or links refused by a split
+)
 
 
 def identity_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
@@ -153,11 +163,15 @@ def identity_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
     identity_model, appends identity_runs, and (re)creates the customer views.
 
     Settings (`ctx.param("identity", ...)`): threshold (0.95), pair_floor (0.01),
-    min_train_records (2000), threads (DuckDB threads for matching; default all).
+    min_train_records (2000), threads (DuckDB threads for matching; default all),
+    link_only_systems (comma-separated source systems that hold one record per person, e.g. a
+    new purchased list: their records are linked to other systems' records, never to each
+    other). A steward's overrides (`identity_overrides`) are applied on every build.
     """
     t0 = time.perf_counter()
     threshold, pair_floor = _checked_settings(con, ctx)
     std = con.execute("SELECT * FROM std_customers ORDER BY source_system, source_id").df()
+    overrides, gone = overrides_for_build(con, std[["source_system", "source_id"]])
     result = resolve_standardised(
         std,
         threshold=threshold,
@@ -168,11 +182,27 @@ def identity_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
         # matching runs on its own connection: as many threads as the build's unless set
         threads=ctx.param("identity", "threads", None)
         or con.execute("SELECT current_setting('threads')").fetchall()[0][0],
+        link_groups=_link_groups(std, ctx.param("identity", "link_only_systems", "")),
+        overrides=overrides,
     )
     records, kept, high_water = _stable_customer_ids(con, result.records)
     _write_tables(con, result, records)
-    _record_run(con, ctx, result, len(records), threshold, pair_floor, kept, high_water, t0)
+    applied = len(overrides) - len(result.refused_links)
+    _record_run(
+        con, ctx, result, len(records), threshold, pair_floor, kept, high_water, t0,
+        (applied, gone + len(result.refused_links)),
+    )  # fmt: skip
     return con.execute("SELECT count(*) FROM identity_map").fetchall()[0][0]
+
+
+def _link_groups(std: pd.DataFrame, systems: object) -> np.ndarray:
+    """Per record, its link group: 1, 2, ... for the records of each link-only system (never
+    linked to each other), 0 for every other record."""
+    names = [s.strip() for s in str(systems or "").split(",") if s.strip()]
+    groups = np.zeros(len(std), dtype=np.int64)
+    for i, name in enumerate(sorted(set(names)), start=1):
+        groups[(std["source_system"] == name).to_numpy()] = i
+    return groups
 
 
 def _checked_settings(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> tuple[float, float]:
@@ -200,6 +230,8 @@ def _stable_customer_ids(
     carry on (creates identity_runs if missing, for the high-water number): (records, customers
     that kept an id, new high-water number)."""
     con.execute(IDENTITY_RUNS_SQL)
+    for column, sql_type in IDENTITY_RUNS_ADDED:
+        con.execute(f"ALTER TABLE identity_runs ADD COLUMN IF NOT EXISTS {column} {sql_type}")
     high_water = con.execute(
         "SELECT coalesce(max(id_high_water), 0) FROM identity_runs"
     ).fetchall()[0][0]
@@ -237,6 +269,7 @@ def _write_tables(
     con.execute(IDENTITY_MAP_SQL)
     con.execute(_customers_sql())
     _write_pairs(con, result, records)
+    _write_clusters(con, result, records)
     replace_table(con, "identity_model", result.model)
     con.execute(CUSTOMER_VIEWS_SQL)
     con.execute("DROP TABLE identity_records")
@@ -252,28 +285,39 @@ def _record_run(
     kept: int,
     high_water: int,
     started: float,
+    overrides: tuple[int, int],
 ) -> None:
-    """Append this build's row to identity_runs (`started`: the stage's perf_counter start)."""
+    """Append this build's row to identity_runs (`started`: the stage's perf_counter start;
+    `overrides`: applied, skipped)."""
     customers = con.execute("SELECT count(*) FROM customers").fetchall()[0][0]
     pairs = result.pairs
     prob = pairs[pairs["method"] == "probabilistic"]
+    report = result.report
+    row = {
+        "run_id": ctx.run_id,
+        "records": records,
+        "customers": customers,
+        "threshold": threshold,
+        "pair_floor": pair_floor,
+        "prior_weight": result.prior_weight,
+        "trained": result.trained,
+        "deterministic_pairs": int(pairs["method"].isin(["email", "phone_last_name"]).sum()),
+        "probabilistic_pairs": len(prob),
+        "accepted_pairs": int((prob["match_probability"] >= threshold).sum()),
+        "ids_kept": kept,
+        "id_high_water": int(high_water),
+        "seconds": time.perf_counter() - started,
+        "blocking_rules": "; ".join(report.blocking_rules),
+        "training_blocks": "; ".join(report.training_blocks),
+        "training_notes": "\n".join(report.notes),
+        "overrides_applied": overrides[0],
+        "overrides_skipped": overrides[1],
+    }
+    names = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
     con.execute(
-        "INSERT INTO identity_runs VALUES (?, current_timestamp, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            ctx.run_id,
-            records,
-            customers,
-            threshold,
-            pair_floor,
-            result.prior_weight,
-            result.trained,
-            int((pairs["method"] != "probabilistic").sum()),
-            len(prob),
-            int((prob["match_probability"] >= threshold).sum()),
-            kept,
-            int(high_water),
-            time.perf_counter() - started,
-        ],
+        f"INSERT INTO identity_runs (built_at, {names}) VALUES (current_timestamp, {marks})",  # noqa: S608 - our column names
+        list(row.values()),
     )
 
 
@@ -297,3 +341,29 @@ def _write_pairs(con: duckdb.DuckDBPyConnection, result: Resolution, records: pd
         out[f"mw_{name}"] = pairs[f"mw_{name}"].astype(float).to_numpy()
         out[f"gamma_{name}"] = pd.array(pairs[f"gamma_{name}"], dtype="Int64")
     replace_table(con, "identity_pairs", out)
+
+
+def _write_clusters(con: duckdb.DuckDBPyConnection, result: Resolution, records: pd.DataFrame):
+    """identity_clusters: one row per customer of 2+ records with its graph figures (see
+    `clusters`): records, links, density, weakest_link and that link's two records."""
+    figures = result.clusters
+    ids = records.set_index("uid")["customer_id"]
+    keys = records.set_index("uid")[["source_system", "source_id"]]
+    left = keys.reindex(figures["weakest_uid_l"]).reset_index(drop=True)
+    right = keys.reindex(figures["weakest_uid_r"]).reset_index(drop=True)
+    out = pd.DataFrame(
+        {
+            "customer_id": ids.reindex(figures["cluster"]).to_numpy().astype(object),
+            "records": figures["size"].astype(np.int64).to_numpy(),
+            "links": figures["links"].astype(np.int64).to_numpy(),
+            "density": figures["density"].astype(float).to_numpy(),
+            "weakest_link": figures["weakest_link"].astype(float).to_numpy(),
+            "weakest_uid_l": figures["weakest_uid_l"].astype(np.int64).to_numpy(),
+            "weakest_uid_r": figures["weakest_uid_r"].astype(np.int64).to_numpy(),
+            "weakest_source_system_l": left["source_system"].to_numpy().astype(object),
+            "weakest_source_id_l": left["source_id"].to_numpy().astype(object),
+            "weakest_source_system_r": right["source_system"].to_numpy().astype(object),
+            "weakest_source_id_r": right["source_id"].to_numpy().astype(object),
+        }
+    ).sort_values("customer_id", ignore_index=True)
+    replace_table(con, "identity_clusters", out)
