@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import streamlit as st
 
 from ccrm_core.foundation import access, audit, charts, ingest, pipeline, privacy, store
 from ccrm_core.foundation.rendering import markdown_text
-from ccrm_ui import auth, db
+from ccrm_ui import auth, column_mapping, db
 
 ERROR_QUOTE = 500  # characters of a stored build error shown in a message
 
@@ -75,7 +76,9 @@ with upload_col:
         "CSV (also .csv.gz) or Parquet, one raw table per file. The table is taken from the file "
         "name (e.g. `orders_2025.csv`) unless you choose it. Rows that do not parse are rejected "
         "with their line and reason; a file with more rejects than the limit, a missing required "
-        "column, or duplicate keys is refused whole and changes nothing."
+        "column, or duplicate keys is refused whole and changes nothing. A file exported from a "
+        "shop, CRM or ad platform gets a column mapping first: check it, see the rows as they "
+        "would load, then load."
     )
     writable = not db.read_only()
     files = st.file_uploader(
@@ -98,6 +101,25 @@ with upload_col:
             "The app opened the database read-only (CCRM_READ_ONLY=1 or a read-only file): "
             "uploads and rebuilds are off."
         )
+    mapped: dict[str, column_mapping.MappedUpload] = {}
+    if files and writable:
+        try:
+            form_limit = ingest.upload_limit()
+        except ingest.IngestError:
+            form_limit = None  # Load files names the bad setting
+        for f in files if form_limit is not None else []:
+            try:
+                ingest.check_upload_size(f.name, f.size, form_limit.mb)
+                clean = ingest.upload_file_name(f.name)
+            except ingest.IngestError:
+                continue  # Load files says why
+            mapped[f.file_id] = column_mapping.mapping_form(
+                f,
+                column_mapping.upload_path(f, clean),
+                form_limit,
+                None if table_choice == "(from file name)" else table_choice,
+                max_reject / 100,
+            )
     if st.button("Load files", type="primary", disabled=not (files and writable)):
         # size and name are checked before anything is written (hostile input)
         try:
@@ -133,6 +155,9 @@ with upload_col:
                 ),
                 source_names=[f.name for f, _ in accepted],
                 size_limit=limit,  # on the unzipped bytes too (a gzip bomb)
+                mappings=[
+                    mapped[f.file_id].mapping if f.file_id in mapped else None for f, _ in accepted
+                ],
             )
         bar.empty()
         for r in reports:
@@ -146,6 +171,18 @@ with upload_col:
                 )
             else:
                 st.error(markdown_text(r.message))
+        for (f, _), r in zip(accepted, reports, strict=True):
+            upload = mapped.get(f.file_id)
+            if r.ok and upload is not None and upload.mapping is not None and upload.save_as:
+                try:
+                    named = dataclasses.replace(upload.mapping, name=upload.save_as)
+                    db.write(ingest.save_mapping, user, named)
+                    st.success(
+                        f"Saved mapping {markdown_text(upload.save_as)}: the next file with "
+                        "these columns uses it."
+                    )
+                except ingest.MappingError as exc:
+                    st.error(markdown_text(exc))
         st.info("Press **Rebuild** to refresh the marts with the new data.")
 
 with rebuild_col:

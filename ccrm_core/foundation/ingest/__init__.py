@@ -62,6 +62,14 @@ something is reported. The insert into the persistent table (compression) domina
 All SQL here is built from contract identifiers and fixed names; paths and values are parameters
 (range bounds are our own typed values, from the contract or parsed settings, written as literals).
 
+Files as shops, CRMs and ad platforms export them go through a column mapping first (`mapping`:
+a TOML file saying which file column fills which contract column, with conversions of dates,
+amounts, names and constants; `presets/` ships mappings for common exports). `transform` writes
+the contract file with every row on its original line, so all of the above applies unchanged and
+rejects name the user's own file's lines (and, in their reason, its columns). `propose` suggests
+a mapping from the header's names and the values, `preview` runs a trial load into a scratch
+database, `mapping_store` keeps mappings by name and finds them again by header.
+
 Submodules: `run` holds `ingest_files` / `ingest_file` and the steps of one file; `report` the
 IngestError, Reject and IngestReport types and how values are shown (PII masked); `names` file
 names and size limits; `checks` the whole-file checks (regular file, kind of file, CSV header,
@@ -73,6 +81,20 @@ tables; `rules` the row rules and the validation pass (rejects, reject rate, dup
 
 from ccrm_core.foundation.ingest.checks import check_regular_file
 from ccrm_core.foundation.ingest.load import ingest_history, rejected_rows, rejected_value_count
+from ccrm_core.foundation.ingest.mapping import (
+    ColumnMapping,
+    MappingError,
+    mapping_to_toml,
+    parse_mapping,
+    preset,
+    preset_names,
+)
+from ccrm_core.foundation.ingest.mapping_store import (
+    mapping_for_header,
+    resolve_mapping,
+    save_mapping,
+    saved_mappings,
+)
 from ccrm_core.foundation.ingest.names import (
     FILE_NAME_MAX,
     FILE_SUFFIXES,
@@ -88,6 +110,8 @@ from ccrm_core.foundation.ingest.names import (
     upload_file_name,
     upload_limit,
 )
+from ccrm_core.foundation.ingest.preview import MappingPreview, preview_mapping
+from ccrm_core.foundation.ingest.propose import Proposal, propose
 from ccrm_core.foundation.ingest.report import (
     PII_COLUMNS,
     REJECTS_IN_REPORT,
@@ -101,8 +125,25 @@ from ccrm_core.foundation.ingest.report import (
     shown_value,
 )
 from ccrm_core.foundation.ingest.run import ingest_file, ingest_files
+from ccrm_core.foundation.ingest.transform import FileSample, read_sample
 
 __all__ = [
+    "ColumnMapping",
+    "FileSample",
+    "MappingError",
+    "MappingPreview",
+    "Proposal",
+    "mapping_for_header",
+    "mapping_to_toml",
+    "parse_mapping",
+    "preset",
+    "preset_names",
+    "preview_mapping",
+    "propose",
+    "read_sample",
+    "resolve_mapping",
+    "save_mapping",
+    "saved_mappings",
     "FILE_NAME_MAX",
     "FILE_SUFFIXES",
     "MAX_INGEST_MB",

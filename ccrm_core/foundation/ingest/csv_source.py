@@ -92,7 +92,9 @@ def _stage_csv(
         physical = lines.for_duckdb_lines(sorted({e[0] for e in entries}))
         for line, idx, col, etype, csv_line, message in entries:
             rejects.append(
-                _csv_reject(physical[line], idx, col, etype, csv_line, message, names, spec)
+                report.located(
+                    _csv_reject(physical[line], idx, col, etype, csv_line, message, names, spec)
+                )
             )
     return source
 

@@ -63,10 +63,21 @@ class IngestReport:
     ingest_id: int | None = None
     seconds: float = 0.0
     path: str = ""
+    # a file loaded through a column mapping: contract column -> where it came from in the file
+    source_columns: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return self.status == "loaded"
+
+    def located(self, reject: Reject) -> Reject:
+        """`reject`, for a mapped file with the file's own column(s) named in its reason."""
+        origin = self.source_columns.get(reject.column) if reject.column else None
+        if origin is None:
+            return reject
+        return Reject(
+            reject.line, reject.column, reject.value, f"{reject.reason} (in your file: {origin})"
+        )
 
 
 # what a caller writes in the transaction that commits a file's outcome (the audit row)

@@ -70,10 +70,14 @@ def _rules(spec: store.Table) -> list[_Rule]:
         outside = _outside(col, q)
         if outside is not None:
             rules.append(_Rule(col.name, outside[1], outside[0], text))
-    if spec.name == "consents":
+    if spec.name in ("consents", "ad_consents"):
         allowed = ", ".join(f"'{s}'" for s in store.CONSENT_STATUSES)
         reason = f"must be {' or '.join(store.CONSENT_STATUSES)}"
         rules.append(_Rule("status", reason, f"s.status NOT IN ({allowed})", "s.status"))
+    if spec.name == "ad_consents":
+        allowed = ", ".join(f"'{s}'" for s in store.AD_CONSENT_PURPOSES)
+        reason = f"must be {' or '.join(store.AD_CONSENT_PURPOSES)}"
+        rules.append(_Rule("purpose", reason, f"s.purpose NOT IN ({allowed})", "s.purpose"))
     if spec.name == "events":
         rules.append(
             _Rule(
@@ -162,7 +166,10 @@ def _validate(
             params,
         ).fetchall()
         where = source.positions(r[0] for r in found)
-        rejects.extend(Reject(where[r], rules[i].column, v, rules[i].reason) for r, i, v in found)
+        rejects.extend(
+            report.located(Reject(where[r], rules[i].column, v, rules[i].reason))
+            for r, i, v in found
+        )
         rejects.sort(key=lambda x: x.line if x.line is not None else 0)
         clean = f"(SELECT * FROM {source.sql} WHERE _row NOT IN (SELECT _row FROM {_BAD}))"  # noqa: S608
         n_keys = cur.execute(f"SELECT count(DISTINCT {key}) FROM {clean} s", params).fetchone()[0]  # noqa: S608

@@ -5,6 +5,8 @@ lock, each file checked, read, validated and loaded as one unit (see the package
 from __future__ import annotations
 
 import csv
+import dataclasses
+import tempfile
 import threading
 import time
 import zlib
@@ -18,6 +20,7 @@ from ccrm_core.foundation import store, validation
 from ccrm_core.foundation.ingest.checks import _sniff
 from ccrm_core.foundation.ingest.csv_source import _stage_csv
 from ccrm_core.foundation.ingest.load import _load, _record_refusal
+from ccrm_core.foundation.ingest.mapping import ColumnMapping
 from ccrm_core.foundation.ingest.names import (
     FILE_NAME_MAX,
     SizeLimit,
@@ -37,6 +40,7 @@ from ccrm_core.foundation.ingest.report import (
 )
 from ccrm_core.foundation.ingest.rules import _validate
 from ccrm_core.foundation.ingest.source import _drop_scratch
+from ccrm_core.foundation.ingest.transform import Mapped, write_mapped
 
 _LOCK = threading.Lock()  # one ingest at a time per process: ingest ids and upserts never race
 
@@ -50,6 +54,7 @@ def ingest_files(
     source_names: Sequence[str] | None = None,
     on_outcome: Outcome | None = None,
     size_limit: SizeLimit | None = None,
+    mappings: Sequence[ColumnMapping | None] | None = None,
 ) -> list[IngestReport]:
     """Load files into raw tables, each file in its own transaction; one report per file.
 
@@ -62,6 +67,8 @@ def ingest_files(
     rows or its refusal, with the ingest_log entry), so what it writes commits with them.
     `size_limit`: the most bytes a file may hold once unzipped (`names.upload_limit()` for app
     uploads); None is `names.ingest_limit()`, the larger limit of `ccrm ingest`.
+    `mappings`: per file, a column mapping (`ingest.mapping`) applied before the file is
+    checked and loaded (its table is the mapping's), or None for a file in the contract's form.
     A refused file never raises: its report says why (status 'refused'). Raises IngestError only
     for a wrong argument (unknown table, bad rate, names not matching paths) or setting (size
     limit, date window).
@@ -79,18 +86,23 @@ def ingest_files(
         raise IngestError(
             f"source_names has {len(source_names)} names for {len(paths)} files; pass one each"
         )
+    if mappings is not None and len(mappings) != len(paths):
+        raise IngestError(f"mappings has {len(mappings)} for {len(paths)} files; pass one each")
     reports = []
     total = len(paths)
     with _LOCK:
         for index, path in enumerate(paths):
             name = source_names[index] if source_names is not None else None
+            mapping = mappings[index] if mappings is not None else None
 
             def step(fraction: float, message: str, index: int = index) -> None:
                 if progress:
                     progress(min(1.0, (index + fraction) / max(total, 1)), message)
 
             reports.append(
-                _ingest_one(con, Path(path), table, max_reject_rate, step, name, on_outcome, limit)
+                _ingest_one(
+                    con, Path(path), table, max_reject_rate, step, name, on_outcome, limit, mapping
+                )
             )
     if progress:
         progress(1.0, f"done: {sum(r.ok for r in reports)} of {total} files loaded")
@@ -119,6 +131,7 @@ def _ingest_one(
     source_name: str | None,
     on_outcome: Outcome | None,
     limit: SizeLimit,
+    mapping: ColumnMapping | None = None,
 ) -> IngestReport:
     name = str(path) if source_name is None else source_name
     shown = validation.label(name, FILE_NAME_MAX)  # one printable line in messages and the log
@@ -127,12 +140,17 @@ def _ingest_one(
     report = IngestReport(file=shown, table=table, path=str(path))
     rejects: list[Reject] = []
     cur = con.cursor()
+    scratch = None
     try:
         step(0.0, f"checking {shown}")
         if source_name is not None:
             upload_file_name(source_name)  # a name to show and log: no control characters
-        report.table = table or infer_table(name)
+        report.table = mapping.table if mapping is not None else table or infer_table(name)
         spec = store.TABLES[report.table]
+        if mapping is not None:
+            scratch = tempfile.TemporaryDirectory(prefix="ccrm-mapped-")
+            path, limit = _apply_mapping(path, mapping, Path(scratch.name), shown, limit, report)
+            step(0.03, f"mapped {shown} with {mapping.name}")
         kind, compression = _sniff(path, shown)
         step(0.05, f"reading {shown}")
         if kind == "csv":
@@ -158,6 +176,8 @@ def _ingest_one(
     finally:
         _drop_scratch(cur)
         cur.close()
+        if scratch is not None:
+            scratch.cleanup()
     report.rejects = [
         Reject(r.line, r.column, masked_value(r.column, r.value), r.reason)
         for r in rejects[:REJECTS_IN_REPORT]
@@ -169,3 +189,34 @@ def _ingest_one(
     report.seconds = time.perf_counter() - t0
     step(0.99, f"{shown}: {report.status}")  # 1.0 is the final "done" of ingest_files
     return report
+
+
+def _apply_mapping(
+    path: Path,
+    mapping: ColumnMapping,
+    folder: Path,
+    shown: str,
+    limit: SizeLimit,
+    report: IngestReport,
+) -> tuple[Path, SizeLimit]:
+    """Write the contract file of a mapped file (each row on its original line) into `folder`;
+    returns it and the size limit to check it against. The file as given was checked against
+    `limit`; converted values may be longer (a date 3/4/24 becomes 2024-04-03 00:00:00)."""
+    out = folder / "mapped.csv"
+    done: Mapped = write_mapped(path, mapping, out, shown, limit)
+    report.source_columns = mapping.source_columns()
+    if done.folded:
+        report.warnings.append(
+            f"{done.folded:,} row(s) repeating a {mapping.one_row_per} already read were folded "
+            "into its first row (e.g. further line items of one order)"
+        )
+    if done.skipped:
+        lines = ", ".join(str(n) for n in done.skipped_lines)
+        report.warnings.append(f"{done.skipped:,} summary row(s) skipped (lines {lines})")
+    report.warnings.extend(done.notes[:5])
+    if done.title_lines:
+        report.warnings.append(
+            f"{len(done.title_lines)} line(s) above the header skipped (a report title: lines "
+            f"{', '.join(str(n) for n in done.title_lines)})"
+        )
+    return out, dataclasses.replace(limit, mb=limit.mb * 4)
