@@ -58,9 +58,128 @@ def read(fn, *args):
     return db.run(fn, *args) if scheme == segments.SAVED_SCHEME else db.cached(fn, *args)
 
 
+DESTINATION_LABELS = {
+    "generic": "One channel (hashed file)",
+    "google_ads": "Google Ads Customer Match",
+    "meta": "Meta Custom Audience",
+}
+FILE_COLUMNS = {
+    "google_ads": "Email, Phone (E.164), First Name, Last Name: SHA-256 of the values written as "
+    "Google documents (lower-case; Gmail dots removed); Country and Zip in clear.",
+    "meta": "EMAIL, PHONE (digits with country code), FN, LN, ZIP, CT, ST, COUNTRY, DOBY, GEN: "
+    "SHA-256 of the values written as Meta documents; EXTERN_ID (customer id) and VALUE (12-month "
+    "CLV) in clear.",
+}
+
+
+def destination_export(scheme: str, segment: str, destination: str) -> None:
+    """The Google Ads / Meta export: who can be sent and why not, an optional activation with a
+    holdout, and the files to download."""
+    built = read(audience.build_destination_audience, scheme, segment, destination)
+    e1, e2, e3 = st.columns(3)
+    e1.metric("Members", f"{built.members:,}")
+    e2.metric("People who can be sent", f"{len(built.people):,}")
+    e3.metric("Left out", f"{built.excluded:,}")
+    if built.excluded:
+        st.dataframe(
+            built.exclusions.rename(columns={"reason": "Left out because", "customers": "People"}),
+            hide_index=True,
+            width="stretch",
+        )
+    st.caption(
+        f"File columns: {FILE_COLUMNS[destination]} Every email and phone linked to a person is "
+        "sent, one per row. People in the EEA, the UK or Switzerland need a recorded consent to "
+        "ad_user_data and ad_personalization. Every export is written to the audit log."
+    )
+    a1, a2 = st.columns([2, 1])
+    name = a1.text_input(
+        "Remember as activation (optional)",
+        max_chars=audience.ACTIVATION_NAME_MAX,
+        help="A named activation remembers who was sent, so the next export also gives the "
+        "people to add and remove since the last one.",
+        key="activation_name",
+    ).strip()
+    stored = db.run(audience.find_activation, name) if name else None
+    if stored is None:
+        share = a2.slider(
+            "Hold out (not sent, for measuring)",
+            0,
+            int(audience.HOLDOUT_MAX * 100),
+            0,
+            5,
+            format="%d%%",
+            disabled=not name,
+            key="activation_holdout",
+        )
+    else:
+        share = round(float(stored["holdout_share"]) * 100)
+        a2.metric("Held out", f"{share}%")
+    clear_text = access.allowed(user, "export_clear_text") and st.checkbox(
+        "Clear text instead of hashes (admins only; recorded as such)",
+        key="destination_clear_text",
+    )
+    request = (scheme, segment, destination, name, share, clear_text)
+    if st.button(
+        f"Prepare export of {len(built.people):,} people",
+        disabled=len(built.people) == 0 or not access.allowed(user, "export_audience"),
+        key="destination_prepare",
+    ):
+        try:
+            export = db.write(
+                audience.export_destination,
+                user,
+                scheme,
+                segment,
+                destination,
+                activation=name or None,
+                holdout=(share / 100.0) if name and stored is None else None,
+                clear_text=clear_text,
+            )
+        except (access.AccessDenied, audit.AuditUnavailable, ValueError) as exc:
+            st.error(markdown_text(exc))
+        else:
+            files = [("all", export.rows)]
+            if export.sync is not None:
+                files += [("adds", export.sync.adds), ("removes", export.sync.removes)]
+            st.session_state["destination_files"] = (
+                request,
+                export.sync,
+                [(kind, len(frame), audience.audience_csv(frame)) for kind, frame in files],
+            )
+    prepared = st.session_state.get("destination_files")
+    if prepared and prepared[0] == request:
+        sync = prepared[1]
+        if sync is not None:
+            st.success(
+                markdown_text(
+                    f"Export {sync.run} of activation {sync.activation}: {sync.sent:,} people "
+                    f"sent, {sync.held_out:,} held out, {sync.added:,} added and "
+                    f"{sync.removed:,} removed since the last export."
+                )
+            )
+        stem = audience.file_stem(destination, segment, name)
+        labels = {"all": "whole audience", "adds": "to add", "removes": "to remove"}
+        for kind, rows, data in prepared[2]:
+            st.download_button(
+                f"Download {labels[kind]}: {rows:,} rows (CSV"
+                + (", clear text)" if clear_text and kind != "removes" else ", hashed)"),
+                data=data,
+                file_name=f"{stem}{'' if kind == 'all' else '.' + kind}.csv",
+                mime="text/csv",
+                key=f"destination_download_{kind}",
+            )
+
+
 profile = read(segments.segment_profile, scheme)
-seg_tab, overlap_tab, drill_tab, rule_tab, model_tab = st.tabs(
-    ["Segments", "Overlap", "Drill-down & export", "Rule builder", "Model check"]
+seg_tab, overlap_tab, drill_tab, rule_tab, model_tab, bids_tab = st.tabs(
+    [
+        "Segments",
+        "Overlap",
+        "Drill-down & export",
+        "Rule builder",
+        "Model check",
+        "Bids & activations",
+    ]
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -226,65 +345,76 @@ with drill_tab:
         )
 
         st.subheader("Export an audience")
-        channels = db.cached(audience.consentable_channels)
-        if not channels:
-            st.info("No consent records are loaded, so no channel can be exported.")
+        destination = st.radio(
+            "Send to",
+            list(DESTINATION_LABELS),
+            format_func=DESTINATION_LABELS.get,
+            horizontal=True,
+            key="export_destination",
+        )
+        if destination != "generic":
+            destination_export(scheme, segment, destination)
         else:
-            channel = st.selectbox("Channel", channels, key="export_channel")
-            summary = read(audience.audience_summary, scheme, segment, channel)
-            e1, e2, e3 = st.columns(3)
-            e1.metric("Members", f"{summary['members']:,}")
-            e2.metric("Exportable", f"{summary['exported']:,}")
-            e3.metric("Excluded", f"{summary['excluded']:,}")
-            if summary["excluded"]:
-                st.dataframe(
-                    summary["exclusions"].rename(
-                        columns={"reason": "Excluded because", "customers": "Customers"}
-                    ),
-                    hide_index=True,
-                    width="stretch",
-                )
-            st.caption(
-                "File columns: customer_id, email_sha256 (SHA-256 of the lower-cased, trimmed "
-                "email), phone_sha256 (SHA-256 of the E.164 phone). Every export is written to "
-                "the audit log."
-            )
-            clear_text = access.allowed(user, "export_clear_text") and st.checkbox(
-                "Include clear-text email and phone (admins only; recorded as such)",
-                key="export_clear_text",
-            )
-            request = (scheme, segment, channel, clear_text)
-            if st.button(
-                f"Prepare export of {summary['exported']:,} customers",
-                disabled=summary["exported"] == 0 or not access.allowed(user, "export_audience"),
-                key="export_prepare",
-            ):
-                try:
-                    export = db.write(
-                        audience.export_audience,
-                        user,
-                        scheme,
-                        segment,
-                        channel,
-                        clear_text=clear_text,
+            channels = db.cached(audience.consentable_channels)
+            if not channels:
+                st.info("No consent records are loaded, so no channel can be exported.")
+            else:
+                channel = st.selectbox("Channel", channels, key="export_channel")
+                summary = read(audience.audience_summary, scheme, segment, channel)
+                e1, e2, e3 = st.columns(3)
+                e1.metric("Members", f"{summary['members']:,}")
+                e2.metric("Exportable", f"{summary['exported']:,}")
+                e3.metric("Excluded", f"{summary['excluded']:,}")
+                if summary["excluded"]:
+                    st.dataframe(
+                        summary["exclusions"].rename(
+                            columns={"reason": "Excluded because", "customers": "Customers"}
+                        ),
+                        hide_index=True,
+                        width="stretch",
                     )
-                except (access.AccessDenied, audit.AuditUnavailable, ValueError) as exc:
-                    st.error(markdown_text(exc))
-                else:
-                    st.session_state["export_file"] = (
-                        request,
-                        audience.audience_csv(export.audience),
-                    )
-            prepared = st.session_state.get("export_file")
-            if prepared and prepared[0] == request:
-                st.download_button(
-                    f"Download {summary['exported']:,} customers (CSV"
-                    + (", clear text)" if clear_text else ", hashed)"),
-                    data=prepared[1],
-                    file_name=f"audience_{channel}_{segment}.csv".replace(" ", "_"),
-                    mime="text/csv",
-                    key="download",
+                st.caption(
+                    "File columns: customer_id, email_sha256 (SHA-256 of the lower-cased, trimmed "
+                    "email), phone_sha256 (SHA-256 of the E.164 phone). Every export is written to "
+                    "the audit log."
                 )
+                clear_text = access.allowed(user, "export_clear_text") and st.checkbox(
+                    "Include clear-text email and phone (admins only; recorded as such)",
+                    key="export_clear_text",
+                )
+                request = (scheme, segment, channel, clear_text)
+                if st.button(
+                    f"Prepare export of {summary['exported']:,} customers",
+                    disabled=summary["exported"] == 0
+                    or not access.allowed(user, "export_audience"),
+                    key="export_prepare",
+                ):
+                    try:
+                        export = db.write(
+                            audience.export_audience,
+                            user,
+                            scheme,
+                            segment,
+                            channel,
+                            clear_text=clear_text,
+                        )
+                    except (access.AccessDenied, audit.AuditUnavailable, ValueError) as exc:
+                        st.error(markdown_text(exc))
+                    else:
+                        st.session_state["export_file"] = (
+                            request,
+                            audience.audience_csv(export.audience),
+                        )
+                prepared = st.session_state.get("export_file")
+                if prepared and prepared[0] == request:
+                    st.download_button(
+                        f"Download {summary['exported']:,} customers (CSV"
+                        + (", clear text)" if clear_text else ", hashed)"),
+                        data=prepared[1],
+                        file_name=f"audience_{channel}_{segment}.csv".replace(" ", "_"),
+                        mime="text/csv",
+                        key="download",
+                    )
 
 # ---------------------------------------------------------------------------------------------
 with rule_tab:
@@ -446,5 +576,100 @@ with model_tab:
             column_config={
                 "Estimate": st.column_config.NumberColumn(format="%.4f"),
                 "Std. error": st.column_config.NumberColumn(format="%.4f"),
+            },
+        )
+
+# ---------------------------------------------------------------------------------------------
+with bids_tab:
+    st.subheader("Value-based bids")
+    st.caption(
+        "Per segment: the expected 12-month value of one person (average discounted CLV; no "
+        "purchase yet counts as 0) and a bid multiplier, that value relative to the average "
+        f"customer, kept between {audience.BID_MULTIPLIER_MIN:g}x and "
+        f"{audience.BID_MULTIPLIER_MAX:g}x. Reach: people each platform may receive "
+        "(consent, ad consent in the EEA, UK and Switzerland, caps, an email or phone)."
+    )
+    bids = read(audience.segment_bids, scheme)
+    reach = read(audience.destination_reach, scheme)
+    table = bids.merge(reach, on="segment", how="left")
+    st.dataframe(
+        table[
+            [
+                "segment",
+                "customers",
+                "value_per_person",
+                "bid_multiplier",
+                "bid_adjustment_pct",
+                "reach_google_ads",
+                "reach_meta",
+            ]
+        ],
+        hide_index=True,
+        width="stretch",
+        key="bids_table",
+        column_config={
+            "segment": st.column_config.TextColumn("Segment"),
+            "customers": st.column_config.NumberColumn("Customers", format="localized"),
+            "value_per_person": st.column_config.NumberColumn(
+                "Expected value per person (12 m)", format="%.2f"
+            ),
+            "bid_multiplier": st.column_config.NumberColumn("Bid multiplier", format="%.2fx"),
+            "bid_adjustment_pct": st.column_config.NumberColumn("Bid adjustment", format="%+.0f%%"),
+            "reach_google_ads": st.column_config.NumberColumn(
+                "Reach on Google Ads", format="localized"
+            ),
+            "reach_meta": st.column_config.NumberColumn("Reach on Meta", format="localized"),
+        },
+    )
+    st.download_button(
+        f"Download bids for {len(bids):,} segments (CSV)",
+        data=audience.bids_csv(bids),
+        file_name=f"bids_{scheme}.csv",
+        mime="text/csv",
+        key="bids_download",
+    )
+    st.subheader("Activations")
+    activations = db.run(audience.list_activations)
+    if activations.empty:
+        st.info(
+            "No activations yet. Name one when you export to Google Ads or Meta (Drill-down & "
+            "export) and each export is remembered, with the people to add and remove."
+        )
+    else:
+        st.dataframe(
+            activations.assign(destination=activations["destination"].map(DESTINATION_LABELS)),
+            hide_index=True,
+            width="stretch",
+            key="activations_table",
+            column_config={
+                "name": st.column_config.TextColumn("Activation"),
+                "segment": st.column_config.TextColumn("Segment"),
+                "scheme": st.column_config.TextColumn("Scheme"),
+                "destination": st.column_config.TextColumn("Sent to"),
+                "holdout_share": st.column_config.NumberColumn("Held out", format="percent"),
+                "exports": st.column_config.NumberColumn("Exports"),
+                "last_export": st.column_config.DatetimeColumn("Last export"),
+                "last_sent": st.column_config.NumberColumn("Last sent", format="localized"),
+                "last_held_out": st.column_config.NumberColumn("Last held out"),
+                "last_added": st.column_config.NumberColumn("Last added"),
+                "last_removed": st.column_config.NumberColumn("Last removed"),
+            },
+        )
+        chosen = st.selectbox("History of", list(activations["name"]), key="activation_history")
+        st.dataframe(
+            db.run(audience.activation_history, chosen),
+            hide_index=True,
+            width="stretch",
+            key="activation_history_table",
+            column_config={
+                "run": st.column_config.NumberColumn("Export"),
+                "exported_at": st.column_config.DatetimeColumn("When"),
+                "actor": st.column_config.TextColumn("By"),
+                "members": st.column_config.NumberColumn("Members", format="localized"),
+                "sent": st.column_config.NumberColumn("Sent", format="localized"),
+                "held_out": st.column_config.NumberColumn("Held out", format="localized"),
+                "excluded": st.column_config.NumberColumn("Left out", format="localized"),
+                "added": st.column_config.NumberColumn("Added", format="localized"),
+                "removed": st.column_config.NumberColumn("Removed", format="localized"),
             },
         )

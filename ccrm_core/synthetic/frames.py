@@ -49,6 +49,7 @@ class FrameSteps:
         out["consents"] = self._consents_frame()
         out["campaigns"] = self._campaigns_frame()
         out["experiments"] = self._experiments_frame()
+        out["ad_consents"] = self._ad_consents_frame()
         out.update(self.ground_truth())
         return out
 
@@ -130,6 +131,27 @@ class FrameSteps:
                 "source_id": self.record_ids(rec),
                 "channel": _dictionary(cc, CONSENT_CHANNELS),
                 "status": _dictionary(status, store.CONSENT_STATUSES),
+                "ts": _timestamps(self.seconds(ts)),
+            }
+        )
+
+    def _ad_consents_frame(self) -> pd.DataFrame:
+        """ad_consents: for each asked person, one row per record and purpose (opted in at the
+        record's creation, or the opt-out on the record it was made on)."""
+        purposes = len(store.AD_CONSENT_PURPOSES)
+        records = np.flatnonzero(self.ad_asked[self.rec_person])
+        rec = np.repeat(records, purposes)
+        k = np.tile(np.arange(purposes), records.size)
+        person = self.rec_person[rec]
+        ts = self.rec_created[rec].copy()
+        is_out = self.ad_optout_rec[person, k] == rec
+        ts[is_out] = self.ad_t_out[person[is_out], k[is_out]]
+        return _frame(
+            {
+                "source_system": _dictionary(self.rec_system[rec], SYSTEMS),
+                "source_id": self.record_ids(rec),
+                "purpose": _dictionary(k, store.AD_CONSENT_PURPOSES),
+                "status": _dictionary(is_out.astype(np.int8), store.CONSENT_STATUSES),
                 "ts": _timestamps(self.seconds(ts)),
             }
         )

@@ -128,6 +128,12 @@ GROUND_TRUTH_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("magnitude", "DOUBLE"),
     ),
     "ground_truth_sample": (("parameter", "VARCHAR"), ("value", "VARCHAR")),
+    # per person and advertising purpose: opt_in, opt_out, or NULL (never asked)
+    "ground_truth_ad_consent": (
+        ("person_id", "BIGINT"),
+        ("purpose", "VARCHAR"),
+        ("status", "VARCHAR"),
+    ),
 }
 
 
@@ -177,6 +183,7 @@ class GroundTruthSteps:
                 ],
             }
         )
+        gt["ground_truth_ad_consent"] = self._ad_consent_truth()
         return gt
 
     def _anonymous_truth(self) -> pd.DataFrame:
@@ -317,6 +324,23 @@ class GroundTruthSteps:
             {
                 "person_id": pid + 1,
                 "channel": _dictionary(cc, CONSENT_CHANNELS),
+                "status": _dictionary(status, store.CONSENT_STATUSES),
+            }
+        )
+
+    def _ad_consent_truth(self) -> pd.DataFrame:
+        """Advertising consent per person and purpose: opt_out when refused on any record,
+        opt_in when asked and granted, NULL when never asked."""
+        purposes = len(store.AD_CONSENT_PURPOSES)
+        pid = np.repeat(np.arange(self.n), purposes)
+        k = np.tile(np.arange(purposes), self.n)
+        status = np.where(
+            self.ad_asked[pid], np.isfinite(self.ad_t_out[pid, k]).astype(np.int8), -1
+        )
+        return _frame(
+            {
+                "person_id": pid + 1,
+                "purpose": _dictionary(k, store.AD_CONSENT_PURPOSES),
                 "status": _dictionary(status, store.CONSENT_STATUSES),
             }
         )

@@ -131,6 +131,16 @@ _ACQ_CHANNELS = np.array([_CH[c] for c in ("paid_search", "display", "social", "
 
 OPT_OUT_RATE = {"email": 0.18, "sms": 0.22, "push": 0.15, "direct_mail": 0.12, "call_center": 0.25}
 
+# Advertising consent (store.AD_CONSENT_PURPOSES), drawn from a random stream of its own
+# (seeded with [seed, AD_CONSENT_STREAM]) so that adding it left every other table unchanged.
+AD_CONSENT_STREAM = 0xAD
+# Persons asked under opt-in rules (EU GDPR, UK GDPR): no recorded opt_in means no ad platform.
+AD_CONSENT_OPT_IN_COUNTRIES = ("GB", "DE", "FR")
+AD_CONSENT_ASKED = 0.85  # share of persons with a recorded ad-consent choice (the rest: none)
+AD_CONSENT_GRANTED = 0.65  # opt-in countries: P(ad_user_data granted)
+AD_PERSONALIZATION_GRANTED = 0.80  # opt-in countries: P(ad_personalization | ad_user_data)
+AD_CONSENT_OPT_OUT_ELSEWHERE = 0.06  # other countries: P(opt-out) per purpose
+
 # Data-quality defects on src_customers: (column, defect, dimension, rate of all records).
 DEFECT_RATES: tuple[tuple[str, str, str, float], ...] = (
     ("first_name", "missing", "completeness", 0.02),

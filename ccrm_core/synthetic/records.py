@@ -1,6 +1,7 @@
 """Source records of the generator: each person's primary system, their records in the three
-source systems (ecommerce, loyalty, call_center) with ids and creation times, and consents
-(per person and consentable channel: the opt-out time and the record it was made on).
+source systems (ecommerce, loyalty, call_center) with ids and creation times, consents (per
+person and consentable channel: the opt-out time and the record it was made on), and advertising
+consents (per person and purpose: asked or not, and the opt-out's time and record).
 """
 
 from __future__ import annotations
@@ -8,11 +9,18 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from ccrm_core.synthetic import vocabulary as vocab
 from ccrm_core.synthetic.columns import _digits, _fixed
 from ccrm_core.synthetic.draws import _choice_rows
 from ccrm_core.synthetic.parameters import (
     _ACQ_CHANNELS,
     _CONSENT_IDX,
+    AD_CONSENT_ASKED,
+    AD_CONSENT_GRANTED,
+    AD_CONSENT_OPT_IN_COUNTRIES,
+    AD_CONSENT_OPT_OUT_ELSEWHERE,
+    AD_CONSENT_STREAM,
+    AD_PERSONALIZATION_GRANTED,
     ADDRESSABLE,
     CONSENT_CHANNELS,
     OPT_OUT_RATE,
@@ -119,3 +127,33 @@ class RecordSteps:
             self.t_out[out, c] = lo + (self.D - lo) * rng.uniform(0.01, 1.0, out.size)
             pick = (rng.random(out.size) * self.n_rec[out]).astype(np.int64)
             self.optout_rec[out, c] = self.rec_start[out] + pick
+
+    def ad_consents(self) -> None:
+        """Advertising consent per person and purpose (store.AD_CONSENT_PURPOSES), from a random
+        stream of its own: every other table is the same with or without it.
+
+        A person is asked with AD_CONSENT_ASKED (else no row at all). In the opt-in countries
+        (AD_CONSENT_OPT_IN_COUNTRIES) ad_user_data is granted with AD_CONSENT_GRANTED and
+        ad_personalization only with it (AD_PERSONALIZATION_GRANTED); elsewhere each purpose is
+        refused with AD_CONSENT_OPT_OUT_ELSEWHERE. A refusal is an opt-out on one of the
+        person's records, as for channels; the other records keep their opt-in."""
+        rng = np.random.Generator(np.random.PCG64([self.seed, AD_CONSENT_STREAM]))
+        n = self.n
+        self.ad_asked = rng.random(n) < AD_CONSENT_ASKED
+        opt_in_country = np.isin(
+            self.country, [vocab.COUNTRIES.index(c) for c in AD_CONSENT_OPT_IN_COUNTRIES]
+        )
+        user_data = rng.random(n) < AD_CONSENT_GRANTED
+        personalization = user_data & (rng.random(n) < AD_PERSONALIZATION_GRANTED)
+        elsewhere = rng.random((n, 2)) >= AD_CONSENT_OPT_OUT_ELSEWHERE
+        granted = np.where(
+            opt_in_country[:, None], np.stack([user_data, personalization], axis=1), elsewhere
+        )
+        self.ad_t_out = np.full((n, 2), np.inf)
+        self.ad_optout_rec = np.full((n, 2), -1, dtype=np.int64)
+        for k in range(2):
+            out = np.flatnonzero(self.ad_asked & ~granted[:, k])
+            lo = self.max_created[out]
+            self.ad_t_out[out, k] = lo + (self.D - lo) * rng.uniform(0.01, 1.0, out.size)
+            pick = (rng.random(out.size) * self.n_rec[out]).astype(np.int64)
+            self.ad_optout_rec[out, k] = self.rec_start[out] + pick

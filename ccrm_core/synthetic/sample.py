@@ -210,7 +210,7 @@ def generate(
             ),
         ),
         ("purchases", lambda c: c.purchases()),
-        ("records", lambda c: (c.records(), c.consents())),
+        ("records", lambda c: (c.records(), c.consents(), c.ad_consents())),
         ("media orders", lambda c: c.media_money()),
         ("experiment", lambda c: (c.experiment(), c.orders())),
         ("events", lambda c: c.events()),

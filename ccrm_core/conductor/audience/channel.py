@@ -1,5 +1,7 @@
-"""Audience export: a segment's customers for one channel, in the hashed format ad platforms
-accept, with everyone who may not be contacted on that channel left out.
+"""The generic audience file: a segment's customers for one channel, hashed, with everyone who
+may not be contacted on that channel left out (`ccrm export audience --destination generic`).
+Google Ads and Meta files, with every identifier written the way each platform documents and
+the ad-consent purposes applied, are made by `destinations` and `delivery`.
 
 Export format (CSV or Parquet), one row per customer: customer_id, email_sha256 (SHA-256 hex of
 the lower-cased, trimmed email), phone_sha256 (SHA-256 hex of the E.164 phone, e.g.
