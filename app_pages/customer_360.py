@@ -98,29 +98,37 @@ elif query.strip():
         revealed = reveal and _audited_reveal(
             f"search:{query.strip()}", audit.reveal_search, results
         )
-        shown = c360.mask_results(results, revealed)
-        st.dataframe(
-            shown[c360.RESULT_COLUMNS],
+        shown = c360.mask_results(db.run(c360.with_last_order, results), revealed)
+        picked = st.dataframe(
+            shown[[*c360.RESULT_COLUMNS, "last_order"]],
             hide_index=True,
             width="stretch",
+            key="c360_results",
+            on_select="rerun",
+            selection_mode="single-row",
             column_config={
                 "score": st.column_config.ProgressColumn(
                     "closeness", min_value=0.0, max_value=1.0, format="%.2f"
                 ),
                 "matched_field": "matched on",
                 "matched_value": "matched value",
+                "last_order": st.column_config.DateColumn("last order"),
             },
         )
-        labels = {
-            r.customer_id: f"{r.name} · {r.customer_id} · {r.matched_field}: {r.matched_value}"
-            for r in shown.itertuples()
-        }
+        rows = picked.selection.rows if picked is not None else []
+        if rows and rows[0] < len(shown):
+            # one click on a result opens it; a later pick or link is not undone by it
+            chosen = str(shown["customer_id"].iloc[rows[0]])
+            if st.session_state.get("c360_opened_row") != (query.strip(), chosen):
+                st.session_state["c360_opened_row"] = (query.strip(), chosen)
+                _open_customer(chosen)
+        labels = {r.customer_id: c360.result_label(r) for r in shown.itertuples()}
         st.selectbox(
             "Open customer",
             options=list(labels),
             index=None,
             format_func=labels.get,
-            placeholder="Pick a result to open the profile",
+            placeholder="Click a result above, or pick one here, to open the profile",
             key="c360_pick",
             on_change=_on_pick,
         )
@@ -228,6 +236,18 @@ with tab_nba:
             st.warning(f"**{label}** — no contact now")
         st.markdown("**Why**")
         st.markdown("\n".join(f"- {markdown_text(r)}" for r in nba.get("reasons") or []))
+        st.markdown("**Each channel**")
+        st.dataframe(
+            db.run(c360.channel_outcomes, nba, profile.consents, profile.fatigue),
+            hide_index=True,
+            width="stretch",
+            key="c360_channel_outcomes",
+            column_config={
+                "channel": st.column_config.TextColumn("Channel"),
+                "expected_value": st.column_config.NumberColumn("Expected value", format="%.2f"),
+                "outcome": st.column_config.TextColumn("Chosen, or why not"),
+            },
+        )
         st.caption(
             "Expected value = p(buy in 30 days) × order value × channel weight − contact cost; "
             "channels without consent or over their frequency caps are never used. "

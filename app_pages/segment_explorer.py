@@ -12,10 +12,10 @@ import math
 import streamlit as st
 
 from ccrm_core.conductor import audience
-from ccrm_core.foundation import access, audit
+from ccrm_core.foundation import access, audit, provenance
 from ccrm_core.foundation.rendering import markdown_text
 from ccrm_core.radar import segments, value
-from ccrm_ui import auth, db
+from ccrm_ui import auth, db, navigation
 
 user = auth.require_page(__file__)  # role check (ccrm_core.foundation.access)
 st.title("Segment Explorer")
@@ -49,6 +49,15 @@ m5.metric("Avg P(alive)", f"{base['avg_prob_alive']:.0%}")
 saved = db.run(segments.saved_segments)  # uncached: saving does not change the data version
 scheme_options = list(segments.SCHEMES) + ([segments.SAVED_SCHEME] if len(saved) else [])
 scheme_labels = {**segments.SCHEMES, segments.SAVED_SCHEME: "Saved rule segments"}
+
+# URL -> widgets (first run of a session) -> URL, as on the Command Center and Attribution
+url = st.query_params.to_dict()
+link_warnings: list[str] = []
+url_scheme, problem = navigation.choice_from_params(url, "scheme", scheme_options, "rfm_segment")
+link_warnings += [problem] if problem else []
+navigation.restore_widget("scheme", url_scheme)
+if st.session_state["scheme"] not in scheme_options:  # a saved segment scheme emptied since
+    st.session_state["scheme"] = "rfm_segment"
 scheme = st.selectbox("Segment scheme", scheme_options, format_func=scheme_labels.get, key="scheme")
 
 
@@ -170,7 +179,75 @@ def destination_export(scheme: str, segment: str, destination: str) -> None:
             )
 
 
+def saved_segment_manager(saved) -> None:
+    """The saved segments in words, and renaming, editing and deleting one (each audited)."""
+    if not len(saved):
+        return
+    st.subheader("Saved segments")
+    st.dataframe(
+        saved[["name", "sentence", "customers", "updated_at"]],
+        hide_index=True,
+        width="stretch",
+        key="saved_table",
+        column_config={
+            "name": st.column_config.TextColumn("Segment"),
+            "sentence": st.column_config.TextColumn("Rule"),
+            "customers": st.column_config.NumberColumn("Customers when saved", format="localized"),
+            "updated_at": st.column_config.DatetimeColumn("Last saved"),
+        },
+    )
+    chosen = st.selectbox("Saved segment", list(saved["name"]), key="saved_pick")
+    row = saved[saved["name"] == chosen].iloc[0]
+    disabled = db.read_only() or not access.allowed(user, "save_segment")
+    m1, m2, m3, m4 = st.columns([3, 1, 1, 1])
+    new_name = m1.text_input(
+        "New name", max_chars=segments.SEGMENT_NAME_MAX, key="saved_new_name"
+    ).strip()
+    if m2.button("Rename", disabled=disabled or not new_name, key="saved_rename"):
+        try:
+            db.write(segments.rename_segment, chosen, new_name, user=user)
+        except (segments.RuleError, access.AccessDenied, audit.AuditUnavailable) as exc:
+            st.error(markdown_text(exc))
+        else:
+            st.session_state["segment_saved"] = f"Renamed to {markdown_text(new_name)}."
+            st.session_state.pop("saved_pick", None)
+            st.rerun()
+    if m3.button("Edit", disabled=disabled, key="saved_edit", help="Open in the rule builder"):
+        st.session_state["rule_load"] = {
+            "name": chosen,
+            "match": row["match"],
+            "rules": list(row["rules"]),
+        }
+        st.rerun()
+    if m4.button("Delete", disabled=disabled, key="saved_delete"):
+        st.session_state["saved_delete_pending"] = chosen
+    if st.session_state.get("saved_delete_pending") == chosen:
+        st.warning(f"Delete the saved segment {markdown_text(chosen)}? This cannot be undone.")
+        if st.button("Yes, delete it", key="saved_delete_yes"):
+            try:
+                db.write(segments.delete_segment, chosen, user=user)
+            except (access.AccessDenied, audit.AuditUnavailable) as exc:
+                st.error(markdown_text(exc))
+            else:
+                st.session_state.pop("saved_delete_pending", None)
+                st.session_state.pop("saved_pick", None)
+                st.session_state["segment_saved"] = f"Deleted {markdown_text(chosen)}."
+                st.rerun()
+
+
 profile = read(segments.segment_profile, scheme)
+segment_options = list(profile["segment"])
+if segment_options:
+    url_segment, problem = navigation.choice_from_params(
+        url, "segment", segment_options, segment_options[0]
+    )
+    link_warnings += [problem] if problem else []
+    navigation.restore_widget("drill_segment", url_segment)
+    if st.session_state["drill_segment"] not in segment_options:
+        st.session_state["drill_segment"] = segment_options[0]
+navigation.show_link_warnings(link_warnings)
+fits = [db.cached(provenance.model_fit, "segments"), db.cached(provenance.model_fit, "value")]
+st.caption(markdown_text(f"Segments: {fits[0].text()}. Lifetime value (CLV): {fits[1].text()}."))
 seg_tab, overlap_tab, drill_tab, rule_tab, model_tab, bids_tab = st.tabs(
     [
         "Segments",
@@ -273,13 +350,21 @@ with seg_tab:
 # ---------------------------------------------------------------------------------------------
 with overlap_tab:
     c1, c2 = st.columns(2)
-    column_schemes = list(segments.SCHEMES)
+    column_schemes = scheme_options
     scheme_a = c1.selectbox("Rows", column_schemes, format_func=scheme_labels.get, key="overlap_a")
     scheme_b = c2.selectbox(
         "Columns", column_schemes, index=1, format_func=scheme_labels.get, key="overlap_b"
     )
-    overlap = db.cached(segments.segment_overlap, scheme_a, scheme_b)
-    st.caption("Share of each row segment's customers that fall in each column segment.")
+    overlap_read = db.run if segments.SAVED_SCHEME in (scheme_a, scheme_b) else db.cached
+    overlap = overlap_read(segments.segment_overlap, scheme_a, scheme_b)
+    st.caption(
+        "Share of each row segment's customers that fall in each column segment"
+        + (
+            " (saved segments may overlap, so a row need not add up to 100%)."
+            if overlap_read is db.run
+            else "."
+        )
+    )
     st.plotly_chart(
         segments.figure_overlap(overlap, scheme_labels[scheme_a], scheme_labels[scheme_b]),
         width="stretch",
@@ -292,6 +377,13 @@ with drill_tab:
         st.info("No segments in this scheme yet.")
     else:
         segment = st.selectbox("Segment", names, key="drill_segment")
+        navigation.keep_in_url(
+            {
+                k: v
+                for k, v in {"scheme": scheme, "segment": segment}.items()
+                if v != {"scheme": "rfm_segment", "segment": names[0]}[k]
+            }
+        )
         row = profile[profile["segment"] == segment].iloc[0]
         d1, d2, d3, d4 = st.columns(4)
         d1.metric("Customers in segment", f"{int(row['customers']):,}")
@@ -419,27 +511,64 @@ with drill_tab:
 # ---------------------------------------------------------------------------------------------
 with rule_tab:
     st.caption(
-        "Filter mart_customer by up to four conditions; counts update as you edit. "
-        "Save the result by name to use it as a segment (and export it)."
+        "Describe customers with up to four conditions; counts update as you edit. Type "
+        "percentages as percent (80 for 80 %). Save the result by name to use it as a segment "
+        "(and export it)."
     )
     columns = db.cached(segments.rule_columns)
     names_ = ["(none)"] + [c for c in columns if c != "customer_id"]
     defaults = ["value_tier", "prob_alive", "(none)", "(none)"]
+    loading = st.session_state.pop("rule_load", None)  # a saved segment opened for editing
+    if loading is not None:
+        for key in [k for k in st.session_state if str(k).startswith("rule_")]:
+            del st.session_state[key]
+        st.session_state["rule_name"] = loading["name"]
+        st.session_state["rule_match"] = loading["match"]
+        for i in range(4):
+            st.session_state[f"rule_col_{i}"] = "(none)"
+        for i, r in enumerate(loading["rules"][:4]):
+            col, op, val = r["column"], r["operator"], r.get("value")
+            if col not in columns:
+                continue
+            st.session_state[f"rule_col_{i}"] = col
+            st.session_state[f"rule_op_{col}_{i}"] = op
+            shown = segments.typed_value(col, val) if not isinstance(val, list) else val
+            if op == "between" and isinstance(val, list) and columns[col] == "number":
+                st.session_state[f"rule_lo_{col}_{i}"] = float(segments.typed_value(col, val[0]))
+                st.session_state[f"rule_hi_{col}_{i}"] = float(segments.typed_value(col, val[1]))
+            elif op in ("in", "not in"):
+                st.session_state[f"rule_val_{col}_{op}_{i}"] = list(val or [])
+            elif columns[col] == "number" and val is not None:
+                st.session_state[f"rule_val_{col}_{op}_{i}"] = float(shown)
+            elif columns[col] == "text" and val is not None:
+                st.session_state[f"rule_val_{col}_{op}_{i}"] = val
     rules: list[tuple] = []
-    errors: list[str] = []
     for i in range(4):
         c1, c2, c3 = st.columns([2, 1, 2])
         default = defaults[i] if defaults[i] in names_ else "(none)"
+        if f"rule_col_{i}" not in st.session_state:
+            st.session_state[f"rule_col_{i}"] = default
         column = c1.selectbox(
-            f"Column {i + 1}", names_, index=names_.index(default), key=f"rule_col_{i}"
+            f"Field {i + 1}",
+            names_,
+            format_func=lambda c: c if c == "(none)" else segments.field_label(c),
+            key=f"rule_col_{i}",
         )
         if column == "(none)":
             continue
         kind = columns[column]
+        field = segments.RULE_FIELDS.get(column)
+        unit = f" ({field.unit})" if field and field.unit and not field.percent else ""
+        unit = " (%)" if field and field.percent else unit
         ops = list(segments.operators_for(kind))
         op_default = {"value_tier": "in", "prob_alive": ">="}.get(column, ops[0])
+        if f"rule_op_{column}_{i}" not in st.session_state:
+            st.session_state[f"rule_op_{column}_{i}"] = op_default
         op = c2.selectbox(
-            f"Operator {i + 1}", ops, index=ops.index(op_default), key=f"rule_op_{column}_{i}"
+            f"Condition {i + 1}",
+            ops,
+            format_func=lambda o, k=kind: segments.operator_words(k, o),
+            key=f"rule_op_{column}_{i}",
         )
         val = None
         if op in ("is null", "is not null"):
@@ -452,7 +581,9 @@ with rule_tab:
                     c3.multiselect(
                         f"Values {i + 1}",
                         options,
-                        default=[p for p in pick_default if p in options],
+                        default=[p for p in pick_default if p in options]
+                        if f"rule_val_{column}_{op}_{i}" not in st.session_state
+                        else None,
                         key=f"rule_val_{column}_{op}_{i}",
                     )
                 )
@@ -473,21 +604,26 @@ with rule_tab:
             else:
                 val = str(c3.date_input(f"Date {i + 1}", key=f"rule_val_{column}_{op}_{i}"))
         elif op == "between":
-            lo = c3.number_input(f"From {i + 1}", value=0.0, key=f"rule_lo_{column}_{i}")
-            hi = c3.number_input(f"To {i + 1}", value=100.0, key=f"rule_hi_{column}_{i}")
-            val = (lo, hi)
+            lo = c3.number_input(f"From {i + 1}{unit}", value=0.0, key=f"rule_lo_{column}_{i}")
+            hi = c3.number_input(f"To {i + 1}{unit}", value=100.0, key=f"rule_hi_{column}_{i}")
+            val = segments.stored_value(column, (lo, hi))
         else:
-            default_num = 0.5 if column == "prob_alive" else 1.0
-            val = c3.number_input(
-                f"Value {i + 1}", value=default_num, key=f"rule_val_{column}_{op}_{i}"
+            seed = (
+                {}
+                if f"rule_val_{column}_{op}_{i}" in st.session_state
+                else {"value": 50.0 if column == "prob_alive" else 1.0}
             )
+            typed = c3.number_input(
+                f"Value {i + 1}{unit}", key=f"rule_val_{column}_{op}_{i}", **seed
+            )
+            val = segments.stored_value(column, typed)
         rules.append((column, op, val))
     match = st.radio(
         "Match",
         ["all", "any"],
         horizontal=True,
         key="rule_match",
-        format_func=lambda m: "all conditions" if m == "all" else "any condition",
+        format_func=segments.MATCH_WORDS.get,
     )
     try:
         counts = db.cached(segments.rule_counts, tuple(rules), match)
@@ -495,6 +631,7 @@ with rule_tab:
         counts = None
         st.warning(markdown_text(exc))
     if counts is not None:
+        st.markdown(markdown_text(segments.rule_sentence(rules, match, columns)))
         r1, r2, r3, r4 = st.columns(4)
         r1.metric("Matching customers", f"{counts['customers']:,}")
         r2.metric("Share of customers", f"{counts['share']:.1%}")
@@ -504,41 +641,52 @@ with rule_tab:
             f"{counts['avg_clv']:,.2f}" if counts["avg_clv"] == counts["avg_clv"] else "—",
         )
         read_only = db.read_only()
+        may_save = access.allowed(user, "save_segment")
         s1, s2 = st.columns([3, 1])
-        name = s1.text_input("Save as", placeholder="e.g. High-value at risk", key="rule_name")
+        name = s1.text_input(
+            "Save as",
+            placeholder="e.g. High-value at risk",
+            max_chars=segments.SEGMENT_NAME_MAX,
+            key="rule_name",
+        ).strip()
+        request = (name, tuple(rules), match)
+
+        def save(replace: bool) -> None:
+            try:
+                n = db.write(segments.save_segment, name, rules, match, user=user, replace=replace)
+            except segments.SegmentExists:
+                st.session_state["rule_replace"] = request
+            except (segments.RuleError, access.AccessDenied, audit.AuditUnavailable) as exc:
+                st.error(markdown_text(exc))
+            else:
+                st.session_state.pop("rule_replace", None)
+                st.session_state["segment_saved"] = (
+                    f"Saved {markdown_text(name)} ({n:,} customers): choose 'Saved rule "
+                    "segments' as the scheme to explore or export it."
+                )
+                st.rerun()  # so the scheme list above offers the saved segments at once
+
         if s2.button(
             "Save segment",
-            disabled=read_only or not name.strip() or not rules,
+            disabled=read_only or not may_save or not name or not rules,
             key="rule_save",
             help="The app was opened read-only" if read_only else None,
         ):
-            try:
-                n = db.write(segments.save_segment, name, rules, match)
-            except segments.RuleError as exc:
-                st.error(markdown_text(exc))
-            else:
-                # rerun so the scheme list above offers the saved segments at once
-                st.session_state["segment_saved"] = (
-                    f"Saved '{markdown_text(name.strip())}' ({n:,} customers): choose "
-                    "'Saved rule segments' as the scheme to explore or export it."
-                )
+            save(replace=False)
+        if st.session_state.get("rule_replace") == request:
+            st.warning(
+                f"A segment named {markdown_text(name)} is saved already. Replace it with "
+                "these rules?"
+            )
+            b1, b2 = st.columns(2)
+            if b1.button("Replace it", key="rule_replace_yes"):
+                save(replace=True)
+            if b2.button("Keep the saved one", key="rule_replace_no"):
+                st.session_state.pop("rule_replace", None)
                 st.rerun()
         if "segment_saved" in st.session_state:
             st.success(st.session_state.pop("segment_saved"))
-    if len(saved):
-        st.subheader("Saved segments")
-        st.dataframe(
-            saved.assign(
-                rules=[
-                    f" {m.upper()} ".join(
-                        f"{r['column']} {r['operator']} {r.get('value')}" for r in rs
-                    )
-                    for rs, m in zip(saved["rules"], saved["match"], strict=True)
-                ]
-            )[["name", "rules", "customers", "updated_at"]],
-            hide_index=True,
-            width="stretch",
-        )
+    saved_segment_manager(saved)
 
 # ---------------------------------------------------------------------------------------------
 with model_tab:

@@ -122,3 +122,25 @@ def test_page_renders_without_customer360_marts(app_db):
     assert not at.exception
     texts = _texts(at)
     assert "search_index" in texts and "`propensity`" in texts
+
+
+def test_one_click_opens_and_results_read_apart_when_masked(app_db):
+    cid, first, last, _ = _customer(app_db)
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.text_input(key="c360_query").input(last).run()
+    options = at.selectbox(key="c360_pick").options
+    # masked labels: masked name · masked city · last order · id, never the clear name
+    assert options and all(o.count(" · ") == 3 for o in options)
+    assert all(last not in o for o in options)
+    assert len(set(options)) == len(options)
+    row = list(at.dataframe[0].value["customer_id"]).index(cid)
+    at.session_state["c360_results"] = {"selection": {"rows": [row], "columns": []}}
+    at.run()
+    assert not at.exception
+    assert at.query_params["customer_id"] in ([cid], cid)
+    assert at.header[0].value == markdown_text(f"{first[0]}*** {last[0]}***")
+    outcomes = next(d.value for d in at.dataframe if "outcome" in d.value.columns)
+    assert "chosen" in set(outcomes["outcome"]) or "Rest" in _texts(at)
+    assert all(o for o in outcomes["outcome"])
+    at.toggle(key="c360_reveal").set_value(True).run()  # local mode runs as admin
+    assert any(first in o and last in o for o in at.selectbox(key="c360_pick").options)

@@ -415,3 +415,34 @@ def test_resolve_segment_and_write(con, tmp_path):
     assert list(back.columns) == audience.AUDIENCE_COLUMNS and len(back) == len(export.audience)
     with pytest.raises(ValueError, match="csv"):
         audience.write_audience(export.audience, tmp_path / "a.xlsx")
+
+
+def test_rule_sentence_percent_and_derived_days(con):
+    rules = [("orders", ">=", 3), ("days_since_last_purchase", "<=", 90)]
+    assert segments.rule_sentence(rules, "all") == (
+        "Customers with orders at least 3 and days since last purchase at most 90"
+    )
+    assert segments.stored_value("prob_alive", 80) == 0.8
+    assert segments.typed_value("prob_alive", 0.8) == 80
+    assert segments.rule_sentence([("prob_alive", ">=", 0.8)], "any") == (
+        "Customers with probability still active at least 80 %"
+    )
+    end = segments.data_end_day(con)
+    want = con.execute(
+        "SELECT count(*) FROM mart_customer WHERE orders >= 3 "
+        "AND date_diff('day', CAST(last_order_date AS DATE), CAST(? AS DATE)) <= 90",
+        [end],
+    ).fetchall()[0][0]
+    assert segments.rule_counts(con, rules)["customers"] == want
+
+
+def test_saved_segment_replace_rename_delete_and_overlap(con):
+    segments.save_segment(con, "Repeat", [("orders", ">=", 2)])
+    with pytest.raises(segments.SegmentExists):
+        segments.save_segment(con, "Repeat", [("orders", ">=", 3)], replace=False)
+    assert segments.rename_segment(con, "Repeat", "Repeat buyers") == "Repeat buyers"
+    overlap = segments.segment_overlap(con, "saved", "value_tier")
+    assert set(overlap["segment_a"]) == {"Repeat buyers"}
+    assert overlap["share_of_a"].sum() == pytest.approx(1.0)
+    assert segments.delete_segment(con, "Repeat buyers")
+    assert segments.saved_segments(con).empty

@@ -73,7 +73,7 @@ PAGES: tuple[str, ...] = (
 
 ACTIONS: dict[str, str] = {
     "view_records": "see rows about single customers (masked): segment members, failing rows",
-    "save_segment": "save a rule segment",
+    "save_segment": "save, replace, rename or delete a rule segment",
     "save_scenario": "save or delete a budget scenario",
     "export_audience": "download an audience file with hashed identifiers",
     "download_failing_rows": "download a hygiene check's failing rows (masked)",

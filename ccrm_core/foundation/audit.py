@@ -33,6 +33,9 @@ AUDITED_ACTIONS = (
     "export_clear_text",
     "download_failing_rows",
     "override_identity",
+    "save_segment",  # saving (or replacing) a rule segment
+    "rename_segment",
+    "delete_segment",
     "ingest",
     "rebuild",
 )

@@ -45,10 +45,13 @@ from ccrm_core.librarian.customer360.lookup import (
     WORDS_PER_QUERY_WORD,
     mask_results,
     profile_url,
+    result_label,
     search,
     search_ready,
     search_statement,
+    with_last_order,
 )
+from ccrm_core.librarian.customer360.next_action import channel_outcomes
 from ccrm_core.librarian.customer360.stages import customer_timeline_stage, search_index_stage
 from ccrm_core.librarian.customer360.timeline_page import (
     CHART_ROWS,
@@ -78,7 +81,10 @@ __all__ = [
     "bench_queries",
     "bench_search",
     "bench_timeline",
+    "channel_outcomes",
     "chart_gauge",
+    "result_label",
+    "with_last_order",
     "chart_timeline",
     "customer_timeline_stage",
     "data_as_of",

@@ -288,3 +288,35 @@ def profile_url(customer_id: str) -> str:
     from urllib.parse import quote
 
     return f"/{PAGE_URL_PATH}?customer_id={quote(str(customer_id))}"
+
+
+def with_last_order(con: duckdb.DuckDBPyConnection, results: pd.DataFrame) -> pd.DataFrame:
+    """Search results with last_order (the day of the customer's latest order; None when none
+    or before the value stage), read for the few customers found only."""
+    out = results.copy()
+    out["last_order"] = None
+    if out.empty or not store.table_exists(con, "mart_customer"):
+        return out
+    found = dict(
+        con.execute(
+            "SELECT customer_id, CAST(last_order_date AS DATE) FROM mart_customer "
+            "WHERE customer_id IN (SELECT unnest(?::VARCHAR[]))",
+            [list(out["customer_id"])],
+        ).fetchall()
+    )
+    out["last_order"] = [found.get(c) for c in out["customer_id"]]
+    return out
+
+
+def result_label(row) -> str:
+    """How a search result reads in the picker, distinguishable when masked: name · city · last
+    order · customer id ('J*** S*** · B*** · last order 2026-05-01 · C000000042')."""
+    last = getattr(row, "last_order", None)
+    return " · ".join(
+        [
+            str(row.name or "(no name)"),
+            str(row.city or "city unknown"),
+            f"last order {last}" if last is not None and not pd.isna(last) else "no order",
+            str(row.customer_id),
+        ]
+    )

@@ -32,14 +32,18 @@ from ccrm_core.radar.segments.needs import (
 )
 from ccrm_core.radar.segments.rules import (
     DATE_OPERATORS,
+    DERIVED_COLUMNS,
     NUMERIC_OPERATORS,
     SAVED_SEGMENTS_DDL,
     SEGMENT_NAME_MAX,
     TEXT_OPERATORS,
     Rule,
     RuleError,
+    SegmentExists,
+    data_end_day,
     delete_segment,
     operators_for,
+    rename_segment,
     rule_columns,
     rule_counts,
     rule_value_options,
@@ -47,6 +51,7 @@ from ccrm_core.radar.segments.rules import (
     save_segment,
     saved_segment_where,
     saved_segments,
+    segment_exists,
 )
 from ccrm_core.radar.segments.schemes import (
     NO_ACTIVITY,
@@ -72,8 +77,35 @@ from ccrm_core.radar.segments.views import (
     segment_overlap,
     segment_profile,
 )
+from ccrm_core.radar.segments.wording import (
+    MATCH_WORDS,
+    OPERATOR_WORDS,
+    RULE_FIELDS,
+    RuleField,
+    field_label,
+    operator_words,
+    rule_phrase,
+    rule_sentence,
+    stored_value,
+    typed_value,
+)
 
 __all__ = [
+    "DERIVED_COLUMNS",
+    "MATCH_WORDS",
+    "OPERATOR_WORDS",
+    "RULE_FIELDS",
+    "RuleField",
+    "SegmentExists",
+    "data_end_day",
+    "field_label",
+    "operator_words",
+    "rename_segment",
+    "rule_phrase",
+    "rule_sentence",
+    "segment_exists",
+    "stored_value",
+    "typed_value",
     "DATE_OPERATORS",
     "ENGAGEMENT_TYPES",
     "MART_COLUMNS",

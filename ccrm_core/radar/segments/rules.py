@@ -15,7 +15,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ccrm_core.foundation import store, validation
+from ccrm_core.foundation import audit, provenance, store, validation
+from ccrm_core.foundation.access import User
+from ccrm_core.radar.segments.wording import rule_sentence
 
 SEGMENT_NAME_MAX = 80  # characters in a saved segment's name
 
@@ -37,6 +39,20 @@ _COMPARE = {"=": "=", "!=": "<>", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
 
 class RuleError(ValueError):
     """A rule that cannot be applied; the message names the rule, column, value and the fix."""
+
+
+class SegmentExists(RuleError):
+    """A segment of that name is saved already and replacing it was not asked for."""
+
+
+# Fields a rule may use that mart_customer holds only in other terms: name -> (kind, SQL over
+# mart_customer with one `?`, the day the mart's data ends). Written from this module only.
+DERIVED_COLUMNS = {
+    "days_since_last_purchase": (
+        "number",
+        "date_diff('day', CAST(last_order_date AS DATE), CAST(? AS DATE))",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -68,7 +84,19 @@ def rule_columns(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
             continue
         else:
             out[name] = "number"
+    if "last_order_date" in out:
+        out = {"days_since_last_purchase": "number", **out}
     return out
+
+
+def data_end_day(con: duckdb.DuckDBPyConnection) -> Any:
+    """The day mart_customer's data ends (days since last purchase count to it): the data end
+    of the segments build while it is up to date, else the last purchase day in the mart."""
+    fit = provenance.model_fit(con, "segments")
+    if fit.data_end is not None:
+        return fit.data_end
+    row = con.execute("SELECT max(CAST(last_order_date AS DATE)) FROM mart_customer").fetchall()
+    return row[0][0]
 
 
 def rule_value_options(con: duckdb.DuckDBPyConnection, column: str, limit: int = 100) -> list:
@@ -149,7 +177,11 @@ def rules_where(
                 f"{where}: operator {validation.quoted(rule.operator)} does not apply to a "
                 f"{kind} column; use one of {', '.join(operators_for(kind))}"
             )
-        col = store.quote_ident(next(c for c in columns if c == rule.column))
+        if rule.column in DERIVED_COLUMNS:
+            col = DERIVED_COLUMNS[rule.column][1]
+            params.append(data_end_day(con))  # the expression's own `?` comes first
+        else:
+            col = store.quote_ident(next(c for c in columns if c == rule.column))
         op = rule.operator
         if op == "is null":
             parts.append(f"{col} IS NULL")
@@ -209,17 +241,53 @@ def _definition(rules: Sequence[Rule | dict], match: str) -> str:
     return json.dumps({"match": match, "rules": items}, sort_keys=True)
 
 
+def segment_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether a segment is saved under `name` (exactly)."""
+    if not store.table_exists(con, "saved_segments"):
+        return False
+    return bool(
+        con.execute("SELECT count(*) FROM saved_segments WHERE name = ?", [name]).fetchall()[0][0]
+    )
+
+
+def _audit_start(con, user: User | None, target: str, via: str):
+    """Check the role and note the start when a user is given (the app always gives one;
+    library callers such as benchmarks may not, and are not audited)."""
+    return audit.require(con, user, "save_segment", target, via) if user is not None else None
+
+
+def _audit_row(con, user: User | None, action: str, target: str, rows, via: str, started):
+    if user is not None:
+        audit.record_in_transaction(con, user, action, target, rows, via=via, started_at=started)
+
+
 def save_segment(
-    con: duckdb.DuckDBPyConnection, name: str, rules: Sequence[Rule | dict], match: str = "all"
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    rules: Sequence[Rule | dict],
+    match: str = "all",
+    *,
+    user: User | None = None,
+    replace: bool = True,
+    via: str = "app",
 ) -> int:
-    """Save (or replace) a rule segment under `name`; returns its current member count. The rules
-    are validated first, so a saved segment always applies."""
+    """Save a rule segment under `name` (replacing one of that name unless replace=False, when
+    SegmentExists is raised); returns its current member count. The rules are validated first,
+    so a saved segment always applies. With `user`, the role is checked (save_segment) and the
+    save is written to the audit log with the segment in the same transaction."""
     name = validation.clean_name(
         name, "segment name", SEGMENT_NAME_MAX, RuleError, example="High-value at risk"
     )
     if not rules:
         raise RuleError(f"segment {validation.quoted(name)} has no rules; add at least one")
     customers = rule_counts(con, rules, match)["customers"]
+    exists = segment_exists(con, name)
+    if exists and not replace:
+        raise SegmentExists(
+            f"a segment named {validation.quoted(name)} is saved already; replace it or choose "
+            "another name"
+        )
+    started = _audit_start(con, user, f"segment {name}", via)
     now = datetime.now()
     with store.transaction(con):
         con.execute(SAVED_SEGMENTS_DDL)
@@ -232,23 +300,61 @@ def save_segment(
             "INSERT INTO saved_segments VALUES (?, ?, ?, ?, ?)",
             [name, _definition(rules, match), customers, created or now, now],
         )
+        _audit_row(con, user, "save_segment", f"segment {name}", customers, via, started)
     return customers
 
 
-def delete_segment(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    """Delete a saved segment; returns whether it existed."""
-    if not store.table_exists(con, "saved_segments"):
+def rename_segment(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    new_name: str,
+    *,
+    user: User | None = None,
+    via: str = "app",
+) -> str:
+    """Rename a saved segment; returns the cleaned new name. Refused (RuleError) when `name` is
+    not saved or another segment has `new_name`. Audited with `user` (see save_segment)."""
+    new_name = validation.clean_name(
+        new_name, "segment name", SEGMENT_NAME_MAX, RuleError, example="High-value at risk"
+    )
+    if not segment_exists(con, name):
+        raise RuleError(f"no saved segment named {validation.quoted(name)}")
+    if new_name != name and segment_exists(con, new_name):
+        raise SegmentExists(
+            f"a segment named {validation.quoted(new_name)} is saved already; choose another name"
+        )
+    target = f"segment {name} -> {new_name}"
+    started = _audit_start(con, user, target, via)
+    with store.transaction(con):
+        con.execute(
+            "UPDATE saved_segments SET name = ?, updated_at = ? WHERE name = ?",
+            [new_name, datetime.now(), name],
+        )
+        _audit_row(con, user, "rename_segment", target, None, via, started)
+    return new_name
+
+
+def delete_segment(
+    con: duckdb.DuckDBPyConnection, name: str, *, user: User | None = None, via: str = "app"
+) -> bool:
+    """Delete a saved segment; returns whether it existed. Audited with `user` (see
+    save_segment)."""
+    if not segment_exists(con, name):
         return False
+    started = _audit_start(con, user, f"segment {name}", via)
     with store.transaction(con):
         removed = con.execute("DELETE FROM saved_segments WHERE name = ?", [name]).fetchall()[0][0]
+        _audit_row(con, user, "delete_segment", f"segment {name}", removed, via, started)
     return bool(removed)
 
 
 def saved_segments(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Saved rule segments: name, match, rules (list of dicts), customers (when saved),
-    updated_at; newest first."""
+    """Saved rule segments: name, match, rules (list of dicts), sentence (the rules in words),
+    customers (when saved), updated_at; newest first."""
     if not store.table_exists(con, "saved_segments"):
-        return pd.DataFrame(columns=["name", "match", "rules", "customers", "updated_at"])
+        return pd.DataFrame(
+            columns=["name", "match", "rules", "sentence", "customers", "updated_at"]
+        )
     frame = con.execute(
         "SELECT name, definition, customers, updated_at FROM saved_segments "
         "ORDER BY updated_at DESC, name"
@@ -256,7 +362,11 @@ def saved_segments(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     parsed = [json.loads(d) for d in frame["definition"]]
     frame["match"] = [p.get("match", "all") for p in parsed]
     frame["rules"] = [p.get("rules", []) for p in parsed]
-    return frame[["name", "match", "rules", "customers", "updated_at"]]
+    kinds = rule_columns(con)
+    frame["sentence"] = [
+        rule_sentence(r, m, kinds) for r, m in zip(frame["rules"], frame["match"], strict=True)
+    ]
+    return frame[["name", "match", "rules", "sentence", "customers", "updated_at"]]
 
 
 def saved_segment_where(con: duckdb.DuckDBPyConnection, name: str) -> tuple[str, list[Any]]:

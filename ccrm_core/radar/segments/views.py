@@ -167,18 +167,49 @@ def segment_mix(con: duckdb.DuckDBPyConnection, scheme: str, kind: str) -> pd.Da
     return long[["segment", "item", "share", "base_share", "index"]].reset_index(drop=True)
 
 
+def _overlap_branches(
+    con: duckdb.DuckDBPyConnection, scheme: str
+) -> list[tuple[str, list[Any], str, list[Any]]]:
+    """(segment expression, its parameters, condition, its parameters) per branch of a scheme:
+    one branch grouped by the column for a column scheme, one per saved segment for 'saved'."""
+    if _check_scheme(scheme) == SAVED_SCHEME:
+        out = []
+        for name in segment_names(con, SAVED_SCHEME):
+            cond, params = saved_segment_where(con, name)
+            out.append(("?", [name], cond or "TRUE", params))
+        return out
+    return [(store.quote_ident(scheme), [], "TRUE", [])]
+
+
 def segment_overlap(con: duckdb.DuckDBPyConnection, scheme_a: str, scheme_b: str) -> pd.DataFrame:
-    """Customers in each pair of segments of two column schemes: segment_a, segment_b,
-    customers, share_of_a (share of segment_a's customers that are in segment_b)."""
-    a = store.quote_ident(_check_scheme(scheme_a, allow_saved=False))
-    b = store.quote_ident(_check_scheme(scheme_b, allow_saved=False))
-    return con.execute(
-        f"""
-        SELECT {a} AS segment_a, {b} AS segment_b, count(*) AS customers,
-               count(*) / sum(count(*)) OVER (PARTITION BY {a}) AS share_of_a
-        FROM mart_customer GROUP BY {a}, {b} ORDER BY {a}, {b}
-        """  # noqa: S608 - scheme names checked against SCHEMES
-    ).df()
+    """Customers in each pair of segments of two schemes (column schemes or 'saved'):
+    segment_a, segment_b, customers, share_of_a (share of segment_a's customers that are in
+    segment_b). Saved segments may overlap, so a saved row's shares need not add up to 1."""
+    columns = ["segment_a", "segment_b", "customers", "share_of_a"]
+    rows_a, rows_b = _overlap_branches(con, scheme_a), _overlap_branches(con, scheme_b)
+    if not rows_a or not rows_b:
+        return pd.DataFrame(columns=columns)
+    pairs, params = [], []
+    for expr_a, pa, cond_a, ca in rows_a:
+        for expr_b, pb, cond_b, cb in rows_b:
+            pairs.append(
+                f"SELECT {expr_a} AS segment_a, {expr_b} AS segment_b, count(*) AS customers "  # noqa: S608
+                f"FROM mart_customer WHERE ({cond_a}) AND ({cond_b}) GROUP BY ALL"
+            )
+            params += [*pa, *pb, *ca, *cb]
+    sizes, size_params = [], []
+    for expr_a, pa, cond_a, ca in rows_a:
+        sizes.append(
+            f"SELECT {expr_a} AS segment_a, count(*) AS size FROM mart_customer "  # noqa: S608
+            f"WHERE {cond_a} GROUP BY ALL"
+        )
+        size_params += [*pa, *ca]
+    counts = con.execute(" UNION ALL ".join(pairs), params).df()
+    size = con.execute(" UNION ALL ".join(sizes), size_params).df()
+    out = counts.merge(size, on="segment_a", how="left")
+    out["share_of_a"] = out["customers"] / out["size"].where(out["size"] > 0)
+    out = out[out["customers"] > 0].sort_values(["segment_a", "segment_b"])
+    return out[columns].reset_index(drop=True)
 
 
 def segment_customers(
