@@ -9,7 +9,7 @@ import streamlit as st
 
 from ccrm_core.conductor import attribution, journeys, mmm
 from ccrm_core.foundation.rendering import markdown_text
-from ccrm_ui import auth, db, navigation
+from ccrm_ui import auth, db, inputs, navigation
 
 
 def _sentence(text: str) -> str:
@@ -24,6 +24,7 @@ st.caption(
     "Top-down: what the spend added to daily revenue (media mix model, all media incl. tv and "
     "print). Reconciliation puts the two side by side."
 )
+inputs.show_missing_inputs("attribution", user)
 
 touch_tab, mmm_tab, rec_tab = st.tabs(
     ["Multi-touch attribution", "Media mix model", "Reconciliation & experiment"]

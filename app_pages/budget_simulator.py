@@ -18,7 +18,7 @@ from ccrm_core.conductor import budget, mmm
 from ccrm_core.foundation import pipeline
 from ccrm_core.foundation.rendering import markdown_text
 from ccrm_core.foundation.validation import quoted
-from ccrm_ui import auth, db, navigation
+from ccrm_ui import auth, db, inputs, navigation
 
 OBJECTIVE_LABELS = {
     "revenue": "Revenue",
@@ -282,6 +282,8 @@ except budget.BudgetError as exc:
     st.error(markdown_text(exc))
     st.stop()
 if raw_curves is None or raw_curves.empty:
+    if inputs.show_missing_inputs("budget_simulator", user):
+        st.stop()
     st.info(
         db.missing_output("response curves", ["mmm"], "daily spend per channel and orders")
         + " This page reads the media mix model's table `mart_response_curves`."

@@ -19,7 +19,7 @@ import streamlit as st
 from ccrm_core.foundation.rendering import markdown_text
 from ccrm_core.foundation.validation import quoted
 from ccrm_core.radar import kpis
-from ccrm_ui import auth, db, navigation
+from ccrm_ui import auth, db, inputs, navigation
 
 PERIODS = [str(p) for p in kpis.STANDARD_PERIODS] + ["custom"]
 METRIC_KEYS = list(kpis.METRICS)
@@ -141,7 +141,9 @@ if not options.ready:
     if options.missing:
         st.info(db.missing_output("KPI marts", list(options.missing), "orders"))
     else:
-        st.info("No orders are loaded, so there are no KPIs yet. Load orders, then rebuild.")
+        st.info("No orders are loaded, so there are no KPIs yet.")
+        if not inputs.show_missing_inputs("command_center", user):
+            st.info("Load orders, then rebuild.")
     st.stop()
 
 # ---- filters: URL -> widgets (first run of a session) -> URL ---------------------------------

@@ -7,7 +7,7 @@ import streamlit as st
 from ccrm_core.foundation import access, audit, privacy
 from ccrm_core.foundation.rendering import markdown_text
 from ccrm_core.librarian import hygiene, identity
-from ccrm_ui import auth, db
+from ccrm_ui import auth, db, inputs
 
 user = auth.require_page(__file__)  # role check (ccrm_core.foundation.access)
 st.title("Data Hygiene")
@@ -15,6 +15,7 @@ st.caption(
     "How clean the customer data is, per dimension and source system, and how source records "
     "resolve into customers. Names, emails and phones are shown masked."
 )
+inputs.show_missing_inputs("data_hygiene", user)
 
 
 def _delta(now: float | None, before: float | None) -> str | None:
@@ -32,7 +33,7 @@ else:
     st.subheader(f"Hygiene score (build {scores['run_id']})")
     cols = st.columns(1 + len(hygiene.DIMENSIONS))
     if scores["overall"] is None:
-        st.info("No customer records were checked in this build: load src_customers first.")
+        st.info("No customer records were checked in this build.")
     cols[0].metric(
         "Overall",
         "n/a" if scores["overall"] is None else f"{scores['overall']:.1f}",

@@ -443,7 +443,7 @@ def destination_reach(con: duckdb.DuckDBPyConnection, scheme: str) -> pd.DataFra
     reach_<destination>), computed once over the whole base (or once per saved segment)."""
     _require_inputs(con)
     names = segments.segment_names(con, scheme)
-    out = pd.DataFrame({"segment": names})
+    out = pd.DataFrame({"segment": pd.Series(names, dtype=object)})  # object even when empty
     for dest in DESTINATIONS.values():
         if scheme == segments.SAVED_SCHEME:
             counts = {}

@@ -168,10 +168,12 @@ def mmm_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
     spend, contribution, share, roi, marginal_roi with 90% intervals); mart_mmm_diagnostics
     (metric, value); mart_response_curves (the budget simulator's contract)."""
     window = int(ctx.param("reconcile", "experiment_window_days", 30))
-    has_spend = con.execute("SELECT count(*) FROM spend WHERE spend > 0").fetchall()[0][0] > 0
-    if not has_spend:
-        # nothing to model yet (e.g. a database with customers only): empty marts, so the
-        # pages say what to load and later stages still run
+    has_spend, has_orders = con.execute(
+        "SELECT EXISTS (SELECT 1 FROM spend WHERE spend > 0), EXISTS (SELECT 1 FROM orders)"
+    ).fetchall()[0]
+    if not (has_spend and has_orders):
+        # nothing to model yet (customers only; spend without the revenue it should explain):
+        # empty marts, so the pages say what to load and later stages still run
         _write_empty_marts(con)
         return 0
     dates, revenue, spend, per_order, controls = load_inputs(con, ctx.as_of, window)

@@ -44,11 +44,15 @@ Method (reads `std_customers` from the `standardise` stage):
    manual split (two records that are different persons) removes, from the cluster that would
    hold both, the weakest links that chained them (`clusters`). `identity_map.method` says how
    a record joined its customer: 'email', 'phone_last_name', 'manual', 'probabilistic', or
-   'single_record'; match_probability is 1.0 for deterministic and manual links and single
-   records, else the best probability among the record's accepted probabilistic links.
+   'single_record' (or 'no_customer_record', below); match_probability is 1.0 for deterministic
+   and manual links and single records, else the best probability among the record's accepted
+   probabilistic links.
    Link groups: records of one link-only set (`resolve_records(left, right,
    link_only=True)`, or a source system named in `identity.link_only_systems`) are never
    linked to each other directly, only to records of other sets.
+   A (source_system, source_id) that orders or events carry but no customer record has (a shop
+   export loaded without its customer file) is a customer of its own, method
+   'no_customer_record', with no golden fields: its orders and events still have a customer.
 4. Anonymous ids: an id that logged in (`login` event carrying both ids) belongs to the customer
    it logged in as most often (ties: the latest login); method 'login'. Others: 'anonymous'.
 5. Stable ids: a customer keeps the customer_id of the previous build's customer that gives it the

@@ -29,6 +29,7 @@ METHODS = (
     "manual",
     "probabilistic",
     "single_record",
+    "no_customer_record",
     "login",
     "anonymous",
 )

@@ -100,13 +100,15 @@ def _customers_sql() -> str:
     return f"""
 CREATE OR REPLACE TABLE customers AS
 WITH r AS (
-    SELECT m.customer_id, s.*,
+    SELECT m.customer_id, m.source_system, m.source_id,
+           s.* EXCLUDE (source_system, source_id),
            row_number() OVER (
                PARTITION BY m.customer_id
                ORDER BY s.updated_at DESC NULLS LAST, ({completeness}) DESC,
-                        s.source_system, s.source_id) AS rk
-    FROM std_customers s
-    JOIN identity_records m USING (source_system, source_id)
+                        m.source_system, m.source_id) AS rk
+    FROM identity_records m
+    -- a record known only from orders or events has no fields: a customer with its key only
+    LEFT JOIN std_customers s USING (source_system, source_id)
 ),
 g AS (
     SELECT customer_id,
@@ -185,7 +187,9 @@ def identity_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
         link_groups=_link_groups(std, ctx.param("identity", "link_only_systems", "")),
         overrides=overrides,
     )
-    records, kept, high_water = _stable_customer_ids(con, result.records)
+    records, kept, high_water = _stable_customer_ids(
+        con, _with_records_known_only_from_activity(con, result.records)
+    )
     _write_tables(con, result, records)
     applied = len(overrides) - len(result.refused_links)
     _record_run(
@@ -193,6 +197,46 @@ def identity_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
         (applied, gone + len(result.refused_links)),
     )  # fmt: skip
     return con.execute("SELECT count(*) FROM identity_map").fetchall()[0][0]
+
+
+# Keys that orders or events carry but no customer record has: a shop export loaded without
+# its customer file, or a customer file that missed some buyers.
+ACTIVITY_ONLY_KEYS_SQL = """
+SELECT source_system, source_id FROM (
+    SELECT source_system, source_id FROM orders
+    UNION SELECT source_system, source_id FROM events
+) k
+WHERE source_system IS NOT NULL AND source_id IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM std_customers s
+                  WHERE s.source_system = k.source_system AND s.source_id = k.source_id)
+ORDER BY source_system, source_id
+"""
+
+
+def _with_records_known_only_from_activity(
+    con: duckdb.DuckDBPyConnection, records: pd.DataFrame
+) -> pd.DataFrame:
+    """The resolved records plus one record per (source_system, source_id) that orders or events
+    carry without a customer record: each is a customer of its own (nothing to match it on),
+    method 'no_customer_record', so its orders and events still belong to a customer."""
+    keys = con.execute(ACTIVITY_ONLY_KEYS_SQL).df()
+    if keys.empty:
+        return records
+    first = len(records)  # uids and clusters of resolved records are below this
+    uids = np.arange(first, first + len(keys), dtype=np.int64)
+    extra = pd.DataFrame(
+        {
+            "source_system": keys["source_system"].to_numpy(),
+            "source_id": keys["source_id"].to_numpy(),
+            "uid": uids,
+            "cluster": uids,
+            "method": "no_customer_record",
+            "match_probability": 1.0,
+        }
+    )
+    return pd.concat(
+        [records, extra.astype({"cluster": records["cluster"].dtype})], ignore_index=True
+    )
 
 
 def _link_groups(std: pd.DataFrame, systems: object) -> np.ndarray:
