@@ -456,3 +456,14 @@ def test_ingest_accepts_ad_consents_and_rejects_unknown_purposes(tmp_path):
         assert con.execute("SELECT count(*) FROM consents").fetchall() == [(0,)]
     finally:
         con.close()
+
+
+def test_holdout_position_in_sql_equals_python():
+    import duckdb
+
+    ids = [f"C{i:09d}" for i in range(2000)] + ["", "é", "=1"]
+    con = duckdb.connect()
+    sql = audience.activations.holdout_position_sql("?", "unnest(?::VARCHAR[])")
+    got = [row[0] for row in con.execute(f"SELECT {sql}", ["Champions on Meta", ids]).fetchall()]
+    assert got == list(audience.holdout_position("Champions on Meta", ids))
+    con.close()

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from ccrm_core import cli
@@ -64,6 +65,55 @@ def test_write_csv_is_gzip_by_suffix_and_refuses_other_names(tmp_path):
     with pytest.raises(csv_export.ExportFileError, match=r"rows\.xlsx: use a file name ending"):
         csv_export.write_csv(_frame(), tmp_path / "rows.xlsx")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.CSV.gz", "rows.csv"]
+
+
+def _hostile_text() -> list:
+    """Every ASCII character alone, first and last in a cell, the hostile cells, quotes,
+    delimiters, line breaks, non-ASCII and empty or missing cells."""
+    ascii_ = [chr(i) for i in range(1, 128)]
+    return [
+        *ascii_, *(c + "x" for c in ascii_), *("x" + c for c in ascii_), *HOSTILE, "-12",
+        "+14155550123", "a,b", 'say "hi"', "a\r\nb", "=\u0301", "\u2028x", "é", "'", "", None,
+    ]  # fmt: skip
+
+
+def test_arrow_tables_are_written_byte_for_byte_as_their_dataframes(tmp_path):
+    # the DuckDB writer of large exports neutralises and quotes exactly as the pandas one
+    text = _hostile_text()
+    frame = pd.DataFrame(
+        {
+            "=text": pd.Series(text, dtype=object),
+            "other": pd.Series(text[::-1], dtype=object),
+            "amount": np.linspace(-1e6, 1e6, len(text)).round(2),
+            "count": np.arange(len(text)) - 5,
+            "flag": np.arange(len(text)) % 2 == 0,
+            "nothing": pd.Series([None] * len(text), dtype=object),
+        }
+    )
+    frame.loc[3, "amount"] = np.nan
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    assert csv_export.csv_bytes(table) == csv_export.csv_bytes(frame)
+    assert csv_export.csv_bytes(table.slice(0, 0)) == csv_export.csv_bytes(frame.iloc[:0])
+    single = pd.DataFrame({"x": pd.Series(["a", None, "", "=b"], dtype=object)})
+    table = pa.Table.from_pandas(single, preserve_index=False)
+    assert (
+        csv_export.csv_bytes(table)
+        == csv_export.csv_bytes(single)
+        == b'x\r\na\r\n""\r\n""\r\n\'=b\r\n'
+    )
+    written = csv_export.write_csv(pa.Table.from_pandas(frame), tmp_path / "rows.csv.gz")
+    assert gzip.decompress(written.read_bytes()) == csv_export.csv_bytes(frame)
+
+
+def test_digest_columns_are_written_as_they_are_and_others_still_neutralised():
+    table = pa.table({"key": ["ab" * 32, None], "name": ["=cmd|' /C calc'!A0", "+1"]})
+    assert csv_export.csv_bytes(table) == csv_export.csv_bytes(table.to_pandas())
+    got = csv_export.table_csv_chunks(table, digest_columns=["key"])
+    assert (
+        b"".join(got) == ("key,name\r\n" + "ab" * 32 + ",'=cmd|' /C calc'!A0\r\n,'+1\r\n").encode()
+    )
+    with pytest.raises(ValueError, match="digest columns not in the table"):
+        csv_export.table_csv_chunks(table, digest_columns=["Email"])
 
 
 def _audience() -> pd.DataFrame:

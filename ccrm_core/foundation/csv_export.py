@@ -89,13 +89,18 @@ def csv_bytes(frame: pd.DataFrame | pa.Table, *, float_format: str | None = None
 
 
 def write_csv(
-    frame: pd.DataFrame | pa.Table, path: str | os.PathLike, *, float_format: str | None = None
+    frame: pd.DataFrame | pa.Table,
+    path: str | os.PathLike,
+    *,
+    float_format: str | None = None,
+    digest_columns: Iterable[str] = (),
 ) -> Path:
     """Write `csv_bytes(frame)` to `path` (.csv, or gzip-compressed .csv.gz), all or nothing
-    (`write_file`). Raises ExportFileError with a one-line reason."""
+    (`write_file`). Raises ExportFileError with a one-line reason. `digest_columns`: columns of
+    an Arrow table that hold only hexadecimal digests or nothing (`table_csv_chunks`)."""
     path = check_output_path(path, CSV_SUFFIXES)
     if isinstance(frame, pa.Table):
-        chunks = table_csv_chunks(frame, float_format=float_format)
+        chunks = table_csv_chunks(frame, float_format=float_format, digest_columns=digest_columns)
     else:
         chunks = [csv_bytes(frame, float_format=float_format)]
     if path.name.lower().endswith(".gz"):
@@ -109,7 +114,9 @@ def write_csv(
     return write_file(path, write)
 
 
-def table_csv_chunks(table: pa.Table, *, float_format: str | None = None) -> list:
+def table_csv_chunks(
+    table: pa.Table, *, float_format: str | None = None, digest_columns: Iterable[str] = ()
+) -> list:
     """An Arrow table as the CSV bytes `csv_bytes` writes for the same DataFrame (header row,
     CRLF, formula cells neutralised, quoting as Python's csv writer, missing values empty), in
     pieces whose concatenation is the file. DuckDB builds every line in SQL, so millions of cells
@@ -118,14 +125,27 @@ def table_csv_chunks(table: pa.Table, *, float_format: str | None = None) -> lis
     Columns may hold text (neutralised with the rule of `neutralise_cell`), integers, floats
     (written as pandas writes a float64 column: shortest round trip, NaN empty; not
     neutralised), booleans (True / False) or nothing (Arrow's null type). `float_format` is for
-    DataFrames only."""
+    DataFrames only.
+
+    `digest_columns` names text columns whose every cell is a hexadecimal digest (SHA-256 of an
+    identifier, made by the caller's own SQL) or missing: such a cell can neither start a
+    formula nor hold a delimiter or quote, so it is written as it is, without the per-cell
+    checks (a hashed audience file is mostly such cells)."""
     if float_format is not None:
         raise ValueError("float_format applies to DataFrames; format the floats in the table")
+    digests = set(digest_columns)
+    if digests - set(table.column_names):
+        raise ValueError(
+            f"digest columns not in the table: {sorted(digests - set(table.column_names))}"
+        )
     header = csv_text(pd.DataFrame(columns=list(table.column_names))).encode("utf-8")
     if table.num_rows == 0:
         return [header]
     names = [f"c{i}" for i in range(table.num_columns)]
-    kinds = [_cell_kind(t) for t in table.schema.types]
+    kinds = [
+        "digest" if name in digests else _cell_kind(kind)
+        for name, kind in zip(table.column_names, table.schema.types, strict=True)
+    ]
     neutral = ", ".join(
         f"{_neutral_sql(store.quote_ident(n)) if k == 'text' else store.quote_ident(n)} "
         f"AS {store.quote_ident(n)}"
@@ -185,6 +205,8 @@ def _cell_sql(cell: str, kind: str) -> str:
         )
     if kind == "float":
         return f"CASE WHEN {cell} IS NULL OR isnan({cell}) THEN '' ELSE CAST({cell} AS VARCHAR) END"
+    if kind == "digest":
+        return f"coalesce({cell}, '')"
     if kind == "integer":
         return f"coalesce(CAST({cell} AS VARCHAR), '')"
     if kind == "boolean":

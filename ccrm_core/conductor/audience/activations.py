@@ -307,8 +307,7 @@ def plan_activation(
             params=[name, share],
         ).to_arrow_table()
         held = members["held_out"].to_numpy(zero_copy_only=False).astype(bool)
-        sent_people = people.filter(pa.array(~held))
-        sent = members.filter(pa.array(~held))
+        sent_people, sent = _rows_where(people, ~held), _rows_where(members, ~held)
         keyed = upload_table(sent_people, dest, hashed=True, keys=True)
         keyed = keyed.append_column("row", pa.array(np.arange(keyed.num_rows, dtype=np.int64)))
         local.register("keyed", keyed)
@@ -336,11 +335,16 @@ def plan_activation(
         held_out=int(held.sum()),
         added=len(now - before),
         removed=len(before - now),
-        adds_table=rows.filter(pa.array(is_add.astype(bool))),
+        adds_table=_rows_where(rows, is_add.astype(bool)),
         removes_table=pa.Table.from_pandas(removes, preserve_index=False),
         members_table=members,
     )
     return sync, rows, stored
+
+
+def _rows_where(table: pa.Table, mask: np.ndarray) -> pa.Table:
+    """The rows of `table` where `mask` is True (the table itself when all are: no copy)."""
+    return table if mask.all() else table.filter(pa.array(mask))
 
 
 def record_run(

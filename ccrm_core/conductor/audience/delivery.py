@@ -128,14 +128,20 @@ def _write_files(con, user, export, out, action, target, via, started) -> list[P
     audited as 'failed', the files already written are removed, and the error raised."""
     if out is None:
         return []
-    files = [(out, export.table)]
+    dest = export.audience.destination
+    # hashed columns hold SHA-256 hex digests made by our SQL: nothing there can start a formula
+    hashed = () if export.clear_text else dest.hashed
+    files = [(out, export.table, hashed)]
     if export.sync is not None:
         adds, removes = sync_paths(out)
-        files += [(adds, export.sync.adds_table), (removes, export.sync.removes_table)]
+        files += [
+            (adds, export.sync.adds_table, hashed),
+            (removes, export.sync.removes_table, (dest.email_column, dest.phone_column)),
+        ]
     written: list[Path] = []
     try:
-        for path, frame in files:
-            written.append(csv_export.write_csv(frame, path))
+        for path, frame, digests in files:
+            written.append(csv_export.write_csv(frame, path, digest_columns=digests))
     except csv_export.ExportFileError as exc:
         for path in written:
             path.unlink(missing_ok=True)
