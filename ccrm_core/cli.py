@@ -404,7 +404,7 @@ def cmd_export_audience(args: argparse.Namespace) -> int:
         aud = export.audience
         print(
             f"{segment} ({scheme}) to {aud.destination.label}: {aud.members:,} members, "
-            f"{export.sent:,} people ({len(export.rows):,} rows) exported to {out}, "
+            f"{export.sent:,} people ({export.table.num_rows:,} rows) exported to {out}, "
             f"{aud.excluded:,} excluded"
         )
         exclusions = aud.exclusions

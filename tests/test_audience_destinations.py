@@ -287,6 +287,7 @@ def test_three_exports_mirror_adds_and_removes(con, tmp_path):
     adds_path, removes_path = audience.sync_paths(out)
     assert adds_path.name == "champs.adds.csv" and removes_path.name == "champs.removes.csv"
     assert len(pd.read_csv(adds_path)) == 8 and len(pd.read_csv(removes_path)) == 0
+    assert adds_path.read_bytes() == out.read_bytes()  # a first export adds the whole file
     # P02 leaves the segment, P13 joins it, P04 withdraws ad_personalization
     con.execute("UPDATE mart_customer SET rfm_segment = 'Lost' WHERE customer_id = 'P02'")
     con.execute("UPDATE mart_customer SET rfm_segment = 'Champions' WHERE customer_id = 'P13'")
