@@ -19,6 +19,7 @@ HOW = {
     "first_filled": "first filled of these columns",
     "first_name": "first name out of a full name",
     "last_name": "last name out of a full name",
+    "sum_product": "column × the more column, summed per row key (e.g. quantity × price)",
     "constant": "the constant",
 }
 MORE_SEPARATOR = " | "  # between the further file columns in the 'more columns' cell
@@ -76,7 +77,12 @@ def mapping_from_rows(rows: pd.DataFrame, base: ColumnMapping, **options: object
         if not file_column:
             continue
         sources = (file_column, *more)
-        kind = how if how in ("join", "first_filled") else "copy"
+        kind = how if how in ("join", "first_filled", "sum_product") else "copy"
+        if kind == "sum_product" and (len(sources) != 2 or not base.one_row_per):
+            raise MappingError(
+                f"{target}: a sum per row key needs one more column (e.g. the price) and a "
+                "mapping with one_row_per (the column naming one record, e.g. the invoice)"
+            )
         if kind == "copy" and more:
             kind = "join"
         take = how if how in ("first_name", "last_name") else None
@@ -91,6 +97,7 @@ def mapping_from_rows(rows: pd.DataFrame, base: ColumnMapping, **options: object
             old.values if keep else (),
             old.separator if keep else " ",
             bool(row.get("hashed")),
+            old.whole_number if keep else False,
         )
     spec = store.TABLES[base.table]
     missing = [c for c in spec.required_columns if c not in columns]

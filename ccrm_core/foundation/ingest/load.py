@@ -60,6 +60,7 @@ def _load(
             parts.append(f"{replaced:,} replaced stored rows with the same key")
         if report.rows_rejected:
             parts.append(f"{report.rows_rejected:,} rows rejected (see ingest_rejects)")
+        parts += report.skipped_text()  # skipped rows are stated in the log, never silently lost
         report.message = f"{shown}: " + "; ".join(parts)
         if unchanged is not None:
             unchanged()

@@ -10,20 +10,37 @@ date_order = "YMD"                # how dates with slashes or dots are read: YMD
 decimal = "."                     # the decimal mark of amounts: "." or ","
 one_row_per = "Name"              # rows repeating this column's value fold into the first
 skip_rows_starting = ["Total"]    # rows whose first field starts so are summaries, skipped
+skip_rows_where_empty = ["CustomerID"]   # rows without a value there are skipped and counted
+
+[cancellations]                   # rows that cancel a purchase: skipped and counted
+column = "InvoiceNo"              # ... whose value here starts with one of `starting`
+starting = ["C"]
+negative = ["Quantity"]           # ... or whose amount in one of these columns is below zero
 
 [columns]
 order_id = "Name"                                 # a file column, as its header names it
 revenue = "Total"                                 # amounts: currency signs, 1,234.50, 1.234,50
 source_system = { constant = "shopify" }          # the same value on every row
 source_id = { first_filled = ["Email", "Phone"], lower = true, hashed = true }  # SHA-256
+source_id = { column = "CustomerID", whole_number = true }   # '17850.0' -> '17850'
 first_name = { column = "Billing Name", take = "first_name" }   # or "last_name"
 ts = { columns = ["Date", "Time"] }               # joined (date + time; `separator`: " ")
+revenue = { sum_of_product = ["Quantity", "UnitPrice"] }   # per one_row_per key: sum of qty x price
 event_type = { column = "Type", values = { EmailOpen = "open" } }  # recode values
 ```
 
 File column names match in any case and spacing; a name ending in `*` matches any header that
 starts with the rest (`Amount spent*` for `Amount spent (EUR)`). The mapping is applied before
 the file is validated and loaded (`transform`), so every rule of ingest still holds.
+
+Skipped rows are never silently lost: each is counted under one reason (the first that holds:
+summary row, cancellation, an empty `skip_rows_where_empty` column), and the ingest report says
+"N rows skipped: cancellation" with the first lines. Cancellations are dropped rather than loaded
+as negative orders: an order is one purchase, and a negative one would count as a purchase in
+RFM frequency and break the Gamma-Gamma spend model (which needs positive values); revenue is
+therefore what was bought, before cancellations. Skipped rows are not rows read, so they never
+count against the reject limit. Only rows with the header's number of fields are skipped as a
+cancellation or for an empty column; a malformed row is rejected as such.
 """
 
 from __future__ import annotations
@@ -56,6 +73,8 @@ _TOP_KEYS = {
     "delimiter",
     "one_row_per",
     "skip_rows_starting",
+    "skip_rows_where_empty",
+    "cancellations",
     "columns",
 }
 _FIELD_KEYS = {
@@ -68,7 +87,17 @@ _FIELD_KEYS = {
     "values",
     "separator",
     "hashed",
+    "sum_of_product",
+    "whole_number",
 }
+_CANCELLATION_KEYS = {"column", "starting", "negative"}
+SKIP_SUMMARY = "summary row"  # the reasons rows are skipped, as reports name them
+SKIP_CANCELLATION = "cancellation"
+
+
+def skip_empty_reason(column: str) -> str:
+    """The reason a row without a value in file column `column` is skipped under."""
+    return f"{column} empty"
 
 
 class MappingError(IngestError):
@@ -83,23 +112,41 @@ class Field:
 
     sources: tuple[str, ...] = ()
     constant: str | None = None
-    how: str = "copy"  # copy | join | first_filled
+    how: str = "copy"  # copy | join | first_filled | sum_product (of two columns, per key)
     take: str | None = None  # first_name | last_name (from a full name)
     lower: bool = False
     values: tuple[tuple[str, str], ...] = ()
     separator: str = " "  # between joined columns
     hashed: bool = False  # SHA-256 of the value (a key made of an e-mail shows no address)
+    whole_number: bool = False  # an id saved as a number: '17850.0' -> '17850'
 
     def describe(self) -> str:
         """The file column(s) in the user's words, e.g. 'Created at', 'Date + Time'."""
         if self.constant is not None:
             return f"the constant {validation.quoted(self.constant)}"
+        if self.how == "sum_product":
+            a, b = (validation.quoted(s) for s in self.sources)
+            return f"columns {a} × {b}, summed per row key"
         joiner = " + " if self.how == "join" else " or "
         text = joiner.join(validation.quoted(s) for s in self.sources)
         text = ("columns " if len(self.sources) > 1 else "column ") + text
         if self.take:
             text += f" ({self.take.replace('_', ' ')})"
         return text
+
+
+@dataclass(frozen=True)
+class Cancellations:
+    """Which rows cancel a purchase (skipped and counted, never loaded): those whose `column`
+    starts with one of `starting` (case ignored), or with an amount below zero in one of the
+    `negative` columns."""
+
+    column: str | None = None
+    starting: tuple[str, ...] = ()
+    negative: tuple[str, ...] = ()
+
+    def file_columns(self) -> set[str]:
+        return ({self.column} if self.column else set()) | set(self.negative)
 
 
 @dataclass(frozen=True)
@@ -117,6 +164,8 @@ class ColumnMapping:
     delimiter: str | None = None  # None: detected from the header line
     one_row_per: str | None = None
     skip_rows_starting: tuple[str, ...] = ()
+    skip_rows_where_empty: tuple[str, ...] = ()  # file columns a row must fill to be loaded
+    cancellations: Cancellations | None = None
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -132,6 +181,9 @@ class ColumnMapping:
         names = {s for f in self.columns.values() for s in f.sources}
         if self.one_row_per:
             names.add(self.one_row_per)
+        names |= set(self.skip_rows_where_empty)
+        if self.cancellations is not None:
+            names |= self.cancellations.file_columns()
         return names
 
 
@@ -222,6 +274,20 @@ def mapping_from_dict(data: dict, where: str = "mapping") -> ColumnMapping:
     one_row_per = data.get("one_row_per")
     if one_row_per is not None and not (isinstance(one_row_per, str) and one_row_per.strip()):
         raise MappingError(f"{where}: one_row_per must be a file column name")
+    for target, f in columns.items():
+        if f.how != "sum_product":
+            continue
+        if not one_row_per:
+            raise MappingError(
+                f"{where}: columns.{target} sums per row key; set one_row_per to the column "
+                "that names one record (e.g. the invoice number)"
+            )
+        if spec.column(target).type not in ("DOUBLE", "BIGINT"):
+            raise MappingError(f"{where}: columns.{target} is not a number; sum_of_product fills "
+                               "only number columns")  # fmt: skip
+    empty = data.get("skip_rows_where_empty", [])
+    if not isinstance(empty, list) or not all(isinstance(s, str) and s.strip() for s in empty):
+        raise MappingError(f"{where}: skip_rows_where_empty must be a list of file column names")
     return ColumnMapping(
         name=name,
         table=table,
@@ -231,8 +297,39 @@ def mapping_from_dict(data: dict, where: str = "mapping") -> ColumnMapping:
         source=_text(data, "source", where, ""),
         one_row_per=one_row_per,
         skip_rows_starting=tuple(skip),
+        skip_rows_where_empty=tuple(empty),
+        cancellations=_cancellations(data.get("cancellations"), f"{where}: cancellations"),
         **options,
     )
+
+
+def _cancellations(value: object, where: str) -> Cancellations | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise MappingError(f"{where}: write a table such as {{ column = ..., starting = [...] }}")
+    unknown = sorted(set(value) - _CANCELLATION_KEYS)
+    if unknown:
+        raise MappingError(
+            f"{where}: unknown key {unknown[0]!r}; use {', '.join(sorted(_CANCELLATION_KEYS))}"
+        )
+    column = value.get("column")
+    if column is not None:
+        column = _source(column, where)
+    starting = value.get("starting", [])
+    if not isinstance(starting, list) or not all(
+        isinstance(s, str) and s.strip() for s in starting
+    ):
+        raise MappingError(f"{where}.starting: write a list of non-empty texts")
+    if bool(column) != bool(starting):
+        raise MappingError(f"{where}: give column and starting together")
+    negative = value.get("negative", [])
+    if not isinstance(negative, list):
+        raise MappingError(f"{where}.negative: write a list of file column names")
+    negative = [_source(n, where) for n in negative]
+    if not column and not negative:
+        raise MappingError(f"{where}: give column and starting, or negative, or both")
+    return Cancellations(column, tuple(starting), tuple(negative))
 
 
 def _text(data: dict, key: str, where: str, default: str | None = None) -> str:
@@ -260,10 +357,13 @@ def _field(value: object, where: str) -> Field:
         raise MappingError(
             f"{where}: unknown key {unknown[0]!r}; use {', '.join(sorted(_FIELD_KEYS))}"
         )
-    given = [k for k in ("column", "columns", "first_filled", "constant") if k in value]
+    given = [
+        k for k in ("column", "columns", "first_filled", "constant", "sum_of_product") if k in value
+    ]
     if len(given) != 1:
         raise MappingError(
-            f"{where}: give exactly one of column, columns, first_filled or constant"
+            f"{where}: give exactly one of column, columns, first_filled, sum_of_product or "
+            "constant"
         )
     kind = given[0]
     constant, sources, how = None, (), "copy"
@@ -278,7 +378,10 @@ def _field(value: object, where: str) -> Field:
         if not isinstance(names, list) or not names:
             raise MappingError(f"{where}.{kind}: write a list of file column names")
         sources = tuple(_source(n, where) for n in names)
-        how = "join" if kind == "columns" else "first_filled"
+        how = {"columns": "join", "first_filled": "first_filled"}.get(kind, "sum_product")
+        if how == "sum_product" and len(sources) != 2:
+            raise MappingError(f"{where}.sum_of_product: write two file columns, e.g. "
+                               '["Quantity", "UnitPrice"]')  # fmt: skip
     take = value.get("take")
     if take is not None and take not in TAKES:
         raise MappingError(
@@ -296,7 +399,12 @@ def _field(value: object, where: str) -> Field:
     hashed = value.get("hashed", False)
     if not isinstance(hashed, bool):
         raise MappingError(f"{where}.hashed must be true or false")
-    return Field(sources, constant, how, take, lower, tuple(values.items()), separator, hashed)
+    whole_number = value.get("whole_number", False)
+    if not isinstance(whole_number, bool):
+        raise MappingError(f"{where}.whole_number must be true or false")
+    return Field(
+        sources, constant, how, take, lower, tuple(values.items()), separator, hashed, whole_number
+    )
 
 
 def _source(name: object, where: str) -> str:
@@ -322,9 +430,19 @@ def mapping_to_toml(mapping: ColumnMapping) -> str:
         lines.append(f"one_row_per = {_toml_str(mapping.one_row_per)}")
     if mapping.skip_rows_starting:
         lines.append(f"skip_rows_starting = {_toml_list(mapping.skip_rows_starting)}")
+    if mapping.skip_rows_where_empty:
+        lines.append(f"skip_rows_where_empty = {_toml_list(mapping.skip_rows_where_empty)}")
     lines += ["", "[columns]"]
     for target, f in mapping.columns.items():
         lines.append(f"{target} = {_toml_field(f)}")
+    c = mapping.cancellations
+    if c is not None:
+        lines += ["", "[cancellations]"]
+        if c.column:
+            lines.append(f"column = {_toml_str(c.column)}")
+            lines.append(f"starting = {_toml_list(c.starting)}")
+        if c.negative:
+            lines.append(f"negative = {_toml_list(c.negative)}")
     return "\n".join(lines) + "\n"
 
 
@@ -334,7 +452,7 @@ def _toml_field(f: Field) -> str:
     elif f.how == "copy":
         parts = [f"column = {_toml_str(f.sources[0])}"]
     else:
-        key = "columns" if f.how == "join" else "first_filled"
+        key = {"join": "columns", "first_filled": "first_filled"}.get(f.how, "sum_of_product")
         parts = [f"{key} = {_toml_list(f.sources)}"]
     if f.take:
         parts.append(f"take = {_toml_str(f.take)}")
@@ -347,6 +465,8 @@ def _toml_field(f: Field) -> str:
         parts.append(f"separator = {_toml_str(f.separator)}")
     if f.hashed:
         parts.append("hashed = true")
+    if f.whole_number:
+        parts.append("whole_number = true")
     if len(parts) == 1 and f.how == "copy" and f.constant is None:
         return _toml_str(f.sources[0])
     return "{ " + ", ".join(parts) + " }"

@@ -48,6 +48,8 @@ class IngestReport:
 
     rows_read: data rows in the file; rows_loaded: rows inserted; rows_replaced: stored rows whose
     key the file brought again (deleted, then inserted anew); rows_rejected: rows left out.
+    skipped: rows a column mapping skipped, by reason ('cancellation', 'CustomerID empty',
+    'summary row'); they are not rows read, so they never count against the reject limit.
     """
 
     file: str  # the name shown to the user (the upload's name, else the path)
@@ -65,6 +67,11 @@ class IngestReport:
     path: str = ""
     # a file loaded through a column mapping: contract column -> where it came from in the file
     source_columns: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def skipped_text(self) -> list[str]:
+        """One sentence per skip reason: '12 rows skipped: cancellation'."""
+        return [f"{n:,} row{'s' if n != 1 else ''} skipped: {r}" for r, n in self.skipped.items()]
 
     @property
     def ok(self) -> bool:

@@ -20,7 +20,7 @@ from ccrm_core.foundation import store, validation
 from ccrm_core.foundation.ingest.checks import _sniff
 from ccrm_core.foundation.ingest.csv_source import _stage_csv
 from ccrm_core.foundation.ingest.load import _load, _record_refusal
-from ccrm_core.foundation.ingest.mapping import ColumnMapping
+from ccrm_core.foundation.ingest.mapping import SKIP_SUMMARY, ColumnMapping
 from ccrm_core.foundation.ingest.names import (
     FILE_NAME_MAX,
     SizeLimit,
@@ -210,9 +210,19 @@ def _apply_mapping(
             f"{done.folded:,} row(s) repeating a {mapping.one_row_per} already read were folded "
             "into its first row (e.g. further line items of one order)"
         )
+    report.skipped = dict(done.skipped_by_reason)
     if done.skipped:
         lines = ", ".join(str(n) for n in done.skipped_lines)
         report.warnings.append(f"{done.skipped:,} summary row(s) skipped (lines {lines})")
+    for reason, count in done.skipped_by_reason.items():
+        if reason == SKIP_SUMMARY:
+            continue
+        lines = done.skipped_reason_lines.get(reason, [])
+        more = ", …" if count > len(lines) else ""
+        report.warnings.append(
+            f"{count:,} row{'s' if count != 1 else ''} skipped: {reason} "
+            f"(lines {', '.join(str(n) for n in lines)}{more})"
+        )
     report.warnings.extend(done.notes[:5])
     if done.title_lines:
         report.warnings.append(

@@ -13,6 +13,12 @@ mapping's date order into ISO form (a time zone offset is dropped and the wall t
 ingest does for contract CSV files), amounts with currency signs, thousands separators and
 either decimal mark into plain numbers. A value that does not convert is written as it was, so
 ingest rejects it with the value the user can find in their file.
+
+Rows are skipped before they are converted, each counted under the first reason that holds:
+a summary row, a cancellation, an empty column the mapping needs (see `mapping`). A field summed
+per key (`sum_of_product`, e.g. quantity x unit price per invoice) takes a first pass over the
+file: the kept rows' products go into a scratch DuckDB table and are summed per key in SQL
+(exact to 12 decimals, as every money sum); the key's first row then carries the total.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -33,10 +40,13 @@ from ccrm_core.foundation import store
 from ccrm_core.foundation.ingest.checks import _open_bytes, _sniff
 from ccrm_core.foundation.ingest.mapping import (
     DELIMITERS,
+    SKIP_CANCELLATION,
+    SKIP_SUMMARY,
     ColumnMapping,
     Field,
     MappingError,
     find_column,
+    skip_empty_reason,
 )
 from ccrm_core.foundation.ingest.names import SizeLimit
 from ccrm_core.foundation.ingest.report import IngestError
@@ -87,19 +97,29 @@ class FileSample:
     header_line: int = 1
 
 
+Record = tuple[int, int, list[str]]  # first physical line, lines spanned, fields
+SKIPPED_LINES_KEPT = 20  # lines named per skip reason
+
+
 @dataclass
 class Mapped:
     """What applying a mapping did to a file: records written, folded into an earlier row
-    (one_row_per), skipped as summary rows, and rows written with the wrong number of fields."""
+    (one_row_per), skipped as summary rows (`skipped`, `skipped_lines`), and every skipped row
+    counted by reason (`skipped_by_reason`: reason -> rows; `skipped_reason_lines`: the first
+    lines of each)."""
 
     records: int = 0
     folded: int = 0
     skipped: int = 0
     skipped_lines: list[int] = field(default_factory=list)
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    skipped_reason_lines: dict[str, list[int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     title_lines: list[int] = field(default_factory=list)  # lines above the header (report titles)
     next_line: int = field(default=2, repr=False)  # the contract file's next line to write
     seen: set[str] = field(default_factory=set, repr=False)  # one_row_per values written
+    # contract column -> one_row_per key -> the key's total as written (sum_of_product fields)
+    totals: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,6 +315,8 @@ def _field_values(f: Field, frame: pd.DataFrame, positions: dict[str, int]) -> p
         out = _name_part(out, f.take)
     if f.lower:
         out = out.str.lower()
+    if f.whole_number:  # spreadsheets save a numeric id as 17850.0
+        out = out.str.replace(r"^\s*([+-]?\d+)\.0*\s*$", r"\1", regex=True)
     if f.values:
         recode = {k.strip().casefold(): v for k, v in f.values}
         mapped = out.str.strip().str.casefold().map(recode)
@@ -302,6 +324,15 @@ def _field_values(f: Field, frame: pd.DataFrame, positions: dict[str, int]) -> p
     if f.hashed:
         out = out.str.strip().map(lambda v: _sha256(v) if v else v)
     return out
+
+
+def _row_product(f: Field, frame: pd.DataFrame, positions: dict[str, int], decimal: str):
+    """One row's product of a `sum_of_product` field's two columns, or the value that is no
+    number (passed on as written, so ingest rejects it)."""
+    a_text, b_text = (frame[positions[s]].fillna("").astype(str) for s in f.sources)
+    a, b = parse_amounts(a_text, decimal), parse_amounts(b_text, decimal)
+    bad = a_text.where(a.isna(), b_text)
+    return (a * b).map(repr).where(a.notna() & b.notna(), bad)
 
 
 def _sha256(value: str) -> str:
@@ -333,6 +364,9 @@ def convert_chunk(
     for col in spec.columns:
         f = mapping.columns.get(col.name)
         if f is None:
+            continue
+        if f.how == "sum_product":  # the row's own product; `write_mapped` puts each key's total
+            out[col.name] = _row_product(f, frame, positions, mapping.decimal)
             continue
         values = _field_values(f, frame, positions).fillna("").astype(str)
         if col.type != "VARCHAR":  # '--' is how ad platforms write a metric they do not have
@@ -379,50 +413,168 @@ def write_mapped(
     be read or lacks a column the mapping reads."""
     path = Path(path)
     kind, compression = _sniff(path, shown)
+    if kind == "parquet":
+        limit.check(shown, path.stat().st_size)
+    else:
+        _shape(path, compression, shown, limit)  # the size limit, before anything is parsed
     spec = store.TABLES[mapping.table]
     targets = [c for c in spec.column_names if c in mapping.columns]
     result = Mapped()
-    with out.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(targets)
-        if kind == "parquet":
-            limit.check(shown, path.stat().st_size)
-            header, frames = _parquet_chunks(path, shown)
-            positions = resolve_positions(mapping, header, shown)
+    if any(f.how == "sum_product" for f in mapping.columns.values()):
+        result.totals = _key_totals(path, kind, compression, mapping, shown)
+    header, title_lines, chunks = _record_chunks(path, kind, compression, mapping, shown)
+    result.title_lines = title_lines
+    with closing(chunks):
+        positions = resolve_positions(mapping, header, shown)
+        with out.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(targets)
+            for chunk in chunks:
+                _write_chunk(fh, writer, mapping, chunk, len(header), positions, targets, result)
+    return result
+
+
+def _record_chunks(
+    path: Path, kind: str, compression: str, mapping: ColumnMapping, shown: str
+) -> tuple[list[str], list[int], Iterator[list[Record]]]:
+    """(header, lines above the header, iterator of chunks of records) of a CSV or Parquet
+    file; a Parquet file's row N is line N + 1."""
+    if kind == "parquet":
+        header, frames = _parquet_chunks(path, shown)
+
+        def parquet_chunks() -> Iterator[list[Record]]:
             line = 2
             for frame in frames:
-                starts = np.arange(line, line + len(frame))
+                starts = range(line, line + len(frame))
                 line += len(frame)
-                chunk = [(int(s), 1, r) for s, r in zip(starts, frame.values.tolist(), strict=True)]
-                _write_chunk(fh, writer, mapping, chunk, len(header), positions, targets, result)
-            return result
-        _shape(path, compression, shown, limit)  # the size limit, before anything is parsed
-        _, records = _csv_records(path, compression, mapping.delimiter, shown)
+                yield [(s, 1, r) for s, r in zip(starts, frame.values.tolist(), strict=True)]
+
+        return header, [], parquet_chunks()
+    _, records = _csv_records(path, compression, mapping.delimiter, shown)
+    first = list(islice(records, HEADER_SEARCH))
+    if not first:
+        records.close()
+        raise IngestError(f"{shown}: the file is empty; export the data again")
+    at = _find_header(first)
+    header = [h.strip() for h in first[at][2]]
+
+    def csv_chunks() -> Iterator[list[Record]]:
         with closing(records):
-            first = list(islice(records, HEADER_SEARCH))
-            if not first:
-                raise IngestError(f"{shown}: the file is empty; export the data again")
-            at = _find_header(first)
-            header = [h.strip() for h in first[at][2]]
-            positions = resolve_positions(mapping, header, shown)
-            result.title_lines = [r[0] for r in first[:at]]
             pending = first[at + 1 :]
             for record in records:
                 pending.append(record)
                 if len(pending) >= CHUNK_ROWS:
-                    _write_chunk(
-                        fh, writer, mapping, pending, len(header), positions, targets, result
-                    )
+                    yield pending
                     pending = []
-            _write_chunk(fh, writer, mapping, pending, len(header), positions, targets, result)
-    return result
+            if pending:
+                yield pending
+
+    return header, [r[0] for r in first[:at]], csv_chunks()
+
+
+def _as_frame(chunk: list[Record], width: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """A chunk's fields as text columns by position (short rows padded) and each row's count."""
+    fields = [r[2] for r in chunk]
+    counts = np.fromiter((len(f) for f in fields), dtype=np.int64, count=len(fields))
+    frame = pd.DataFrame([(f + [""] * width)[:width] for f in fields], dtype=object)
+    return frame, counts
+
+
+def skip_reasons(
+    mapping: ColumnMapping, frame: pd.DataFrame, counts: np.ndarray, positions: dict[str, int]
+) -> list[tuple[str, np.ndarray]]:
+    """(reason, rows skipped for it) for a chunk, each row under the first reason that holds:
+    a summary row (first field starts with a `skip_rows_starting` text), a cancellation, an
+    empty `skip_rows_where_empty` column. Cancellations and empty columns are looked for only in
+    rows with the header's number of fields (a malformed row is rejected as such)."""
+    taken = np.zeros(len(frame), dtype=bool)
+    out = []
+
+    def add(reason: str, mask: np.ndarray) -> None:
+        mask = mask & ~taken
+        taken[:] |= mask
+        out.append((reason, mask))
+
+    if mapping.skip_rows_starting:
+        first = frame[0].str.strip().str.casefold()
+        summary = np.zeros(len(frame), dtype=bool)
+        for prefix in mapping.skip_rows_starting:
+            summary |= first.str.startswith(prefix.strip().casefold()).to_numpy(dtype=bool)
+        add(SKIP_SUMMARY, summary)
+    whole = counts == frame.shape[1]
+    c = mapping.cancellations
+    if c is not None:
+        cancelled = np.zeros(len(frame), dtype=bool)
+        if c.column:
+            value = frame[positions[c.column]].str.strip().str.casefold()
+            for prefix in c.starting:
+                cancelled |= value.str.startswith(prefix.strip().casefold()).to_numpy(dtype=bool)
+        for name in c.negative:
+            amount = parse_amounts(frame[positions[name]], mapping.decimal)
+            cancelled |= (amount < 0).to_numpy(dtype=bool)
+        add(SKIP_CANCELLATION, cancelled & whole)
+    for name in mapping.skip_rows_where_empty:
+        empty = frame[positions[name]].str.strip().isin(["", *_MISSING_WORDS])
+        add(skip_empty_reason(name), empty.to_numpy(dtype=bool) & whole)
+    return out
+
+
+def _key_totals(
+    path: Path, kind: str, compression: str, mapping: ColumnMapping, shown: str
+) -> dict[str, dict[str, str]]:
+    """Per `sum_of_product` field, one_row_per key -> the sum of its rows' products as written
+    (a number; or the first value that is no number, passed on so ingest rejects the record
+    with it). Skipped rows and rows with the wrong number of fields take no part. The sum runs
+    in DuckDB over a scratch table of fixed names; file values enter it only as data."""
+    fields = {t: f for t, f in mapping.columns.items() if f.how == "sum_product"}
+    header, _, chunks = _record_chunks(path, kind, compression, mapping, shown)
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(
+            "CREATE TABLE line_products (target VARCHAR, row_key VARCHAR, product DOUBLE, "
+            "not_a_number VARCHAR)"
+        )
+        with closing(chunks):
+            positions = resolve_positions(mapping, header, shown)
+            for chunk in chunks:
+                frame, counts = _as_frame(chunk, len(header))
+                keep = counts == len(header)
+                for _, mask in skip_reasons(mapping, frame, counts, positions):
+                    keep &= ~mask
+                keys = frame[positions[mapping.one_row_per]].str.strip()
+                keep &= keys.ne("").to_numpy(dtype=bool)
+                for target, f in fields.items():
+                    a_text, b_text = (frame[positions[s]][keep] for s in f.sources)
+                    a, b = (parse_amounts(t, mapping.decimal) for t in (a_text, b_text))
+                    bad = a_text.where(a.isna(), b_text.where(b.isna()))
+                    products = pd.DataFrame(
+                        {
+                            "target": target,
+                            "row_key": keys[keep],
+                            "product": a * b,
+                            "not_a_number": bad,
+                        }  # fmt: skip
+                    )
+                    con.register("chunk_products", products)
+                    con.execute("INSERT INTO line_products SELECT * FROM chunk_products")
+                    con.unregister("chunk_products")
+        rows = con.execute(
+            f"SELECT target, row_key, {store.exact_sum('product')} AS total, "  # noqa: S608 our SQL
+            "min(not_a_number) AS not_a_number FROM line_products GROUP BY target, row_key"
+        ).fetchall()
+    finally:
+        con.close()
+    totals: dict[str, dict[str, str]] = {t: {} for t in fields}
+    for target, key, total, not_a_number in rows:
+        totals[target][key] = not_a_number if not_a_number is not None else repr(float(total))
+    return totals
 
 
 def _write_chunk(
     fh,
     writer,
     mapping: ColumnMapping,
-    chunk: list[tuple[int, int, list[str]]],
+    chunk: list[Record],
     width: int,
     positions: dict[str, int],
     targets: list[str],
@@ -430,18 +582,19 @@ def _write_chunk(
 ) -> None:
     if not chunk:
         return
-    fields = [r[2] for r in chunk]
-    counts = np.fromiter((len(f) for f in fields), dtype=np.int64, count=len(fields))
-    frame = pd.DataFrame([(f + [""] * width)[:width] for f in fields], dtype=object)
+    frame, counts = _as_frame(chunk, width)
     keep = np.ones(len(chunk), dtype=bool)
-    if mapping.skip_rows_starting:
-        first = frame[0].str.strip().str.casefold()
-        summary = np.zeros(len(chunk), dtype=bool)
-        for prefix in mapping.skip_rows_starting:
-            summary |= first.str.startswith(prefix.strip().casefold()).to_numpy()
-        result.skipped += int(summary.sum())
-        result.skipped_lines.extend(int(chunk[i][0]) for i in np.flatnonzero(summary)[:20])
-        keep &= ~summary
+    for reason, mask in skip_reasons(mapping, frame, counts, positions):
+        skipped = np.flatnonzero(mask)
+        if not len(skipped):
+            continue
+        result.skipped_by_reason[reason] = result.skipped_by_reason.get(reason, 0) + len(skipped)
+        lines = result.skipped_reason_lines.setdefault(reason, [])
+        lines.extend(int(chunk[i][0]) for i in skipped[: max(0, SKIPPED_LINES_KEPT - len(lines))])
+        if reason == SKIP_SUMMARY:
+            result.skipped += len(skipped)
+            result.skipped_lines.extend(int(chunk[i][0]) for i in skipped[:20])
+        keep &= ~mask
     if mapping.one_row_per:
         seen = result.seen
         keys = frame[positions[mapping.one_row_per]].str.strip()
@@ -455,6 +608,11 @@ def _write_chunk(
         result.folded += int(repeat.sum())
         keep &= ~repeat
     converted = convert_chunk(mapping, frame, positions)[targets]
+    for target, totals in result.totals.items():
+        # a key's first row carries the key's total; a malformed row keeps its own value
+        total = frame[positions[mapping.one_row_per]].str.strip().map(totals)
+        use = total.notna().to_numpy(dtype=bool) & (counts == width)
+        converted[target] = total.where(use, converted[target])
     multiline = np.zeros(len(chunk), dtype=bool)
     for col in targets:
         multiline |= converted[col].str.contains("\n", regex=False).to_numpy()
