@@ -395,6 +395,15 @@ GOOD_ROWS = {
         "status": "opt_in",
         "ts": "2024-01-01 00:00:00",
     },
+    "lift_tests": {
+        "test_id": "L{i}",
+        "channel": "tv",
+        "start_date": "2024-01-01",
+        "end_date": "2024-01-28",
+        "metric": "revenue",
+        "lift": "1500.0",
+        "standard_error": "300.0",
+    },
     "campaigns": {
         "campaign_id": "K{i}",
         "name": "Spring",
@@ -426,6 +435,8 @@ OUT_OF_RANGE = [
     ("spend", "impressions", "10000000000000", "10000000000000", COUNTS),
     ("consents", "ts", "0001-01-01 00:00:00", "0001-01-01 00:00:00", DATES),
     ("ad_consents", "ts", "9999-12-31 00:00:00", "9999-12-31 00:00:00", DATES),
+    ("lift_tests", "end_date", "9999-12-31", "9999-12-31", DATES),
+    ("lift_tests", "lift", "1e308", "1e+308", AMOUNTS),
     ("campaigns", "start_date", "9999-12-31", "9999-12-31", DATES),
     ("campaigns", "end_date", "1900-01-01", "1900-01-01", DATES),
     ("experiments", "assigned_at", "9999-12-31 23:59:59", "9999-12-31 23:59:59", DATES),
@@ -579,6 +590,7 @@ HOSTILE_ROWS = {
     "spend": [{"date": "9999-12-31"}, {"spend": "-1e308"}, {"impressions": "1e15"}],
     "consents": [{"ts": "9999-12-31 00:00:00"}],
     "ad_consents": [{"ts": "0001-01-01 00:00:00"}],
+    "lift_tests": [{"end_date": "9999-12-31"}],  # the company has one test: 1 of 2 rejected
     "campaigns": [{"start_date": "0001-01-01"}],
     "experiments": [{"assigned_at": "9999-12-31 23:59:59"}],
     "src_customers": [{"birth_date": "9999-12-31"}, {"created_at": "0001-01-01 00:00:00"}],

@@ -111,7 +111,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 
 DEFAULT_DB = "data/ccrm.duckdb"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 @dataclass(frozen=True)
@@ -369,6 +369,22 @@ TABLES: dict[str, Table] = {
             description="Latest advertising consent per source record and purpose "
             "(ad_user_data, ad_personalization: opt_in / opt_out).",
         ),
+        Table(
+            "lift_tests",
+            _cols(
+                "test_id VARCHAR!",
+                "channel VARCHAR!",
+                "start_date DATE! activity",
+                "end_date DATE! activity",
+                "metric VARCHAR!",
+                "lift DOUBLE! money",
+                "standard_error DOUBLE! money",
+            ),
+            key=("test_id",),
+            time_column="end_date",
+            description="Lift test readouts: a media channel's measured incremental revenue or "
+            "conversions over the test's days (first to last, inclusive) and its standard error.",
+        ),
     )
 }
 
@@ -395,6 +411,8 @@ CONSENT_STATUSES = ("opt_in", "opt_out")
 # a person's data to an ad platform, and using it to personalise ads. Kept apart from `consents`,
 # whose rows are contact channels that reach counts, caps and decisions read.
 AD_CONSENT_PURPOSES = ("ad_user_data", "ad_personalization")
+# What a lift test measured: incremental revenue (currency) or conversions (orders).
+LIFT_TEST_METRICS = ("revenue", "conversions")
 
 # Migrations: version -> SQL that brings the schema from version-1 to version.
 # Version 1 is the whole of schema.sql. A new version appends an entry; never edit an old one.
@@ -482,6 +500,19 @@ MIGRATIONS: dict[int, str] = {
         definition   VARCHAR NOT NULL,   -- the mapping as TOML (ingest.mapping)
         saved_at     TIMESTAMP NOT NULL,
         saved_by     VARCHAR NOT NULL    -- actor, as in audit_log
+    );
+    """,
+    # 6: lift test readouts (a raw table of the data contract, see TABLES) that calibrate the
+    # media mix model.
+    6: """
+    CREATE TABLE IF NOT EXISTS lift_tests (
+        test_id         VARCHAR NOT NULL,
+        channel         VARCHAR NOT NULL,  -- media channel, as in spend
+        start_date      DATE NOT NULL,     -- first day of the test
+        end_date        DATE NOT NULL,     -- last day of the test (inclusive)
+        metric          VARCHAR NOT NULL,  -- revenue (currency) or conversions (orders)
+        lift            DOUBLE NOT NULL,   -- measured incremental revenue or conversions
+        standard_error  DOUBLE NOT NULL    -- of the lift, same units
     );
     """,
 }

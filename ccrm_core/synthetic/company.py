@@ -20,6 +20,7 @@ from ccrm_core.synthetic.parameters import (
     _WEEKDAY_LIFT,
     EXPERIMENT_DAYS_BEFORE_END,
     EXPERIMENT_WINDOW_DAYS,
+    MEDIA_CHANNELS,
     MIN_CUSTOMERS,
     MIN_DAYS,
     PRE_WINDOW_YEARS,
@@ -47,11 +48,26 @@ class _Company(
     the window is [0, days). Persons acquired before the window have negative times.
     """
 
-    def __init__(self, customers: int, days: int, seed: int, end_date: date) -> None:
+    def __init__(
+        self,
+        customers: int,
+        days: int,
+        seed: int,
+        end_date: date,
+        collinear: tuple[str, str] | None = None,
+        lift_test_channel: str | None = None,
+    ) -> None:
         if customers < MIN_CUSTOMERS:
             raise ValueError(f"customers must be at least {MIN_CUSTOMERS} (got {customers})")
         if days < MIN_DAYS:
             raise ValueError(f"days must be at least {MIN_DAYS} (got {days})")
+        for channel in (*(collinear or ()), *([lift_test_channel] if lift_test_channel else [])):
+            if channel not in MEDIA_CHANNELS:
+                raise ValueError(f"unknown media channel {channel!r}; one of {MEDIA_CHANNELS}")
+        if collinear is not None and (len(collinear) != 2 or collinear[0] == collinear[1]):
+            raise ValueError(f"collinear takes two different channels, got {collinear!r}")
+        self.collinear = tuple(collinear) if collinear is not None else None
+        self.lift_test_channel = lift_test_channel
         self.n = int(customers)
         self.D = int(days)
         self.seed = int(seed)

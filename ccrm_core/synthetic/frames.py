@@ -28,6 +28,7 @@ from ccrm_core.synthetic.parameters import (
     EVENT_CHANNELS,
     EVENT_TYPES,
     EXPERIMENT_ID,
+    LIFT_TEST_ID,
     MEDIA,
     MEDIA_CHANNELS,
     ORDER_CHANNELS,
@@ -50,6 +51,7 @@ class FrameSteps:
         out["campaigns"] = self._campaigns_frame()
         out["experiments"] = self._experiments_frame()
         out["ad_consents"] = self._ad_consents_frame()
+        out["lift_tests"] = self._lift_tests_frame()
         out.update(self.ground_truth())
         return out
 
@@ -153,6 +155,21 @@ class FrameSteps:
                 "purpose": _dictionary(k, store.AD_CONSENT_PURPOSES),
                 "status": _dictionary(is_out.astype(np.int8), store.CONSENT_STATUSES),
                 "ts": _timestamps(self.seconds(ts)),
+            }
+        )
+
+    def _lift_tests_frame(self) -> pd.DataFrame:
+        """lift_tests: the planted lift test readout (incremental revenue), if any."""
+        rows = self.lift_rows
+        return _frame(
+            {
+                "test_id": _vocab([LIFT_TEST_ID] * len(rows)),
+                "channel": _vocab([MEDIA_CHANNELS[r[0]] for r in rows]),
+                "start_date": _dates(np.array([self.start_day + r[1] for r in rows], np.int64)),
+                "end_date": _dates(np.array([self.start_day + r[2] for r in rows], np.int64)),
+                "metric": _vocab(["revenue"] * len(rows)),
+                "lift": np.array([r[3] for r in rows], dtype=np.float64),
+                "standard_error": np.array([r[4] for r in rows], dtype=np.float64),
             }
         )
 

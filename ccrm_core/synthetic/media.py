@@ -19,7 +19,13 @@ from ccrm_core.synthetic.parameters import (
     _ACQ_CHANNELS,
     ADDRESSABLE,
     BTYD_PARAMS,
+    COLLINEAR_NOISE,
+    COLLINEAR_STREAM,
     EXPERIMENT_ID,
+    LIFT_TEST_DAYS,
+    LIFT_TEST_ENDS_BEFORE_END,
+    LIFT_TEST_RELATIVE_SE,
+    LIFT_TEST_STREAM,
     MEDIA,
     MEDIA_ACQUISITION_SHARE,
     MEDIA_CHANNELS,
@@ -49,6 +55,8 @@ class MediaSteps:
             if x.sum() <= 0:  # pathological short windows: keep the channel alive
                 x[:] = 1.0
             shape[c] = x / x.mean()
+        if self.collinear is not None:
+            self._plant_collinear(shape)
         self.spend_shape = shape
         adstock = np.vstack([lfilter([1.0], [1.0, -MEDIA["decay"][c]], shape[c]) for c in range(C)])
         self.k_factor = rng.uniform(0.8, 1.25, C)
@@ -78,6 +86,35 @@ class MediaSteps:
                 rows.append((name, ch, offer, bounds[j], bounds[j + 1] - 1))
         self.campaign_rows = rows
         self.camp_of = camp_of
+
+    def _plant_collinear(self, shape: np.ndarray) -> None:
+        """The follower channel's spend moves with the leader's: same flights, same day-to-day
+        swings up to lognormal noise (COLLINEAR_NOISE), from a stream of its own."""
+        leader, follower = (MEDIA_CHANNELS.index(c) for c in self.collinear)
+        rng = np.random.Generator(np.random.PCG64([self.seed, COLLINEAR_STREAM]))
+        x = shape[leader] * rng.lognormal(0.0, COLLINEAR_NOISE, self.D)
+        shape[follower] = x / x.mean()
+
+    def lift_test(self) -> None:
+        """One lift test on `lift_test_channel` from the planted truth: the revenue of the
+        orders the channel caused on the test's days, plus Gaussian measurement noise whose sd
+        (the reported standard error) is LIFT_TEST_RELATIVE_SE of the planted expected lift
+        (beta x Hill summed over the window). Its own random stream."""
+        self.lift_rows = []
+        if self.lift_test_channel is None:
+            return
+        c = MEDIA_CHANNELS.index(self.lift_test_channel)
+        length = min(LIFT_TEST_DAYS, max(7, self.D // 4))
+        end = self.D - min(LIFT_TEST_ENDS_BEFORE_END, max(self.D // 3, 1))
+        start = max(0, end - length + 1)
+        caused = (self.o_media == c) & (self.day_index(self.o_t) >= start)
+        caused &= self.day_index(self.o_t) <= end
+        realised = float(np.round(self.o_revenue[caused].sum(), 2))
+        expected = float(self.beta[c] * self.hill[c, start : end + 1].sum())
+        se = round(max(LIFT_TEST_RELATIVE_SE * expected, 1.0), 2)
+        rng = np.random.Generator(np.random.PCG64([self.seed, LIFT_TEST_STREAM]))
+        measured = round(realised + se * float(rng.standard_normal()), 2)
+        self.lift_rows.append((c, start, end, measured, se, realised))
 
     def media_acquisitions(self) -> None:
         """Re-time a share of in-window acquisitions to media (search/display/social/tv/print):

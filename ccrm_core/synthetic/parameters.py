@@ -129,6 +129,23 @@ MEDIA_ACQUISITION_SHARE = (
 )
 _ACQ_CHANNELS = np.array([_CH[c] for c in ("paid_search", "display", "social", "tv", "print")])
 
+# Collinear spend (off by default; `generate(collinear=(leader, follower))`): the follower's
+# daily spend shape becomes the leader's times lognormal day-to-day noise of this sd, drawn from
+# a stream of its own ([seed, COLLINEAR_STREAM]); its total spend stays as planted.
+COLLINEAR_STREAM = 0xC011
+COLLINEAR_NOISE = 0.10
+# One lift test (a geo holdout's readout) on LIFT_TEST_CHANNEL: the channel's realised
+# incremental revenue over LIFT_TEST_DAYS days ending LIFT_TEST_ENDS_BEFORE_END days before the
+# end (a third of short windows), measured with a standard error of LIFT_TEST_RELATIVE_SE of the
+# planted expected lift; the measurement noise comes from a stream of its own, so every other
+# table is the same with or without it.
+LIFT_TEST_STREAM = 0x11F7
+LIFT_TEST_ID = "LIFT001"
+LIFT_TEST_CHANNEL = "paid_search"
+LIFT_TEST_DAYS = 28
+LIFT_TEST_ENDS_BEFORE_END = 120
+LIFT_TEST_RELATIVE_SE = 0.12
+
 OPT_OUT_RATE = {"email": 0.18, "sms": 0.22, "push": 0.15, "direct_mail": 0.12, "call_center": 0.25}
 
 # Advertising consent (store.AD_CONSENT_PURPOSES), drawn from a random stream of its own

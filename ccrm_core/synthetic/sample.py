@@ -96,6 +96,7 @@ from ccrm_core.synthetic.parameters import (
     EXPERIMENT_WINDOW_DAYS,
     GMAIL_DOT_RATE,
     IMPOSSIBLE_PHONES,
+    LIFT_TEST_CHANNEL,
     MEDIA,
     MEDIA_ACQUISITION_SHARE,
     MEDIA_CHANNELS,
@@ -190,11 +191,16 @@ def generate(
     seed: int = 42,
     end_date: date = DEFAULT_END_DATE,
     progress: Progress | None = None,
+    collinear: tuple[str, str] | None = None,
+    lift_test_channel: str | None = LIFT_TEST_CHANNEL,
 ) -> dict[str, pd.DataFrame]:
     """Generate a synthetic company: raw tables (store.TABLES columns) and ground-truth tables.
 
     `customers` is the number of persons (each with 1+ source records), `days` the window length
     ending on `end_date` (inclusive). Same arguments -> identical frames.
+    `collinear` = (leader, follower) plants the follower channel's spend moving with the
+    leader's (off by default; see parameters.COLLINEAR_NOISE). `lift_test_channel` gets one lift
+    test readout in `lift_tests` (None: none); it changes no other table.
     Returns {table name: DataFrame}; raw tables use the contract's column names and order,
     ground-truth tables those of GROUND_TRUTH_TABLES.
     """
@@ -212,11 +218,11 @@ def generate(
         ("purchases", lambda c: c.purchases()),
         ("records", lambda c: (c.records(), c.consents(), c.ad_consents())),
         ("media orders", lambda c: c.media_money()),
-        ("experiment", lambda c: (c.experiment(), c.orders())),
+        ("experiment", lambda c: (c.experiment(), c.orders(), c.lift_test())),
         ("events", lambda c: c.events()),
         ("customer records", lambda c: c.variations_and_defects()),
     ]
-    company = _Company(customers, days, seed, end_date)
+    company = _Company(customers, days, seed, end_date, collinear, lift_test_channel)
     total = len(steps) + 1
     for i, (name, step) in enumerate(steps):
         if progress:

@@ -20,7 +20,8 @@ per channel, then refined jointly with L-BFGS-B using the exact gradient of the 
 sum of squares (variable projection). Uncertainty: moving-block bootstrap of days (blocks of
 `block_days` consecutive days drawn with replacement, used as day weights in the loss while the
 adstock runs over the full series), each replicate refitted from the point estimate; 90%
-intervals are the 5th and 95th percentiles. ROI = incremental revenue / spend over the data; marginal ROI = the
+intervals are the 5th and 95th percentiles. Lift tests calibrate the fit as Gaussian likelihood
+terms on a channel's modelled contribution over the test's days (see `fit`). ROI = incremental revenue / spend over the data; marginal ROI = the
 slope of the response curve at the current daily spend (mean of the last 28 days).
 
 Submodules: `transforms` holds adstock, saturation, the response curve and the baseline design;
@@ -31,17 +32,20 @@ marts and their charts.
 """
 
 from ccrm_core.conductor.mmm.charts import (
+    calibration_table,
     chart_contributions,
     chart_fit,
     chart_roi,
+    chart_roi_calibration,
     load_channels,
     load_contributions,
     load_diagnostics,
     load_fit,
+    load_lift_tests_used,
     load_response_curves,
     model_fit,
 )
-from ccrm_core.conductor.mmm.fit import CURRENT_SPEND_DAYS, MMMResult, fit_mmm
+from ccrm_core.conductor.mmm.fit import CURRENT_SPEND_DAYS, LIFT_TEST_COLUMNS, MMMResult, fit_mmm
 from ccrm_core.conductor.mmm.problem import (
     DECAY_GRID,
     HALF_SATURATION_BOUNDS,
@@ -53,7 +57,9 @@ from ccrm_core.conductor.mmm.problem import (
 from ccrm_core.conductor.mmm.stage import (
     RESPONSE_CURVE_COLUMNS,
     bench_mmm_fit,
+    channels_mart,
     load_inputs,
+    load_lift_tests,
     mmm_stage,
     response_curves,
 )
@@ -70,6 +76,7 @@ __all__ = [
     "DECAY_GRID",
     "HALF_SATURATION_BOUNDS",
     "HALF_SATURATION_GRID",
+    "LIFT_TEST_COLUMNS",
     "MAX_DECAY",
     "RESPONSE_CURVE_COLUMNS",
     "SLOPE_BOUNDS",
@@ -77,9 +84,12 @@ __all__ = [
     "MMMResult",
     "baseline_design",
     "bench_mmm_fit",
+    "calibration_table",
+    "channels_mart",
     "chart_contributions",
     "chart_fit",
     "chart_roi",
+    "chart_roi_calibration",
     "fit_mmm",
     "geometric_adstock",
     "hill",
@@ -88,6 +98,8 @@ __all__ = [
     "load_diagnostics",
     "load_fit",
     "load_inputs",
+    "load_lift_tests",
+    "load_lift_tests_used",
     "load_response_curves",
     "marginal_response",
     "mmm_stage",

@@ -32,6 +32,52 @@ def load_channels(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
     return _read(con, "mart_mmm_channels", "ORDER BY contribution DESC")
 
 
+def load_lift_tests_used(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
+    """mart_mmm_lift_tests (every lift test with measured and modelled lift, used or not and
+    why), or None before the mmm stage or without lift tests."""
+    return _read(con, "mart_mmm_lift_tests", "ORDER BY test_id")
+
+
+def calibration_table(channels: pd.DataFrame) -> pd.DataFrame:
+    """Per channel: ROI from the data alone and calibrated by lift tests, each with its 90%
+    interval, and how many lift tests the channel had (mart_mmm_channels columns)."""
+    cols = ["channel", "roi_uncalibrated", "roi_uncalibrated_low", "roi_uncalibrated_high"]
+    cols += ["roi", "roi_low", "roi_high", "lift_tests"]
+    return channels[cols].sort_values("channel").reset_index(drop=True)
+
+
+def chart_roi_calibration(channels: pd.DataFrame) -> go.Figure:
+    """ROI per channel before (data alone) and after lift-test calibration, 90% intervals."""
+    part = channels.sort_values("roi")
+    fig = go.Figure()
+    for label, col, colour in (
+        ("before calibration", "roi_uncalibrated", "#aaaaaa"),
+        ("after calibration", "roi", "#1f77b4"),
+    ):
+        fig.add_bar(
+            x=part[col],
+            y=part["channel"].map(plotly_text),
+            orientation="h",
+            name=label,
+            marker_color=colour,
+            error_x=dict(
+                type="data",
+                symmetric=False,
+                array=(part[f"{col}_high"] - part[col]).clip(lower=0),
+                arrayminus=(part[col] - part[f"{col}_low"]).clip(lower=0),
+            ),
+            hovertemplate="%{y}: %{x:.2f} revenue per unit spend<extra>" + label + "</extra>",
+        )
+    fig.update_layout(
+        barmode="group",
+        height=max(260, 44 * len(part) + 80),
+        margin=dict(l=10, r=10, t=30, b=10),
+        xaxis_title="ROI (revenue per unit spend)",
+        legend=dict(orientation="h", y=-0.15),
+    )
+    return fig
+
+
 def load_diagnostics(con: duckdb.DuckDBPyConnection) -> dict[str, float] | None:
     frame = _read(con, "mart_mmm_diagnostics")
     return None if frame is None else dict(zip(frame["metric"], frame["value"], strict=True))

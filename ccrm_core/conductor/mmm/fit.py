@@ -1,6 +1,17 @@
 """Fitting the media mix model: `fit_mmm` (point estimate and moving-block bootstrap) and the
 fitted `MMMResult` (per-day contributions, per-channel ROI and marginal ROI with 90% intervals,
 fit diagnostics). Currency units per day unless said otherwise.
+
+Lift tests calibrate the fit: with `lift_tests`, the model is fitted once on the data alone (the
+uncalibrated fit, kept in `MMMResult.uncalibrated`), the daily noise sd sigma is read from its
+residuals, and the model is fitted again with each test as a Gaussian likelihood term
+
+    loss = sum_t w_t (y_t - yhat_t)^2 / sigma^2 + sum_k ((sum_{t in [s_k, e_k]} beta_c h_c,t
+           - lift_k) / se_k)^2 + ridge penalty
+
+where c is the test's channel and the sum over the window is the channel's modelled
+contribution on the window's days (carry-in from spend before the window included, carry-over
+after it not). Every bootstrap replicate redraws each lift from N(lift_k, se_k^2).
 """
 
 from __future__ import annotations
@@ -16,6 +27,20 @@ from ccrm_core.conductor.mmm.transforms import baseline_design, geometric_adstoc
 from ccrm_core.foundation import store
 
 CURRENT_SPEND_DAYS = 28
+LIFT_TEST_COLUMNS = [
+    "test_id",
+    "channel",
+    "start_date",
+    "end_date",
+    "measured_lift",
+    "standard_error",
+    "used",
+    "note",
+    "fitted_lift_uncalibrated",
+    "fitted_lift",
+    "fitted_lift_low",
+    "fitted_lift_high",
+]
 
 
 @dataclass
@@ -34,10 +59,19 @@ class MMMResult:
     baseline: np.ndarray
     contributions: np.ndarray  # days x channels, incremental revenue per day
     draws: pd.DataFrame = field(default_factory=pd.DataFrame)  # bootstrap: replicate, channel, ...
+    # the fit on the data alone when lift tests calibrated this one (None: no test was used)
+    uncalibrated: MMMResult | None = None
+    lift_tests: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=LIFT_TEST_COLUMNS)
+    )
 
     @property
     def residuals(self) -> np.ndarray:
         return self.revenue - self.fitted
+
+    @property
+    def calibrated(self) -> bool:
+        return self.uncalibrated is not None
 
     def adstock(self) -> np.ndarray:
         return np.column_stack(
@@ -140,8 +174,14 @@ def fit_mmm(
     yearly_order: int = 3,
     ridge: float = 1.0,
     seed: int = 0,
+    lift_tests: pd.DataFrame | None = None,
 ) -> MMMResult:
     """Fit the model on daily revenue (currency/day) and spend (days x channels, currency/day).
+
+    `lift_tests` (test_id, channel, start_date, end_date, lift, standard_error: incremental
+    revenue over the window's days, currency) calibrate the fit (see the module docstring); a
+    test whose channel has no spend, whose window misses the data or whose standard error is
+    not positive is listed in `MMMResult.lift_tests` with used = False and the reason.
 
     `controls` (days x k) join the baseline with free coefficients. `ridge` penalises the media
     betas (in units of mean daily revenue; the baseline is not penalised): a channel whose
@@ -162,6 +202,7 @@ def fit_mmm(
             yearly_order,
             ridge,
             seed,
+            lift_tests,
         )
 
 
@@ -176,6 +217,7 @@ def _fit(
     yearly_order,
     ridge,
     seed,
+    lift_tests,
 ) -> MMMResult:
     dates = pd.DatetimeIndex(dates)
     y = np.asarray(revenue, dtype=float)
@@ -194,11 +236,50 @@ def _fit(
     problem = _Problem(y, x, base, ridge)
     start = np.column_stack([np.full(x.shape[1], 0.3), np.zeros(x.shape[1]), np.ones(x.shape[1])])
     params = problem.refine(problem.grid_search(start.ravel()))
+    channels = list(spend.columns)
+    result = _result(problem, params, dates, channels, y, x, base)
+    if n_bootstrap > 0:
+        result.draws = _bootstrap(problem, params, result, base, n_bootstrap, block_days, seed)
+    tests = _lift_windows(lift_tests, dates, channels)
+    used = tests[tests["used"]]
+    if used.empty:
+        result.lift_tests = _lift_table(tests, result, None, None)
+        return result
+    # sigma: the daily noise sd of the fit on the data alone (scaled units, dof-corrected)
+    _, resid, _ = problem.solve(problem.columns(params)[0])
+    dof = max(len(y) - base.shape[1] - 4 * x.shape[1], 1)
+    sigma = float(np.sqrt(resid @ resid / dof))
+    days = np.stack(used["days"].to_list())
+    channel_index = used["channel"].map({c: i for i, c in enumerate(channels)}).to_numpy()
+    lift = used["lift"].to_numpy(float)
+    se = used["standard_error"].to_numpy(float)
+    problem.set_lift_tests(days, channel_index, lift, se, sigma)
+    calibrated_params = problem.refine(problem.grid_search(params))
+    calibrated = _result(problem, calibrated_params, dates, channels, y, x, base)
+    calibrated.uncalibrated = result
+    lift_draws = None
+    if n_bootstrap > 0:
+        calibrated.draws, lift_draws = _bootstrap(
+            problem,
+            calibrated_params,
+            calibrated,
+            base,
+            n_bootstrap,
+            block_days,
+            seed,
+            lift=(days, channel_index, lift, se),
+        )
+    problem.set_lift_values(lift)
+    calibrated.lift_tests = _lift_table(tests, calibrated, result, lift_draws)
+    return calibrated
+
+
+def _result(problem, params, dates, channels, y, x, base) -> MMMResult:
     beta, contrib, fitted, baseline = _result_from_params(problem, params, y, base)
     p = params.reshape(-1, 3)
-    result = MMMResult(
+    return MMMResult(
         dates=dates,
-        channels=list(spend.columns),
+        channels=channels,
         revenue=y,
         spend=x,
         decay=p[:, 0].copy(),
@@ -209,9 +290,82 @@ def _fit(
         baseline=baseline,
         contributions=contrib,
     )
-    if n_bootstrap > 0:
-        result.draws = _bootstrap(problem, params, result, base, n_bootstrap, block_days, seed)
-    return result
+
+
+def _lift_windows(
+    lift_tests: pd.DataFrame | None, dates: pd.DatetimeIndex, channels: list[str]
+) -> pd.DataFrame:
+    """The lift tests with their day mask over `dates` and whether (and why not) each is used;
+    in test_id order so that the fit does not depend on the order rows were given."""
+    cols = ["test_id", "channel", "start_date", "end_date", "lift", "standard_error"]
+    if lift_tests is None or lift_tests.empty:
+        return pd.DataFrame(columns=[*cols, "days", "used", "note"]).astype({"used": bool})
+    tests = lift_tests[cols].sort_values("test_id", kind="stable").reset_index(drop=True)
+    first, last = pd.Timestamp(dates[0]), pd.Timestamp(dates[-1])
+    masks, used, notes = [], [], []
+    for t in tests.itertuples():
+        start, end = pd.Timestamp(t.start_date), pd.Timestamp(t.end_date)
+        mask = ((dates >= start) & (dates <= end)).astype(float)
+        if t.channel not in channels:
+            note = "no spend on this channel in the data"
+        elif end < start:
+            note = "ends before it starts"
+        elif start < first or end > last:
+            note = f"window outside the modelled days {first.date()} to {last.date()}"
+        elif not (np.isfinite(t.standard_error) and t.standard_error > 0):
+            note = "standard error must be positive"
+        elif not np.isfinite(t.lift):
+            note = "lift is not a number"
+        else:
+            note = ""
+        masks.append(mask)
+        used.append(note == "")
+        notes.append(note)
+    return tests.assign(days=masks, used=used, note=notes)
+
+
+def _window_sum(result: MMMResult, channel: str, days: np.ndarray) -> float:
+    return float(days @ result.contributions[:, result.channels.index(channel)])
+
+
+def _lift_table(
+    tests: pd.DataFrame,
+    result: MMMResult,
+    uncalibrated: MMMResult | None,
+    lift_draws: np.ndarray | None,
+) -> pd.DataFrame:
+    """Per test: measured and modelled lift (the channel's contribution over the window) before
+    and after calibration, with the 90% bootstrap interval of the calibrated one."""
+    rows = []
+    for k, t in enumerate(tests.itertuples()):
+        known = t.channel in result.channels and t.days.any()
+        fitted = _window_sum(result, t.channel, t.days) if known else np.nan
+        before = (
+            _window_sum(uncalibrated, t.channel, t.days)
+            if known and uncalibrated is not None
+            else fitted
+        )
+        low = high = fitted
+        if lift_draws is not None and t.used:
+            column = int(tests["used"].iloc[: k + 1].sum()) - 1
+            low, high = np.quantile(lift_draws[:, column], [0.05, 0.95])
+        rows.append(
+            [
+                str(t.test_id),
+                str(t.channel),
+                pd.Timestamp(t.start_date).date(),
+                pd.Timestamp(t.end_date).date(),
+                float(t.lift),
+                float(t.standard_error),
+                bool(t.used),
+                t.note,
+                before,
+                fitted,
+                float(low),
+                float(high),
+            ]
+        )
+    return pd.DataFrame(rows, columns=LIFT_TEST_COLUMNS)
 
 
 def _bootstrap(
@@ -222,9 +376,16 @@ def _bootstrap(
     n_bootstrap: int,
     block_days: int,
     seed: int,
-) -> pd.DataFrame:
-    """Moving-block bootstrap of days; every replicate refitted from the point estimate."""
+    lift: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+):
+    """Moving-block bootstrap of days; every replicate refitted from the point estimate.
+
+    With `lift` (days, channel index, lift, standard error), each replicate also redraws the
+    measured lifts from N(lift, se^2) and the result is (draws, modelled lift per replicate and
+    test); without, the draws alone."""
     rng = np.random.default_rng(seed)
+    lift_rng = np.random.default_rng([seed, 1])  # its own stream: day draws match uncalibrated
+    fitted_lift = np.zeros((n_bootstrap, 0 if lift is None else len(lift[1])))
     total_spend = result.spend.sum(axis=0)
     current = result.current_daily_spend()
     rows = []
@@ -237,6 +398,8 @@ def _bootstrap(
         starts = rng.integers(0, n - block + 1, size=int(np.ceil(n / block)))
         drawn = (starts[:, None] + np.arange(block)[None, :]).ravel()[:n]
         problem.set_weights(np.bincount(drawn, minlength=n))
+        if lift is not None:
+            problem.set_lift_values(lift[2] + lift[3] * lift_rng.standard_normal(len(lift[2])))
         p_star = problem.refine(params, maxiter=60)
         h, _ = problem.columns(p_star)
         beta_scaled, _, _ = problem.solve(h)
@@ -245,6 +408,8 @@ def _bootstrap(
         pr = p_star.reshape(-1, 3)
         k = problem.half_saturation(p_star) * problem.x_scale
         contribution = contrib.sum(axis=0)
+        if lift is not None:
+            fitted_lift[b] = np.einsum("kt,tk->k", lift[0], contrib[:, lift[1]])
         for c, channel in enumerate(result.channels):
             rows.append(
                 (
@@ -258,7 +423,8 @@ def _bootstrap(
                 )
             )
     problem.set_weights(np.ones(n))
-    return pd.DataFrame(
+    draws = pd.DataFrame(
         rows,
         columns=["replicate", "channel", "beta", "contribution", "share", "roi", "marginal_roi"],
     )
+    return draws if lift is None else (draws, fitted_lift)

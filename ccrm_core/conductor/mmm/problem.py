@@ -2,6 +2,12 @@
 media parameters (adstock decay, half-saturation, Hill slope per channel), with the baseline
 projected out (Frisch-Waugh) and the media betas solved by non-negative least squares; a grid
 coordinate search and an L-BFGS-B refinement on the exact gradient (variable projection).
+
+Lift tests (`set_lift_tests`) join the loss as Gaussian likelihood terms: each test adds the
+squared residual ((sum of the channel's modelled contribution over the test's days) - measured
+lift) / standard error, with the data residuals divided by the noise sd. For fixed nonlinear
+parameters that residual is linear in the channel's beta, so it is one more row of the
+non-negative least-squares system and the baseline projection stays exact.
 """
 
 from __future__ import annotations
@@ -36,6 +42,10 @@ class _Problem:
         self.q, _ = np.linalg.qr(base)
         self.n_days, self.n_channels = self.x.shape
         self.ridge = ridge
+        self.lift_days = np.zeros((0, self.n_days))  # tests x days: 1 inside the test window
+        self.lift_channel = np.zeros(0, dtype=np.int64)
+        self.lift_weight = np.zeros(0)  # sigma / standard error (scaled units)
+        self.lift_target = np.zeros(0)  # measured lift / y_scale
         self.mean_x = np.array(
             [
                 max(self.x[:, c][self.x[:, c] > 0].mean(), 1e-9)
@@ -56,6 +66,36 @@ class _Problem:
         self.sw = np.sqrt(np.asarray(weights, dtype=float))
         self.q, _ = np.linalg.qr(self.sw[:, None] * self.base)
         self.my = self._project(self.sw * self.y)
+
+    def set_lift_tests(
+        self,
+        days: np.ndarray,
+        channel: np.ndarray,
+        lift: np.ndarray,
+        standard_error: np.ndarray,
+        sigma: float,
+    ) -> None:
+        """Lift tests as likelihood terms: `days` (tests x days, 1 inside a test's window),
+        the channel index, the measured lift and its standard error (currency over the window),
+        and `sigma`, the noise sd of daily revenue in scaled units (the data RSS is in units of
+        sigma^2, so a test's row is weighted sigma / standard error)."""
+        self.lift_days = np.asarray(days, dtype=float).reshape(-1, self.n_days)
+        self.lift_channel = np.asarray(channel, dtype=np.int64)
+        self.lift_weight = sigma * self.y_scale / np.asarray(standard_error, dtype=float)
+        self.set_lift_values(lift)
+
+    def set_lift_values(self, lift: np.ndarray) -> None:
+        """The measured lifts (currency over each window); a bootstrap replicate redraws them."""
+        self.lift_target = np.asarray(lift, dtype=float) / self.y_scale
+
+    def _lift_rows(self, h: np.ndarray) -> np.ndarray:
+        """Rows (tests x channels) whose product with beta is each test's weighted modelled
+        lift: weight x sum over the window of the channel's Hill column."""
+        rows = np.zeros((len(self.lift_channel), self.n_channels))
+        k = np.arange(len(self.lift_channel))
+        sums = np.einsum("kt,tk->k", self.lift_days, h[:, self.lift_channel])
+        rows[k, self.lift_channel] = self.lift_weight * sums
+        return rows
 
     def _project(self, v: np.ndarray) -> np.ndarray:
         return v - self.q @ (self.q.T @ v)
@@ -102,15 +142,27 @@ class _Problem:
         return h, d
 
     def solve(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        """Non-negative media betas for fixed columns: (beta, residual, rss)."""
+        """Non-negative media betas for fixed columns: (beta, data residual, loss); the loss
+        adds the lift-test terms and the ridge penalty to the residual sum of squares."""
         mh = self._project(self.sw[:, None] * h)
+        blocks, rhs = [mh], [self.my]
+        if len(self.lift_channel):
+            lift_rows = self._lift_rows(h)
+            blocks.append(lift_rows)
+            rhs.append(self.lift_weight * self.lift_target)
         if self.ridge > 0:
-            aug = np.vstack([mh, np.sqrt(self.ridge) * np.eye(self.n_channels)])
-            beta, _ = nnls(aug, np.concatenate([self.my, np.zeros(self.n_channels)]))
+            blocks.append(np.sqrt(self.ridge) * np.eye(self.n_channels))
+            rhs.append(np.zeros(self.n_channels))
+        if len(blocks) > 1:
+            beta, _ = nnls(np.vstack(blocks), np.concatenate(rhs))
         else:
             beta, _ = nnls(mh, self.my, maxiter=50 * self.n_channels)
         resid = self.my - mh @ beta
-        return beta, resid, float(resid @ resid + self.ridge * beta @ beta)
+        loss = float(resid @ resid + self.ridge * beta @ beta)
+        if len(self.lift_channel):
+            lift_resid = lift_rows @ beta - rhs[1]
+            loss += float(lift_resid @ lift_resid)
+        return beta, resid, loss
 
     def objective(self, params: np.ndarray) -> tuple[float, np.ndarray]:
         h, d = self.columns(params, grad=True)
@@ -118,6 +170,12 @@ class _Problem:
         # envelope theorem: d rss / d param = -2 beta_c r' dh_c/dparam (r is orthogonal to
         # the baseline, so the projection drops out)
         g = -2.0 * np.einsum("t,ktc->ck", resid * self.sw, d) * beta[:, None]
+        if len(self.lift_channel):
+            # lift term w_k (beta_c sum_window h_c - L_k): d / d param = w_k beta_c sum_window dh_c
+            lift_resid = self._lift_rows(h) @ beta - self.lift_weight * self.lift_target
+            for k, c in enumerate(self.lift_channel):
+                dsum = d[:, :, c] @ self.lift_days[k]
+                g[c] += 2.0 * lift_resid[k] * self.lift_weight[k] * beta[c] * dsum
         return rss, g.ravel()
 
     def grid_search(self, params: np.ndarray, sweeps: int = 3) -> np.ndarray:

@@ -1,7 +1,12 @@
 """The `mmm` build stage: daily inputs from the database (revenue, spend per channel,
-experiment controls), the fit, and the marts it writes (contributions, fit, channels,
-diagnostics, and `mart_response_curves`, the budget simulator's contract); plus the `mmm_fit`
-benchmark.
+experiment controls, lift tests), the fit, and the marts it writes (contributions, fit, channels
+with ROI before and after lift-test calibration, the lift tests used, diagnostics, and
+`mart_response_curves`, the budget simulator's contract); plus the `mmm_fit` benchmark.
+
+The experiments table does not feed the calibration: its tests randomise customers to an offer
+(a treatment that is not in the spend table, and already a control in the baseline), so their
+readout is no measure of a media channel's spend contribution. Lift tests come from the
+`lift_tests` table only.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ccrm_core.conductor.mmm.fit import MMMResult, fit_mmm
+from ccrm_core.conductor.mmm.fit import LIFT_TEST_COLUMNS, MMMResult, fit_mmm
 from ccrm_core.foundation import store
 from ccrm_core.foundation.pipeline import BuildContext, replace_table
 
@@ -84,6 +89,43 @@ def load_inputs(
     )
 
 
+def load_lift_tests(con: duckdb.DuckDBPyConnection, revenue_per_conversion: float) -> pd.DataFrame:
+    """The lift_tests table in test_id order, as incremental revenue over each window
+    (currency): a test measured in conversions is converted at the revenue per order; without
+    orders to price them, such tests keep NaN and are listed as not used."""
+    tests = con.execute(
+        "SELECT test_id, channel, start_date, end_date, metric, lift, standard_error "
+        "FROM lift_tests ORDER BY test_id"
+    ).df()
+    price = np.where(
+        tests["metric"] == "conversions",
+        revenue_per_conversion if revenue_per_conversion > 0 else np.nan,
+        1.0,
+    )
+    return tests.assign(
+        lift=tests["lift"].to_numpy(float) * price,
+        standard_error=tests["standard_error"].to_numpy(float) * price,
+    )
+
+
+def channels_mart(result: MMMResult) -> pd.DataFrame:
+    """mart_mmm_channels: the channel summary (calibrated when lift tests were used) beside the
+    fit on the data alone (contribution, share, roi `_uncalibrated` with `_low`/`_high`), and
+    the number of lift tests used per channel."""
+    out = result.channel_summary()
+    before = (
+        (result.uncalibrated if result.calibrated else result)
+        .channel_summary()
+        .set_index("channel")
+    )
+    for col in ("contribution", "share", "roi"):
+        for suffix in ("", "_low", "_high"):
+            out[f"{col}_uncalibrated{suffix}"] = out["channel"].map(before[f"{col}{suffix}"])
+    used = result.lift_tests[result.lift_tests["used"].astype(bool)]
+    out["lift_tests"] = out["channel"].map(used.groupby("channel").size()).fillna(0).astype(int)
+    return out
+
+
 def _experiment_controls(
     con: duckdb.DuckDBPyConnection, dates: pd.DatetimeIndex, window_days: int
 ) -> pd.DataFrame:
@@ -147,9 +189,21 @@ def _write_empty_marts(con: duckdb.DuckDBPyConnection) -> None:
         for c in ("contribution", "share", "roi", "marginal_roi", "beta")
         for side in ("low", "high")
     ]
+    summary_cols += [
+        f"{c}_uncalibrated{suffix}"
+        for c in ("contribution", "share", "roi")
+        for suffix in ("", "_low", "_high")
+    ]
     con.execute(
         "CREATE OR REPLACE TABLE mart_mmm_channels (channel VARCHAR, addressable BOOLEAN, "
         + ", ".join(f"{c} DOUBLE" for c in summary_cols)
+        + ", lift_tests BIGINT)"
+    )
+    lift_types = {"start_date": "DATE", "end_date": "DATE", "used": "BOOLEAN"}
+    lift_types |= {"test_id": "VARCHAR", "channel": "VARCHAR", "note": "VARCHAR"}
+    con.execute(
+        "CREATE OR REPLACE TABLE mart_mmm_lift_tests ("
+        + ", ".join(f"{c} {lift_types.get(c, 'DOUBLE')}" for c in LIFT_TEST_COLUMNS)
         + ")"
     )
     con.execute("CREATE OR REPLACE TABLE mart_mmm_diagnostics (metric VARCHAR, value DOUBLE)")
@@ -166,7 +220,12 @@ def mmm_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
     mart_mmm_contributions(date, component, contribution) — component 'baseline' or a channel,
     currency/day; mart_mmm_fit(date, actual, fitted, residual); mart_mmm_channels (per channel
     spend, contribution, share, roi, marginal_roi with 90% intervals); mart_mmm_diagnostics
-    (metric, value); mart_response_curves (the budget simulator's contract)."""
+    (metric, value); mart_response_curves (the budget simulator's contract).
+
+    Lift tests in `lift_tests` calibrate the fit (see `fit`); mart_mmm_channels then also holds
+    the fit on the data alone (`*_uncalibrated` columns) and mart_mmm_lift_tests lists every
+    test with its measured and modelled lift and whether it was used. The response curves are
+    the calibrated ones."""
     window = int(ctx.param("reconcile", "experiment_window_days", 30))
     has_spend, has_orders = con.execute(
         "SELECT EXISTS (SELECT 1 FROM spend WHERE spend > 0), EXISTS (SELECT 1 FROM orders)"
@@ -189,6 +248,7 @@ def mmm_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
         yearly_order=yearly,
         ridge=float(ctx.param("mmm", "ridge", 1.0)),
         seed=int(ctx.param("mmm", "seed", 0)),
+        lift_tests=load_lift_tests(con, per_order),
     )
     contributions = pd.DataFrame(result.contributions, columns=result.channels)
     contributions.insert(0, "baseline", result.baseline)
@@ -207,7 +267,8 @@ def mmm_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
             }
         ),
     )
-    replace_table(con, "mart_mmm_channels", result.channel_summary())
+    replace_table(con, "mart_mmm_channels", channels_mart(result))
+    replace_table(con, "mart_mmm_lift_tests", result.lift_tests)
     replace_table(
         con,
         "mart_mmm_diagnostics",
@@ -222,11 +283,13 @@ def mmm_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
 
 def bench_mmm_fit(ctx) -> int:
     """Bench: the mmm stage's fit on the built database at the scale (two years daily, 10
-    channels, 100 bootstrap replicates). Returns days x channels fitted."""
+    channels, 100 bootstrap replicates, calibrated by the lift tests the database holds: the
+    generated company has one). Returns days x channels fitted."""
     con = store.connect_reader(ctx.db)
     try:
-        dates, revenue, spend, _, controls = load_inputs(con)
+        dates, revenue, spend, per_order, controls = load_inputs(con)
+        lift_tests = load_lift_tests(con, per_order)
     finally:
         con.close()
-    fit_mmm(dates, revenue, spend, controls=controls, n_bootstrap=100)
+    fit_mmm(dates, revenue, spend, controls=controls, n_bootstrap=100, lift_tests=lift_tests)
     return len(dates) * spend.shape[1]

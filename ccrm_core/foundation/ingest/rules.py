@@ -78,6 +78,26 @@ def _rules(spec: store.Table) -> list[_Rule]:
         allowed = ", ".join(f"'{s}'" for s in store.AD_CONSENT_PURPOSES)
         reason = f"must be {' or '.join(store.AD_CONSENT_PURPOSES)}"
         rules.append(_Rule("purpose", reason, f"s.purpose NOT IN ({allowed})", "s.purpose"))
+    if spec.name == "lift_tests":
+        allowed = ", ".join(f"'{m}'" for m in store.LIFT_TEST_METRICS)
+        reason = f"must be {' or '.join(store.LIFT_TEST_METRICS)}"
+        rules.append(_Rule("metric", reason, f"s.metric NOT IN ({allowed})", "s.metric"))
+        rules.append(
+            _Rule(
+                "standard_error",
+                "must be greater than 0",
+                "s.standard_error <= 0",
+                "CAST(s.standard_error AS VARCHAR)",
+            )
+        )
+        rules.append(
+            _Rule(
+                "end_date",
+                "before start_date: a test ends on or after its first day",
+                "s.end_date < s.start_date",
+                "CAST(s.end_date AS VARCHAR)",
+            )
+        )
     if spec.name == "events":
         rules.append(
             _Rule(
