@@ -8,8 +8,9 @@ from __future__ import annotations
 import streamlit as st
 
 from ccrm_core.conductor import attribution, journeys, mmm
+from ccrm_core.foundation import formatting
 from ccrm_core.foundation.rendering import markdown_text
-from ccrm_ui import auth, db, inputs, navigation
+from ccrm_ui import auth, db, inputs, navigation, tables
 
 
 def _sentence(text: str) -> str:
@@ -101,7 +102,7 @@ with touch_tab:
                 f"{chosen['conversions'].sum():,.0f}",
                 help="Orders with at least one tracked touch before them, credited to channels.",
             )
-            m2.metric("Attributed revenue", f"{chosen['value'].sum():,.0f}")
+            m2.metric("Attributed revenue", formatting.money(chosen["value"].sum()))
             m3.metric(
                 "Orders without a tracked touch",
                 f"{untracked:,}",
@@ -122,7 +123,7 @@ with touch_tab:
                 + "."
             )
             st.subheader(f"{attribution.MODEL_LABELS[model]}: credit by channel")
-            st.dataframe(
+            tables.show_table(
                 chosen.drop(columns=["model"]).rename(
                     columns={
                         "channel": "Channel",
@@ -162,7 +163,7 @@ with touch_tab:
                 transitions = db.cached(attribution.load_transitions, scheme, segment)
                 st.plotly_chart(attribution.chart_transition_heatmap(transitions), width="stretch")
             st.subheader("Top converting paths")
-            st.dataframe(
+            tables.show_table(
                 db.cached(journeys.top_paths, scheme, segment),
                 hide_index=True,
                 width="stretch",
@@ -185,7 +186,7 @@ with mmm_tab:
         d1, d2, d3, d4 = st.columns(4)
         d1.metric("R²", f"{diag.get('r2', float('nan')):.2f}")
         d2.metric("MAPE", f"{diag.get('mape', float('nan')):.1%}")
-        d3.metric("Media contribution", f"{channels['contribution'].sum():,.0f}")
+        d3.metric("Media contribution", formatting.money(channels["contribution"].sum()))
         d4.metric("Bootstrap replicates", f"{diag.get('bootstrap_replicates', 0):.0f}")
         st.subheader("Revenue decomposition")
         st.plotly_chart(mmm.chart_contributions(db.cached(mmm.load_contributions)), width="stretch")
@@ -196,7 +197,7 @@ with mmm_tab:
         with right:
             st.subheader("Marginal ROI at current spend")
             st.plotly_chart(mmm.chart_roi(channels, "marginal_roi"), width="stretch")
-        st.dataframe(
+        tables.show_table(
             channels[
                 [
                     "channel",
@@ -220,6 +221,19 @@ with mmm_tab:
                 "share": st.column_config.NumberColumn(format="percent"),
             },
         )
+        if "roi_uncalibrated" in channels:
+            st.subheader("ROI before and after calibration")
+            lift_tests = db.cached(mmm.load_lift_tests_used)
+            used = lift_tests[lift_tests["used"]] if lift_tests is not None else None
+            if used is None or used.empty:
+                st.caption("No lift test calibrates the model: before and after are the same.")
+            st.plotly_chart(mmm.chart_roi_calibration(channels), width="stretch")
+            tables.show_table(mmm.calibration_table(channels), hide_index=True, width="stretch")
+            st.subheader("Lift tests used")
+            if lift_tests is None:
+                st.caption("No lift tests loaded (the lift_tests file).")
+            else:
+                tables.show_table(lift_tests, hide_index=True, width="stretch")
         st.subheader("Fit diagnostics")
         st.caption(
             f"Durbin-Watson {diag.get('durbin_watson', float('nan')):.2f} (2 = no residual "
@@ -241,7 +255,7 @@ with rec_tab:
         experiments = db.cached(attribution.load_experiments)
         st.markdown(attribution.reconciliation_summary(recon, experiments))
         st.plotly_chart(attribution.chart_reconciliation(recon), width="stretch")
-        st.dataframe(
+        tables.show_table(
             recon.drop(columns=["model"]),
             hide_index=True,
             width="stretch",
@@ -273,7 +287,7 @@ with rec_tab:
                 segments.loc[segments["scheme"] == cal_scheme, "segment"].tolist(),
                 key="cal_segment",
             )
-            st.dataframe(
+            tables.show_table(
                 db.cached(attribution.load_calibrated, cal_scheme, cal_segment),
                 hide_index=True,
                 width="stretch",
@@ -282,4 +296,4 @@ with rec_tab:
         if experiments is None or experiments.empty:
             st.info("No experiment with a control and a treatment arm in the data.")
         else:
-            st.dataframe(experiments, hide_index=True, width="stretch")
+            tables.show_table(experiments, hide_index=True, width="stretch")

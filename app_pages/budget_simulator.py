@@ -15,10 +15,10 @@ import pandas as pd
 import streamlit as st
 
 from ccrm_core.conductor import budget, mmm
-from ccrm_core.foundation import pipeline
+from ccrm_core.foundation import formatting, pipeline
 from ccrm_core.foundation.rendering import markdown_text
 from ccrm_core.foundation.validation import quoted
-from ccrm_ui import auth, db, inputs, navigation
+from ccrm_ui import auth, db, inputs, navigation, tables
 
 OBJECTIVE_LABELS = {
     "revenue": "Revenue",
@@ -46,6 +46,11 @@ def _sentence(text: str) -> str:
 def _signed(value: float, decimals: int) -> str:
     """+1,234 style; rounding noise never shows as -0."""
     return f"{round(value, decimals) + 0.0:+,.{decimals}f}"
+
+
+def _money(value: float, sign: bool = False) -> str:
+    """Whole currency units per week ('€12,345', '+€120'); rounding noise never shows as -0."""
+    return formatting.money(round(value) + 0.0, sign=sign, whole=True)
 
 
 def _slider_key(channel: str) -> str:
@@ -421,18 +426,18 @@ revenue_label = "Value-weighted revenue" if curves is not raw_curves else "Reven
 
 m = st.columns(5)
 m[0].metric(
-    "Spend / week", f"{new.spend:,.0f}", _signed(new.spend - now.spend, 0), delta_color="off"
+    "Spend / week", _money(new.spend), _money(new.spend - now.spend, True), delta_color="off"
 )
-m[1].metric(f"{revenue_label} / week", f"{new.revenue:,.0f}", _signed(new.revenue - now.revenue, 0))
+m[1].metric(f"{revenue_label} / week", _money(new.revenue), _money(new.revenue - now.revenue, True))
 m[2].metric(
     "Conversions / week", f"{new.conversions:,.1f}", _signed(new.conversions - now.conversions, 1)
 )
 m[3].metric("ROI", f"{new.roi:.2f}", _signed(new.roi - now.roi, 2))
-m[4].metric("Profit / week", f"{new.profit:,.0f}", _signed(new.profit - now.profit, 0))
+m[4].metric("Profit / week", _money(new.profit), _money(new.profit - now.profit, True))
 st.caption(
     f"{revenue_label} 90% interval: {new.revenue_low:,.0f} – {new.revenue_high:,.0f} per week "
     f"(current plan {now.revenue:,.0f}: {now.revenue_low:,.0f} – {now.revenue_high:,.0f}). "
-    f"Proposed spend is {_signed(new.spend - total, 0)} against the total budget."
+    f"Proposed spend is {_money(new.spend - total, True)} against the total budget."
 )
 
 sliders, table = st.columns([2, 3])
@@ -472,7 +477,7 @@ with table:
         }
     ).astype({EDITOR_COLUMNS["min"]: "float64", EDITOR_COLUMNS["max"]: "float64"})
     editor_key = f"budget_editor_{st.session_state['budget_editor_v']}"
-    money = st.column_config.NumberColumn(format="%.0f", min_value=0.0)
+    money = st.column_config.NumberColumn(format=tables.money_format(), min_value=0.0)
     st.data_editor(
         editor,
         key=editor_key,
@@ -481,6 +486,7 @@ with table:
         hide_index=True,
         num_rows="fixed",
         width="stretch",
+        placeholder=tables.MISSING,
         disabled=[
             EDITOR_COLUMNS[c] for c in ("channel", "current", "change", "roi", "marginal_roi")
         ],
@@ -488,10 +494,14 @@ with table:
             EDITOR_COLUMNS["current"]: money,
             EDITOR_COLUMNS["proposed"]: money,
             EDITOR_COLUMNS["min"]: st.column_config.NumberColumn(
-                format="%.0f", min_value=0.0, help="Optimize keeps at least this (blank: none)"
+                format=tables.money_format(),
+                min_value=0.0,
+                help="Optimize keeps at least this (blank: none)",
             ),
             EDITOR_COLUMNS["max"]: st.column_config.NumberColumn(
-                format="%.0f", min_value=0.0, help="Optimize keeps at most this (blank: none)"
+                format=tables.money_format(),
+                min_value=0.0,
+                help="Optimize keeps at most this (blank: none)",
             ),
             EDITOR_COLUMNS["locked"]: st.column_config.CheckboxColumn(
                 help="Optimize leaves this channel at its proposed spend"
@@ -604,7 +614,7 @@ with s2:
                 refits.append(markdown_text(_sentence(note)) + ".")
         for note in refits:
             st.caption(note)
-        st.dataframe(
+        tables.show_table(
             budget.compare_plans(raw_curves, plans),
             hide_index=True,
             width="stretch",

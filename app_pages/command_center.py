@@ -19,13 +19,14 @@ import streamlit as st
 from ccrm_core.foundation.rendering import markdown_text
 from ccrm_core.foundation.validation import quoted
 from ccrm_core.radar import kpis
-from ccrm_ui import auth, db, inputs, navigation
+from ccrm_ui import auth, db, inputs, navigation, tables
 
 PERIODS = [str(p) for p in kpis.STANDARD_PERIODS] + ["custom"]
 METRIC_KEYS = list(kpis.METRICS)
 GRAINS = ["day", "week"]
 WHY_KPIS = list(kpis.DRIVER_KPIS)
 AGAINST = {"previous": "Previous period", "year_ago": "Same period last year"}
+TILE_WIDTH = 160  # px: two tiles and their gap fit a 375 px phone screen
 
 
 def _sentence(text: str) -> str:
@@ -100,8 +101,8 @@ def _show_drivers(d: kpis.KpiDrivers | None, split_label: str) -> None:
             st.plotly_chart(kpis.figure_revenue_bridge(d), width="stretch")
     with charts[-1]:
         st.plotly_chart(kpis.figure_driver_contributions(d, split_label), width="stretch")
-    money = "%.2f" if unit == "currency" else "%.0f"
-    st.dataframe(
+    money = tables.money_format() if unit == "currency" else "%,.0f"
+    tables.show_table(
         d.groups.rename(columns={"group": split_label}),
         hide_index=True,
         width="stretch",
@@ -277,10 +278,11 @@ st.caption(
 
 # ---- tiles ------------------------------------------------------------------------------------
 tiles: list[kpis.KpiTile] = db.cached(kpis.kpi_tiles, filters)
-per_row = 6
-for row in range(0, len(tiles), per_row):
-    for col, tile in zip(st.columns(per_row), tiles[row : row + per_row], strict=False):
-        with col:
+# A wrapping row of fixed-width tiles: as many to a row as fit, two on a phone (columns
+# would stack one tile per row there).
+with st.container(horizontal=True, gap="small", key="cc_tiles"):
+    for tile in tiles:
+        with st.container(width=TILE_WIDTH):
             st.metric(
                 tile.label,
                 tile.display,
@@ -442,7 +444,7 @@ with trends:
             table_key = f"cc_alert_table_{st.session_state.get('cc_alert_table_v', 0)}"
             rows = [(kpis.alert_key(a), a["metric"], a["grain"]) for a in alerts.to_dict("records")]
             st.caption("Pick an alert to open the trend on its series and days.")
-            st.dataframe(
+            tables.show_table(
                 shown,
                 hide_index=True,
                 width="stretch",

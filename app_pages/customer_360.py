@@ -5,14 +5,13 @@ Deep link: `?customer_id=...` opens that customer. Email and phone are masked un
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from ccrm_core.conductor import decisioning
-from ccrm_core.foundation import access, audit
+from ccrm_core.foundation import access, audit, formatting
 from ccrm_core.foundation.rendering import markdown_text
 from ccrm_core.librarian import customer360 as c360
-from ccrm_ui import auth, db
+from ccrm_ui import auth, db, tables
 
 PAGE_SIZE = 25
 MESSAGE_QUOTE = 60  # characters of a typed or linked value quoted back in a message
@@ -49,11 +48,11 @@ def _audited_reveal(what: str, fn, *args) -> bool:
 
 
 def _pct(value) -> str:
-    return "n/a" if value is None or pd.isna(value) else f"{value:.0%}"
+    return formatting.percent(value, 0)
 
 
 def _money(value) -> str:
-    return "n/a" if value is None or pd.isna(value) else f"{value:,.2f}"
+    return formatting.money(value)
 
 
 def _open_customer(customer_id: str | None) -> None:
@@ -99,7 +98,7 @@ elif query.strip():
             f"search:{query.strip()}", audit.reveal_search, results
         )
         shown = c360.mask_results(db.run(c360.with_last_order, results), revealed)
-        picked = st.dataframe(
+        picked = tables.show_table(
             shown[[*c360.RESULT_COLUMNS, "last_order"]],
             hide_index=True,
             width="stretch",
@@ -167,7 +166,7 @@ if profile.missing:
 value = profile.value or {}
 prop = profile.propensity or {}
 m = st.columns(6)
-m[0].metric("Orders", f"{value['orders']:,}" if value.get("orders") is not None else "n/a")
+m[0].metric("Orders", formatting.number(value.get("orders")))
 m[1].metric("Revenue", _money(value.get("revenue")))
 m[2].metric("CLV", _money(value.get("clv")), help="Customer lifetime value (value stage)")
 m[3].metric(
@@ -237,7 +236,7 @@ with tab_nba:
         st.markdown("**Why**")
         st.markdown("\n".join(f"- {markdown_text(r)}" for r in nba.get("reasons") or []))
         st.markdown("**Each channel**")
-        st.dataframe(
+        tables.show_table(
             db.run(c360.channel_outcomes, nba, profile.consents, profile.fatigue),
             hide_index=True,
             width="stretch",
@@ -278,13 +277,13 @@ with tab_timeline:
             f"Page {tl.page} of {tl.pages} · {tl.total:,} row(s) under the filters, newest first"
             + (f" · chart shows the latest {len(tl.chart):,}" if len(tl.chart) < tl.total else "")
         )
-        st.dataframe(tl.rows, hide_index=True, width="stretch")
+        tables.show_table(tl.rows, hide_index=True, width="stretch")
 
 with tab_profile:
     st.markdown("Golden record: each field's value and the source system it came from.")
-    st.dataframe(profile.golden, hide_index=True, width="stretch")
+    tables.show_table(profile.golden, hide_index=True, width="stretch")
     st.markdown(f"**Source records** ({len(profile.sources)})")
-    st.dataframe(profile.sources, hide_index=True, width="stretch")
+    tables.show_table(profile.sources, hide_index=True, width="stretch")
 
 with tab_consent:
     left, right = st.columns(2)
@@ -293,10 +292,10 @@ with tab_consent:
         if profile.consents.empty:
             st.caption("No consent on record for any channel.")
         else:
-            st.dataframe(profile.consents, hide_index=True, width="stretch")
+            tables.show_table(profile.consents, hide_index=True, width="stretch")
     with right:
         st.markdown("**Contact fatigue** (contacts in the last 7 / 30 days against the caps)")
-        st.dataframe(
+        tables.show_table(
             profile.fatigue,
             hide_index=True,
             width="stretch",
@@ -308,7 +307,7 @@ with tab_ids:
     if profile.identifiers.empty:
         st.caption("No cookie or device id linked.")
     else:
-        st.dataframe(profile.identifiers, hide_index=True, width="stretch")
+        tables.show_table(profile.identifiers, hide_index=True, width="stretch")
     st.caption(
         "Source ids: "
         + ", ".join(
@@ -339,4 +338,4 @@ with tab_model:
                 "holdout_auc",
             ]
         ]
-        st.dataframe(show, hide_index=True, width="stretch")
+        tables.show_table(show, hide_index=True, width="stretch")

@@ -11,7 +11,7 @@ import streamlit as st
 
 from ccrm_core.foundation import access, audit, charts, ingest, pipeline, privacy, store
 from ccrm_core.foundation.rendering import markdown_text
-from ccrm_ui import auth, column_mapping, db
+from ccrm_ui import auth, column_mapping, db, tables
 
 ERROR_QUOTE = 500  # characters of a stored build error shown in a message
 
@@ -28,7 +28,7 @@ with loaded:
             "Nothing is loaded yet. Upload CSV or Parquet files below (see `sample_data/` for the "
             "format), or create a demo company with `ccrm sample`."
         )
-    st.dataframe(
+    tables.show_table(
         summary.rename(
             columns={
                 "table": "Table",
@@ -61,7 +61,7 @@ with built:
                 "The previous outputs of every stage are intact."
             )
         st.plotly_chart(charts.build_timings(runs), width="stretch")
-        st.dataframe(
+        tables.show_table(
             runs[["stage", "status", "rows", "seconds", "error"]],
             hide_index=True,
             width="stretch",
@@ -220,7 +220,20 @@ history = db.cached(ingest.ingest_history)
 if history.empty:
     st.caption("No files ingested through `ccrm ingest` or this page yet.")
 else:
-    st.dataframe(history, hide_index=True, width="stretch")
+    tables.show_table(  # the counts and status first, the long message last
+        history,
+        column_order=["ingest_id", "file_name", "table_name", "status", "rows_read",
+                      "rows_loaded", "rows_rejected", "started_at", "ended_at", "message"],
+        column_config={
+            "ingest_id": st.column_config.NumberColumn("Ingest", format="%d", width="small"),
+            "file_name": st.column_config.TextColumn("File", width="medium"),
+            "table_name": st.column_config.TextColumn("Table", width="small"),
+            "status": st.column_config.TextColumn("Status", width="small"),
+            "started_at": st.column_config.DatetimeColumn("Started", format="YYYY-MM-DD HH:mm"),
+            "ended_at": st.column_config.DatetimeColumn("Ended", format="YYYY-MM-DD HH:mm"),
+            "message": st.column_config.TextColumn("Message", width="large"),
+        },
+    )  # fmt: skip
     with_rejects = history[history["rows_rejected"].fillna(0) > 0]
     if with_rejects.empty:
         st.caption("No rejected rows.")
@@ -243,7 +256,7 @@ else:
             privacy.mask_value(c, v)
             for c, v in zip(rejects["column_name"], rejects["value"], strict=True)
         ]
-        st.dataframe(rejects, hide_index=True, width="stretch")
+        tables.show_table(rejects, hide_index=True, width="stretch")
 
 # --- audit log: who revealed, exported, ingested or rebuilt what; admins only ---
 st.divider()
@@ -260,7 +273,7 @@ else:
     if entries.empty:
         st.caption("Nothing recorded yet.")
     else:
-        st.dataframe(
+        tables.show_table(
             entries.drop(columns=["audit_id"]),
             hide_index=True,
             width="stretch",

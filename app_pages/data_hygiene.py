@@ -7,7 +7,7 @@ import streamlit as st
 from ccrm_core.foundation import access, audit, privacy
 from ccrm_core.foundation.rendering import markdown_text
 from ccrm_core.librarian import hygiene, identity
-from ccrm_ui import auth, db, inputs
+from ccrm_ui import auth, db, inputs, tables
 
 user = auth.require_page(__file__)  # role check (ccrm_core.foundation.access)
 st.title("Data Hygiene")
@@ -77,17 +77,17 @@ else:
 
     st.subheader("Checks")
     table = hygiene.check_table(checks, before)
-    st.dataframe(
+    tables.show_table(
         table.drop(columns=["check_id"]),
         hide_index=True,
         width="stretch",
         column_config={
             "score": st.column_config.ProgressColumn(
-                "score", min_value=0, max_value=100, format="%.1f"
+                "Score", min_value=0, max_value=100, format="%.1f"
             ),
-            "change": st.column_config.NumberColumn("change", format="%+.1f"),
-            "failed_rows": st.column_config.NumberColumn("failed rows", format="localized"),
-            "total_rows": st.column_config.NumberColumn("rows checked", format="localized"),
+            "change": st.column_config.NumberColumn("Change", format="%+.1f"),
+            "failed_rows": st.column_config.NumberColumn("Failed rows", format="%,.0f"),
+            "total_rows": st.column_config.NumberColumn("Rows checked", format="%,.0f"),
         },
     )
     failing = table[table["failed_rows"] > 0]
@@ -105,7 +105,7 @@ else:
         )
         sample = db.cached(hygiene.failing_rows, check_id, None, 50)
         st.caption(f"First {len(sample)} of {markdown_text(labels[check_id].split(' — ')[1])}")
-        st.dataframe(privacy.mask_frame(sample), hide_index=True, width="stretch")
+        tables.show_table(privacy.mask_frame(sample), hide_index=True, width="stretch")
         if access.allowed(user, "download_failing_rows") and st.button(
             "Prepare a download of all failing rows (CSV, masked)", key="hygiene_prepare"
         ):
@@ -156,22 +156,22 @@ m[3].metric(
 left, right = st.columns(2)
 with left:
     st.markdown("**Match rate by method** (share of source records / of anonymous ids)")
-    st.dataframe(
+    tables.show_table(
         summary["by_method"],
         hide_index=True,
         width="stretch",
-        column_config={"share": st.column_config.NumberColumn("share", format="percent")},
+        column_config={"share": st.column_config.NumberColumn("Share", format="percent")},
     )
-    st.markdown("**Duplicates found per source**")
-    st.dataframe(summary["by_source"], hide_index=True, width="stretch")
 with right:
     st.markdown("**Cluster sizes**")
     st.plotly_chart(identity.figure_cluster_sizes(summary["cluster_sizes"]), width="stretch")
+st.markdown("**Duplicates found per source**")  # full width: five columns do not fit in half
+tables.show_table(summary["by_source"], hide_index=True, width="stretch")
 
 st.subheader("Match threshold")
 st.caption(
-    f"The build linked pairs with match probability ≥ {run['threshold']:.3f} (setting "
-    "`identity.threshold`). Move the slider to see how many customers another threshold would "
+    f"The build linked pairs with match probability ≥ {run['threshold']:.3f} (the identity "
+    "match threshold setting). Move the slider to see how many customers another threshold would "
     "give, from the stored pairwise predictions (no re-run)."
 )
 curve = db.cached(identity.threshold_curve)
@@ -214,7 +214,7 @@ else:
     records = db.cached(identity.pair_records, *chosen)
     shown = ["side", "source_system", "source_id", "first_name", "last_name", "email", "phone",
              "address_line", "city", "postal_code", "birth_date"]  # fmt: skip
-    st.dataframe(privacy.mask_frame(records[shown]), hide_index=True, width="stretch")
+    tables.show_table(privacy.mask_frame(records[shown]), hide_index=True, width="stretch")
 
 notes = identity.training_notes(run)
 with st.expander("How matching adapted to the fields in your data"):
@@ -247,16 +247,16 @@ clusters = db.cached(identity.riskiest_clusters, 200)
 if clusters.empty:
     st.info("No customer holds more than one source record.")
 else:
-    st.dataframe(
+    tables.show_table(
         clusters[["customer_id", "records", "links", "density", "weakest_link"]],
         hide_index=True,
         width="stretch",
         column_config={
-            "customer_id": st.column_config.TextColumn("customer"),
-            "records": st.column_config.NumberColumn("source records"),
-            "links": st.column_config.NumberColumn("direct links"),
-            "density": st.column_config.NumberColumn("density", format="percent"),
-            "weakest_link": st.column_config.NumberColumn("weakest link", format="%.4f"),
+            "customer_id": st.column_config.TextColumn("Customer"),
+            "records": st.column_config.NumberColumn("Source records"),
+            "links": st.column_config.NumberColumn("Direct links"),
+            "density": st.column_config.NumberColumn("Density", format="percent"),
+            "weakest_link": st.column_config.NumberColumn("Weakest link", format="%.4f"),
         },
     )
     review = {
@@ -268,7 +268,7 @@ else:
     )
     row = clusters.set_index("customer_id").loc[customer_id]
     members = db.cached(identity.customer_records, customer_id)
-    st.dataframe(privacy.mask_frame(members), hide_index=True, width="stretch")
+    tables.show_table(privacy.mask_frame(members), hide_index=True, width="stretch")
     st.caption(
         f"Weakest link: {markdown_text(row['weakest_source_system_l'])}:"
         f"{markdown_text(row['weakest_source_id_l'])} ↔ "
@@ -338,4 +338,4 @@ else:
     ).drop(columns=["override_id"])
     if not access.allowed(user, "view_audit_log"):  # who did what: admins only, as the log
         shown = shown.drop(columns=["actor"])
-    st.dataframe(shown, hide_index=True, width="stretch")
+    tables.show_table(shown, hide_index=True, width="stretch")

@@ -7,15 +7,14 @@ user's saved rule segments. Every number comes from ccrm_core.radar.segments / v
 from __future__ import annotations
 
 import datetime as dt
-import math
 
 import streamlit as st
 
 from ccrm_core.conductor import audience
-from ccrm_core.foundation import access, audit, provenance
+from ccrm_core.foundation import access, audit, formatting, provenance
 from ccrm_core.foundation.rendering import markdown_text
 from ccrm_core.radar import segments, value
-from ccrm_ui import auth, db, navigation
+from ccrm_ui import auth, db, navigation, tables
 
 user = auth.require_page(__file__)  # role check (ccrm_core.foundation.access)
 st.title("Segment Explorer")
@@ -34,8 +33,7 @@ if not db.cached(segments.mart_ready):
     st.stop()
 
 
-def money(x: float) -> str:
-    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.0f}"
+money = formatting.money
 
 
 base = db.cached(segments.base_totals)
@@ -43,7 +41,7 @@ m1, m2, m3, m4, m5 = st.columns(5)
 m1.metric("Customers", f"{base['customers']:,}")
 m2.metric("Buyers", f"{base['buyers']:,}")
 m3.metric("Revenue (all time)", money(base["revenue"]))
-m4.metric("Avg CLV (12 months)", f"{base['avg_clv']:,.2f}")
+m4.metric("Avg CLV (12 months)", money(base["avg_clv"]))
 m5.metric("Avg P(alive)", f"{base['avg_prob_alive']:.0%}")
 
 saved = db.run(segments.saved_segments)  # uncached: saving does not change the data version
@@ -90,7 +88,7 @@ def destination_export(scheme: str, segment: str, destination: str) -> None:
     e2.metric("People who can be sent", f"{len(built.people):,}")
     e3.metric("Left out", f"{built.excluded:,}")
     if built.excluded:
-        st.dataframe(
+        tables.show_table(
             built.exclusions.rename(columns={"reason": "Left out because", "customers": "People"}),
             hide_index=True,
             width="stretch",
@@ -184,7 +182,7 @@ def saved_segment_manager(saved) -> None:
     if not len(saved):
         return
     st.subheader("Saved segments")
-    st.dataframe(
+    tables.show_table(
         saved[["name", "sentence", "customers", "updated_at"]],
         hide_index=True,
         width="stretch",
@@ -261,7 +259,7 @@ seg_tab, overlap_tab, drill_tab, rule_tab, model_tab, bids_tab = st.tabs(
 
 # ---------------------------------------------------------------------------------------------
 with seg_tab:
-    st.dataframe(
+    tables.show_table(
         profile.round({"revenue": 0})[
             [
                 "segment",
@@ -334,7 +332,7 @@ with seg_tab:
     if scheme == "needs_segment":
         st.subheader("What distinguishes each needs segment")
         drivers = db.cached(segments.needs_segment_drivers)
-        st.dataframe(
+        tables.show_table(
             drivers.rename(
                 columns={
                     "segment": "Segment",
@@ -388,21 +386,14 @@ with drill_tab:
         d1, d2, d3, d4 = st.columns(4)
         d1.metric("Customers in segment", f"{int(row['customers']):,}")
         d2.metric("Segment revenue", money(row["revenue"]))
-        d3.metric(
-            "Segment avg CLV", f"{row['avg_clv']:,.2f}" if row["avg_clv"] == row["avg_clv"] else "—"
-        )
-        d4.metric(
-            "Segment avg P(alive)",
-            f"{row['avg_prob_alive']:.0%}"
-            if row["avg_prob_alive"] == row["avg_prob_alive"]
-            else "—",
-        )
+        d3.metric("Segment avg CLV", money(row["avg_clv"]))
+        d4.metric("Segment avg P(alive)", formatting.percent(row["avg_prob_alive"], 0))
         customers = read(segments.segment_customers, scheme, segment, 200)
         st.caption(
             f"Top {len(customers):,} customers by lifetime value; names and emails masked. "
             "Open one in Customer 360 with the link."
         )
-        st.dataframe(
+        tables.show_table(
             customers.round({"revenue": 0}),
             hide_index=True,
             width="stretch",
@@ -458,7 +449,7 @@ with drill_tab:
                 e2.metric("Exportable", f"{summary['exported']:,}")
                 e3.metric("Excluded", f"{summary['excluded']:,}")
                 if summary["excluded"]:
-                    st.dataframe(
+                    tables.show_table(
                         summary["exclusions"].rename(
                             columns={"reason": "Excluded because", "customers": "Customers"}
                         ),
@@ -636,10 +627,7 @@ with rule_tab:
         r1.metric("Matching customers", f"{counts['customers']:,}")
         r2.metric("Share of customers", f"{counts['share']:.1%}")
         r3.metric("Their revenue", money(counts["revenue"]))
-        r4.metric(
-            "Their avg CLV",
-            f"{counts['avg_clv']:,.2f}" if counts["avg_clv"] == counts["avg_clv"] else "—",
-        )
+        r4.metric("Their avg CLV", money(counts["avg_clv"]))
         read_only = db.read_only()
         may_save = access.allowed(user, "save_segment")
         s1, s2 = st.columns([3, 1])
@@ -709,7 +697,7 @@ with model_tab:
             )
             st.plotly_chart(value.figure_holdout(holdout), width="stretch")
         fits = params[params["model"] != "holdout"]
-        st.dataframe(
+        tables.show_table(
             fits.rename(
                 columns={
                     "model": "Model",
@@ -740,7 +728,7 @@ with bids_tab:
     bids = read(audience.segment_bids, scheme)
     reach = read(audience.destination_reach, scheme)
     table = bids.merge(reach, on="segment", how="left")
-    st.dataframe(
+    tables.show_table(
         table[
             [
                 "segment",
@@ -784,7 +772,7 @@ with bids_tab:
             "export) and each export is remembered, with the people to add and remove."
         )
     else:
-        st.dataframe(
+        tables.show_table(
             activations.assign(destination=activations["destination"].map(DESTINATION_LABELS)),
             hide_index=True,
             width="stretch",
@@ -804,7 +792,7 @@ with bids_tab:
             },
         )
         chosen = st.selectbox("History of", list(activations["name"]), key="activation_history")
-        st.dataframe(
+        tables.show_table(
             db.run(audience.activation_history, chosen),
             hide_index=True,
             width="stretch",

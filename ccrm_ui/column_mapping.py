@@ -35,7 +35,7 @@ from ccrm_core.foundation.ingest.mapping import (
 from ccrm_core.foundation.ingest.names import SizeLimit
 from ccrm_core.foundation.ingest.propose import contract_table, propose
 from ccrm_core.foundation.rendering import markdown_text
-from ccrm_ui import db
+from ccrm_ui import db, tables
 
 AUTO = "(suggested)"
 
@@ -203,7 +203,7 @@ def _preview(path, shown, confirmed, limit, max_reject_rate, key) -> bool:
     preview = cache[key][1]
     report = preview.report
     st.caption("First rows as they would load (names, e-mails and phones masked)")
-    st.dataframe(preview.rows, hide_index=True, width="stretch")
+    tables.show_table(preview.rows, hide_index=True, width="stretch")
     if preview.refused:
         st.error("Would be refused: " + markdown_text(preview.reason))
     elif report.rows_rejected:
@@ -218,7 +218,7 @@ def _preview(path, shown, confirmed, limit, max_reject_rate, key) -> bool:
             f"{markdown_text(confirmed.table)}."
         )
     if not preview.rejects.empty:
-        st.dataframe(preview.rejects, hide_index=True, width="stretch")
+        tables.show_table(preview.rejects, hide_index=True, width="stretch")
     for warning in report.warnings:
         st.caption(markdown_text(warning))
     return preview.refused

@@ -62,6 +62,14 @@ def build_pages(user: access.User | None) -> dict[str, list[st.Page]]:
     return {s: pages for s, pages in sections.items() if pages}
 
 
+APP_NAME = "Connected CRM"
+
+
+def browser_title(page_title: str) -> str:
+    """The browser tab's title on a page: the page first, so tabs stay told apart."""
+    return f"{page_title} · {APP_NAME}"
+
+
 def page_paths() -> list[str]:
     return [p[1] for p in PAGES]
 

@@ -161,7 +161,8 @@ def test_waterfall_adds_up():
         budget.predict(curves, proposed).profit - budget.predict(curves, current).profit
     )
     figure = budget.figure_waterfall(frame)
-    assert list(figure.data[0].x)[0] == "current" and list(figure.data[0].x)[-1] == "proposed"
+    assert list(figure.data[0].x)[0] == "Current" and list(figure.data[0].x)[-1] == "Proposed"
+    assert figure.layout.yaxis.range[0] == 0.0  # from zero: a cut axis exaggerates the steps
 
 
 def test_plan_csv_round_trips_the_plan():

@@ -53,8 +53,18 @@ def test_page_explains_missing_curves(tmp_path, monkeypatch):
     path = tmp_path / "empty.duckdb"
     store.connect_writer(path).close()
     monkeypatch.setenv("CCRM_DB", str(path))
+    at = _run()  # nothing loaded: the page names the inputs it needs
+    assert any("needs media spend and orders" in i.value for i in at.info)
+    con = store.connect_writer(path)  # inputs loaded, the model not built yet
+    con.execute("INSERT INTO spend VALUES ('2024-01-01', 'tv', NULL, 100.0, 1000)")
+    con.execute(
+        "INSERT INTO orders VALUES ('O1', '2024-01-01 10:00:00', 'shop', 'c1', 10.0, 'web', NULL)"
+    )
+    # as an ingest would, so that cached reads see the new data
+    con.execute("INSERT INTO ingest_log VALUES (1, 'x', 'x', now(), now(), 0, 0, 0, 'x', '')")
+    con.close()
     at = _run()
-    assert any("`mmm` build stage" in i.value for i in at.info)
+    assert any("`mmm` build stage" in i.value for i in at.info), [i.value for i in at.info]
 
 
 def test_slider_changes_prediction_and_optimize_improves(curves_db):

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 
 from ccrm_core.conductor.budget.curves import DAYS_PER_WEEK, _Params, _params, _select, _steady
 from ccrm_core.conductor.budget.whatif import plan_vector
+from ccrm_core.foundation.formatting import money_template
 from ccrm_core.foundation.rendering import plotly_text
 
 CURRENT_COLOUR = "#8c959f"
@@ -81,7 +82,7 @@ def _panel_grid(titles: list[str], columns: int) -> tuple[dict, int]:
                 "xanchor": "center",
                 "yanchor": "bottom",
                 "showarrow": False,
-                "font": {"size": 12},
+                "font": {"size": 14},
             }
         )
     return layout, rows
@@ -129,7 +130,8 @@ def _channel_panel_traces(
             "name": "response",
             "legendgroup": "curve",
             "showlegend": show,
-            "hovertemplate": "spend %{x:,.0f}/wk<br>revenue %{y:,.0f}/wk<extra></extra>",
+            "hovertemplate": f"Spend {money_template('x', 0)}/wk<br>Revenue "
+            f"{money_template('y', 0)}/wk<extra></extra>",
         },
     ]
     for label, vec, deriv, colour, symbol in (
@@ -180,7 +182,7 @@ def figure_waterfall(frame: pd.DataFrame, label: str = "revenue per week") -> go
     steps = frame[frame["change"].abs() > 1e-9 * max(abs(start), 1.0)]
     fig = go.Figure(
         go.Waterfall(
-            x=["current", *steps["channel"].map(plotly_text), "proposed"],
+            x=["Current", *steps["channel"].map(plotly_text), "Proposed"],
             measure=["absolute", *["relative"] * len(steps), "total"],
             y=[start, *steps["change"], end],
             increasing=dict(marker_color=UP_COLOUR),
@@ -190,15 +192,16 @@ def figure_waterfall(frame: pd.DataFrame, label: str = "revenue per week") -> go
             hovertemplate="%{x}: %{y:,.0f}<extra></extra>",
         )
     )
-    low = min(start, end, (start + steps["change"].cumsum()).min() if len(steps) else start)
-    high = max(start, end, (start + steps["change"].cumsum()).max() if len(steps) else start)
-    pad = max((high - low) * 0.3, abs(high) * 0.01, 1e-9)
+    # the axis starts at zero: a cut axis draws a +21% change as four times the bar
+    low = min(0.0, start, end, (start + steps["change"].cumsum()).min() if len(steps) else start)
+    high = max(0.0, start, end, (start + steps["change"].cumsum()).max() if len(steps) else start)
+    pad = max((high - low) * 0.08, 1e-9)
     fig.update_layout(
         height=360,
         margin=dict(l=10, r=10, t=10, b=30),
         yaxis=dict(
             title=plotly_text(label),
-            range=[max(low - pad, 0.0) if low >= 0 else low - pad, high + pad],
+            range=[low - pad if low < 0 else 0.0, high + pad],
         ),
         showlegend=False,
     )
@@ -231,7 +234,7 @@ def figure_forecast(series: Mapping[str, pd.DataFrame]) -> go.Figure:
                 name=plotly_text(label),
                 mode="lines+markers",
                 line=dict(color=colour, width=2),
-                hovertemplate="%{fullData.name}: %{y:,.0f}<extra></extra>",
+                hovertemplate=f"%{{fullData.name}}: {money_template('y', 0)}<extra></extra>",
             )
         )
     fig.update_layout(
@@ -255,7 +258,7 @@ def figure_allocation(plans: Mapping[str, Mapping[str, float]]) -> go.Figure:
                 y=list(plan.values()),
                 name=plotly_text(label),
                 marker_color=PLAN_COLOURS[k % len(PLAN_COLOURS)],
-                hovertemplate="%{fullData.name} %{x}: %{y:,.0f}/wk<extra></extra>",
+                hovertemplate=f"%{{fullData.name}} %{{x}}: {money_template('y', 0)}/wk<extra></extra>",
             )
         )
     fig.update_layout(

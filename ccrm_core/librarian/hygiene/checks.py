@@ -321,7 +321,7 @@ def _customer_recency_checks() -> list[Check]:
             _CUSTOMER_RECORDS,
             "date_diff('day', CAST(updated_at AS DATE), $as_of) > $stale_days",
             "updated_at_status = 'valid'",
-            "record not updated for more than hygiene.stale_days days",
+            "record not updated for longer than the stale-record limit (three years unless set)",
         ),
     ]
 

@@ -23,7 +23,7 @@ from datetime import date, timedelta
 import duckdb
 import numpy as np
 
-from ccrm_core.foundation import store
+from ccrm_core.foundation import formatting, store
 from ccrm_core.radar.kpis.filters import _TILE_MARTS, KpiFilters, missing_stages
 from ccrm_core.radar.kpis.marts import ALL, activity_windows
 
@@ -48,6 +48,9 @@ def _format_value(value: float | None, unit: str, compact: bool = False) -> str:
         text = f"{value:,.2f}"
     else:
         text = f"{value:,.0f}"
+    if unit == "currency":  # the symbol of CCRM_CURRENCY, after a minus sign
+        symbol = formatting.currency().symbol
+        text = f"-{symbol}{text[1:]}" if text.startswith("-") else f"{symbol}{text}"
     return text
 
 

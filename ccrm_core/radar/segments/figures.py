@@ -6,27 +6,37 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from ccrm_core.foundation import formatting
 from ccrm_core.foundation.rendering import plotly_text
 
 
 def figure_treemap(profile: pd.DataFrame, scheme_label: str = "All customers") -> go.Figure:
-    """Treemap: area = customers per segment, colour = average lifetime value."""
+    """Treemap: area = customers per segment, colour = average lifetime value. The scheme is
+    the root node (without one, Plotly draws an unnamed root as "-----" in the path bar)."""
+    n = len(profile)
+    clv = profile["avg_clv"].fillna(0).to_numpy(dtype=float)
+    symbol = plotly_text(formatting.currency().symbol)
     fig = go.Figure(
         go.Treemap(
-            labels=profile["segment"].map(plotly_text),
-            parents=[plotly_text(scheme_label)] * len(profile),
-            values=profile["customers"],
+            ids=["root", *[f"segment-{i}" for i in range(n)]],
+            labels=[plotly_text(scheme_label), *profile["segment"].map(plotly_text)],
+            parents=["", *["root"] * n],
+            values=[0, *profile["customers"]],
             marker=dict(
-                colors=profile["avg_clv"].fillna(0),
+                colors=[float(clv.mean()) if n else 0.0, *clv],
                 colorscale="Blues",
                 showscale=True,
-                colorbar=dict(title="avg CLV"),
+                colorbar=dict(title="Average CLV"),
             ),
-            customdata=np.stack(
-                [profile["revenue"], profile["avg_clv"].fillna(0), profile["share"]], axis=-1
+            customdata=np.vstack(
+                [
+                    [[profile["revenue"].sum(), float(clv.mean()) if n else 0.0, 1.0]],
+                    np.stack([profile["revenue"], clv, profile["share"]], axis=-1).reshape(n, 3),
+                ]
             ),
             hovertemplate="<b>%{label}</b><br>%{value:,} customers (%{customdata[2]:.1%})"
-            "<br>revenue %{customdata[0]:,.0f}<br>avg CLV %{customdata[1]:,.2f}<extra></extra>",
+            f"<br>Revenue {symbol}%{{customdata[0]:,.0f}}<br>Average CLV "
+            f"{symbol}%{{customdata[1]:,.2f}}<extra></extra>",
             branchvalues="remainder",
         )
     )
@@ -46,7 +56,8 @@ def figure_scatter(sample: pd.DataFrame) -> go.Figure:
                 name=plotly_text(segment),
                 marker=dict(size=5, opacity=0.6),
                 text=part["customer_id"].map(plotly_text),
-                hovertemplate="%{text}<br>%{x} repeats, %{y:,.2f} per repeat<extra></extra>",
+                hovertemplate=f"%{{text}}<br>%{{x}} repeats, {formatting.money_template('y')} "
+                "per repeat<extra></extra>",
             )
         )
     fig.update_layout(
@@ -96,12 +107,15 @@ def figure_mix(mix: pd.DataFrame) -> go.Figure:
             x=[plotly_text(item) for item in pivot.columns],
             y=[plotly_text(s) for s in pivot.index],
             colorscale="RdBu",
+            # an index cannot be negative: 0 (none) .. 100 (like the base) .. 200 and above
+            zmin=0,
+            zmax=200,
             zmid=100,
             customdata=share.to_numpy(),
             text=[[f"{v:.0f}" if v == v else "" for v in row] for row in pivot.to_numpy()],
             texttemplate="%{text}",
             hovertemplate="%{y}, %{x}: share %{customdata:.1%}, index %{z:.0f}<extra></extra>",
-            colorbar=dict(title="index"),
+            colorbar=dict(title="Index (100 = like all customers)"),
         )
     )
     fig.update_layout(height=max(280, 40 * len(pivot) + 120), margin=dict(l=10, r=10, t=10, b=10))
