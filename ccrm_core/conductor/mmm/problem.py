@@ -106,6 +106,14 @@ class _Problem:
             out += [(0.0, MAX_DECAY), HALF_SATURATION_BOUNDS, SLOPE_BOUNDS]
         return out
 
+    @staticmethod
+    def _adstock(x: np.ndarray, decay: np.ndarray) -> np.ndarray:
+        """Geometric adstock of each column (days x channels) with its channel's decay."""
+        out = np.empty_like(x)
+        for c, theta in enumerate(decay):
+            out[:, c] = lfilter([1.0], [1.0, -theta], x[:, c])
+        return out
+
     def half_saturation(self, params: np.ndarray) -> np.ndarray:
         """K per channel in scaled adstock units: m x mean spend / (1 - decay)."""
         p = params.reshape(-1, 3)
@@ -117,28 +125,33 @@ class _Problem:
         Parameters per channel: decay theta, log m, slope s, with K = m * steady-state adstock
         at mean spend; bounding m keeps the half-saturation inside the range the data spans (a
         curve saturated on every day would be indistinguishable from the intercept)."""
+        # one filter call per channel (each has its own decay), the rest on all channels at once
         p = params.reshape(-1, 3)
-        h = np.empty_like(self.x)
-        d = np.empty((3,) + self.x.shape) if grad else None
-        for c in range(self.n_channels):
-            theta, logm, s = p[c]
-            a = np.maximum(lfilter([1.0], [1.0, -theta], self.x[:, c]), 0.0)
-            k = np.exp(logm) * self.mean_x[c] / (1 - theta)
-            ratio = a / k
-            u = np.power(ratio, s)
-            h[:, c] = u / (1 + u)
-            if grad:
-                dh_du = 1.0 / (1 + u) ** 2
-                shifted = np.concatenate([[0.0], a[:-1]])
-                da_dtheta = lfilter([1.0], [1.0, -theta], shifted)
-                # ratio = a (1 - theta) / (m mean_x): d ratio / d theta
-                dratio = (da_dtheta * (1 - theta) - a) / (np.exp(logm) * self.mean_x[c])
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    du_dratio = np.where(ratio > 0, s * u / ratio, 0.0)
-                    log_ratio = np.where(ratio > 0, np.log(np.where(ratio > 0, ratio, 1)), 0.0)
-                d[0, :, c] = dh_du * du_dratio * dratio
-                d[1, :, c] = dh_du * (-s * u)
-                d[2, :, c] = dh_du * u * log_ratio
+        theta, logm, s = p[:, 0], p[:, 1], p[:, 2]
+        a = np.maximum(self._adstock(self.x, theta), 0.0)
+        m_mean = np.exp(logm) * self.mean_x
+        ratio = a / (m_mean / (1 - theta))
+        # per channel: a scalar exponent takes numpy's exact paths (s = 2: square, 0.5: sqrt)
+        u = np.empty_like(ratio)
+        for c, slope in enumerate(s):
+            u[:, c] = np.power(ratio[:, c], slope)
+        h = u / (1 + u)
+        if not grad:
+            return h, None
+        d = np.empty((3,) + self.x.shape)
+        dh_du = 1.0 / (1 + u) ** 2
+        shifted = np.zeros_like(a)
+        shifted[1:] = a[:-1]
+        da_dtheta = self._adstock(shifted, theta)
+        # ratio = a (1 - theta) / (m mean_x): d ratio / d theta
+        dratio = (da_dtheta * (1 - theta) - a) / m_mean
+        positive = ratio > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            du_dratio = np.where(positive, s * u / ratio, 0.0)
+            log_ratio = np.where(positive, np.log(np.where(positive, ratio, 1)), 0.0)
+        d[0] = dh_du * du_dratio * dratio
+        d[1] = dh_du * (-s * u)
+        d[2] = dh_du * u * log_ratio
         return h, d
 
     def solve(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
