@@ -14,7 +14,7 @@ from ccrm_core.conductor import audience
 from ccrm_core.foundation import access, audit, formatting, provenance
 from ccrm_core.foundation.rendering import markdown_text
 from ccrm_core.radar import segments, value
-from ccrm_ui import auth, db, navigation, tables
+from ccrm_ui import audience_export, auth, db, navigation, tables
 
 user = auth.require_page(__file__)  # role check (ccrm_core.foundation.access)
 st.title("Segment Explorer")
@@ -63,118 +63,6 @@ def read(fn, *args):
     """Cached per data version, except for saved segments: saving one does not change the data
     version, so anything that reads saved_segments runs uncached."""
     return db.run(fn, *args) if scheme == segments.SAVED_SCHEME else db.cached(fn, *args)
-
-
-DESTINATION_LABELS = {
-    "generic": "One channel (hashed file)",
-    "google_ads": "Google Ads Customer Match",
-    "meta": "Meta Custom Audience",
-}
-FILE_COLUMNS = {
-    "google_ads": "Email, Phone (E.164), First Name, Last Name: SHA-256 of the values written as "
-    "Google documents (lower-case; Gmail dots removed); Country and Zip in clear.",
-    "meta": "EMAIL, PHONE (digits with country code), FN, LN, ZIP, CT, ST, COUNTRY, DOBY, GEN: "
-    "SHA-256 of the values written as Meta documents; EXTERN_ID (customer id) and VALUE (12-month "
-    "CLV) in clear.",
-}
-
-
-def destination_export(scheme: str, segment: str, destination: str) -> None:
-    """The Google Ads / Meta export: who can be sent and why not, an optional activation with a
-    holdout, and the files to download."""
-    built = read(audience.build_destination_audience, scheme, segment, destination)
-    e1, e2, e3 = st.columns(3)
-    e1.metric("Members", f"{built.members:,}")
-    e2.metric("People who can be sent", f"{len(built.people):,}")
-    e3.metric("Left out", f"{built.excluded:,}")
-    if built.excluded:
-        tables.show_table(
-            built.exclusions.rename(columns={"reason": "Left out because", "customers": "People"}),
-            hide_index=True,
-            width="stretch",
-        )
-    st.caption(
-        f"File columns: {FILE_COLUMNS[destination]} Every email and phone linked to a person is "
-        "sent, one per row. People in the EEA, the UK or Switzerland need a recorded consent to "
-        "ad_user_data and ad_personalization. Every export is written to the audit log."
-    )
-    a1, a2 = st.columns([2, 1])
-    name = a1.text_input(
-        "Remember as activation (optional)",
-        max_chars=audience.ACTIVATION_NAME_MAX,
-        help="A named activation remembers who was sent, so the next export also gives the "
-        "people to add and remove since the last one.",
-        key="activation_name",
-    ).strip()
-    stored = db.run(audience.find_activation, name) if name else None
-    if stored is None:
-        share = a2.slider(
-            "Hold out (not sent, for measuring)",
-            0,
-            int(audience.HOLDOUT_MAX * 100),
-            0,
-            5,
-            format="%d%%",
-            disabled=not name,
-            key="activation_holdout",
-        )
-    else:
-        share = round(float(stored["holdout_share"]) * 100)
-        a2.metric("Held out", f"{share}%")
-    clear_text = access.allowed(user, "export_clear_text") and st.checkbox(
-        "Clear text instead of hashes (admins only; recorded as such)",
-        key="destination_clear_text",
-    )
-    request = (scheme, segment, destination, name, share, clear_text)
-    if st.button(
-        f"Prepare export of {len(built.people):,} people",
-        disabled=len(built.people) == 0 or not access.allowed(user, "export_audience"),
-        key="destination_prepare",
-    ):
-        try:
-            export = db.write(
-                audience.export_destination,
-                user,
-                scheme,
-                segment,
-                destination,
-                activation=name or None,
-                holdout=(share / 100.0) if name and stored is None else None,
-                clear_text=clear_text,
-            )
-        except (access.AccessDenied, audit.AuditUnavailable, ValueError) as exc:
-            st.error(markdown_text(exc))
-        else:
-            files = [("all", export.rows)]
-            if export.sync is not None:
-                files += [("adds", export.sync.adds), ("removes", export.sync.removes)]
-            st.session_state["destination_files"] = (
-                request,
-                export.sync,
-                [(kind, len(frame), audience.audience_csv(frame)) for kind, frame in files],
-            )
-    prepared = st.session_state.get("destination_files")
-    if prepared and prepared[0] == request:
-        sync = prepared[1]
-        if sync is not None:
-            st.success(
-                markdown_text(
-                    f"Export {sync.run} of activation {sync.activation}: {sync.sent:,} people "
-                    f"sent, {sync.held_out:,} held out, {sync.added:,} added and "
-                    f"{sync.removed:,} removed since the last export."
-                )
-            )
-        stem = audience.file_stem(destination, segment, name)
-        labels = {"all": "whole audience", "adds": "to add", "removes": "to remove"}
-        for kind, rows, data in prepared[2]:
-            st.download_button(
-                f"Download {labels[kind]}: {rows:,} rows (CSV"
-                + (", clear text)" if clear_text and kind != "removes" else ", hashed)"),
-                data=data,
-                file_name=f"{stem}{'' if kind == 'all' else '.' + kind}.csv",
-                mime="text/csv",
-                key=f"destination_download_{kind}",
-            )
 
 
 def saved_segment_manager(saved) -> None:
@@ -430,13 +318,13 @@ with drill_tab:
         st.subheader("Export an audience")
         destination = st.radio(
             "Send to",
-            list(DESTINATION_LABELS),
-            format_func=DESTINATION_LABELS.get,
+            list(audience_export.DESTINATION_LABELS),
+            format_func=audience_export.DESTINATION_LABELS.get,
             horizontal=True,
             key="export_destination",
         )
         if destination != "generic":
-            destination_export(scheme, segment, destination)
+            audience_export.destination_export(user, scheme, segment, destination, read)
         else:
             channels = db.cached(audience.consentable_channels)
             if not channels:
@@ -773,7 +661,9 @@ with bids_tab:
         )
     else:
         tables.show_table(
-            activations.assign(destination=activations["destination"].map(DESTINATION_LABELS)),
+            activations.assign(
+                destination=activations["destination"].map(audience_export.DESTINATION_LABELS)
+            ),
             hide_index=True,
             width="stretch",
             key="activations_table",
