@@ -101,6 +101,8 @@ def test_login_applies_the_role_and_logout_signs_out(login_app, browser):
         provider.user = {"email": "stranger@example.com", "groups": ["sales"]}
         page.get_by_role("button", name="Sign in").click()
         page.get_by_role("heading", name="Not authorised").wait_for(timeout=60_000)
+        # the page streams its elements: the message may follow the heading a moment later
+        page.get_by_text("has no role").first.wait_for(timeout=60_000)
         body = page.locator("[data-testid='stMain']").inner_text()
         assert "stranger\u2060@example.com has no role" in body
         assert page.locator(NAV).count() == 0
