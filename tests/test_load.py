@@ -278,6 +278,7 @@ async def _scenario(base: str, run: Run) -> None:
             finished = data_page.get_by_text(re.compile(r"Build (\d+) finished")).first
             build_no = int(re.search(r"Build (\d+)", await finished.inner_text()).group(1))
             await data_page.get_by_role("button", name="Rebuild", exact=True).click()
+            await data_page.get_by_role("button", name="Rebuild now").click()  # the confirm step
             await data_page.locator("[data-testid='stProgress']").first.wait_for(
                 state="visible", timeout=NO_LIMIT
             )

@@ -81,7 +81,8 @@ def test_shopify_exports_to_kpi_tiles_in_the_browser(new_user_app, browser):
         )
         page.wait_for_selector(IDLE, timeout=NO_LIMIT)
         _no_exception(page, errors)
-        page.get_by_role("button", name="Rebuild").click()
+        page.get_by_role("button", name="Rebuild", exact=True).click()
+        page.get_by_role("button", name="Rebuild now").click()  # the confirm step
         page.get_by_text(re.compile(r"^Build \d+ finished")).wait_for(timeout=NO_LIMIT)
         page.wait_for_selector(IDLE, timeout=NO_LIMIT)
         _no_exception(page, errors)

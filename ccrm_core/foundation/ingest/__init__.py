@@ -37,7 +37,9 @@ What happens to a file (each file is one unit; `ingest_files` handles several)
 3. Upsert policy (last file wins): every raw table has a natural key (`store.TABLES[t].key`). A
    row whose key is already stored replaces the stored row; keys not yet stored are added; stored
    keys the file does not mention are kept. Re-ingesting the same file is therefore idempotent:
-   same row count, same values. Keys compare NULL as equal to NULL (spend's campaign_id). A
+   same row count, same values. `replacements` counts, before a load and writing nothing, how
+   many stored rows each file would replace and how many it would add (the app asks to confirm
+   a load that replaces rows). Keys compare NULL as equal to NULL (spend's campaign_id). A
    rejected row does not touch the stored row with its key.
 4. The delete of replaced keys, the insert and the `ingest_log` entry run in ONE transaction on a
    cursor of the caller's connection: readers on other cursors see the table before or after,
@@ -121,10 +123,11 @@ from ccrm_core.foundation.ingest.report import (
     Outcome,
     Progress,
     Reject,
+    Replacement,
     masked_value,
     shown_value,
 )
-from ccrm_core.foundation.ingest.run import ingest_file, ingest_files
+from ccrm_core.foundation.ingest.run import ingest_file, ingest_files, replacements
 from ccrm_core.foundation.ingest.transform import FileSample, read_sample
 
 __all__ = [
@@ -157,6 +160,7 @@ __all__ = [
     "Outcome",
     "Progress",
     "Reject",
+    "Replacement",
     "SizeLimit",
     "check_regular_file",
     "check_upload_size",
@@ -170,6 +174,7 @@ __all__ = [
     "max_upload_mb",
     "rejected_rows",
     "rejected_value_count",
+    "replacements",
     "shown_value",
     "upload_file_name",
     "upload_limit",

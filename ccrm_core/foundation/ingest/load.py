@@ -36,12 +36,7 @@ def _load(
     transaction on this cursor (rolled back if `unchanged` finds the file was rewritten)."""
     target = store.quote_ident(spec.name)
     cols = ", ".join(store.quote_ident(c) for c in spec.column_names)
-    match = " AND ".join(
-        f"s.{store.quote_ident(k)} = t.{store.quote_ident(k)}"
-        if spec.column(k).required
-        else f"s.{store.quote_ident(k)} IS NOT DISTINCT FROM t.{store.quote_ident(k)}"
-        for k in spec.key
-    )
+    match = _same_key(spec)
     with store.transaction(cur):
         stored = cur.execute(f"SELECT EXISTS (SELECT 1 FROM {target})").fetchone()[0]  # noqa: S608
         replaced = 0
@@ -67,6 +62,36 @@ def _load(
         report.ingest_id = _log(cur, report, rejects, started, "loaded")
         if on_outcome is not None:
             on_outcome(cur, report)
+
+
+def _same_key(spec: store.Table) -> str:
+    """SQL: file row `s` and stored row `t` have the same natural key (NULL equals NULL in an
+    optional key column, as spend's campaign_id)."""
+    return " AND ".join(
+        f"s.{store.quote_ident(k)} = t.{store.quote_ident(k)}"
+        if spec.column(k).required
+        else f"s.{store.quote_ident(k)} IS NOT DISTINCT FROM t.{store.quote_ident(k)}"
+        for k in spec.key
+    )
+
+
+def _count_upsert(
+    cur: duckdb.DuckDBPyConnection, clean: str, params: dict, spec: store.Table
+) -> tuple[int, int]:
+    """(stored rows the load of `clean` would replace, rows of `clean` it would add with a key
+    not yet stored), counted the way `_load` matches keys; writes nothing."""
+    target = store.quote_ident(spec.name)
+    total = cur.execute(f"SELECT count(*) FROM {clean} s", params).fetchone()[0]  # noqa: S608
+    if not cur.execute(f"SELECT EXISTS (SELECT 1 FROM {target})").fetchone()[0]:  # noqa: S608
+        return 0, total
+    match = _same_key(spec)
+    replaced, matched = cur.execute(
+        f"SELECT (SELECT count(*) FROM {target} t WHERE EXISTS "  # noqa: S608
+        f"(SELECT 1 FROM {clean} s WHERE {match})), "
+        f"(SELECT count(*) FROM {clean} s WHERE EXISTS (SELECT 1 FROM {target} t WHERE {match}))",
+        params,
+    ).fetchone()
+    return replaced, total - matched
 
 
 def _log(

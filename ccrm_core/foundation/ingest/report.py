@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from ccrm_core.foundation import privacy
+from ccrm_core.foundation import inputs, privacy
 
 PII_COLUMNS = frozenset(privacy.PII_COLUMNS)  # values masked in messages and reports
 REJECTS_RECORDED = 100_000  # rejected values written to ingest_rejects per file, at most
@@ -85,6 +85,29 @@ class IngestReport:
         return Reject(
             reject.line, reject.column, reject.value, f"{reject.reason} (in your file: {origin})"
         )
+
+
+@dataclass
+class Replacement:
+    """What loading one file would do to its table, counted before it loads: `replaced` stored
+    rows have a key the file brings again (the file's version replaces them), `added` rows bring
+    a key not yet stored (None: not counted, the table holds no rows so every row is new).
+    `refused`: the load would refuse the file (why), nothing would change."""
+
+    file: str
+    table: str | None
+    replaced: int = 0
+    added: int | None = 0
+    refused: str = ""
+
+    def sentence(self) -> str:
+        """'orders_2025.csv replaces 2 existing rows of orders (and adds 1 new).' (plain text)"""
+        what = inputs.INPUT_LABELS.get(
+            self.table or "", (self.table or "its table").replace("_", " ")
+        )
+        rows = "row" if self.replaced == 1 else "rows"
+        added = f" (and adds {self.added:,} new)" if self.added is not None else ""
+        return f"{self.file} replaces {self.replaced:,} existing {rows} of {what}{added}."
 
 
 # what a caller writes in the transaction that commits a file's outcome (the audit row)

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import duckdb
 
-from ccrm_core.foundation import store, validation
+from ccrm_core.foundation import inputs, store, validation
 from ccrm_core.foundation.ingest.checks import _sniff
 from ccrm_core.foundation.ingest.csv_source import _stage_csv
-from ccrm_core.foundation.ingest.load import _load, _record_refusal
+from ccrm_core.foundation.ingest.load import _count_upsert, _load, _record_refusal
 from ccrm_core.foundation.ingest.mapping import SKIP_SUMMARY, ColumnMapping
 from ccrm_core.foundation.ingest.names import (
     FILE_NAME_MAX,
@@ -36,6 +36,7 @@ from ccrm_core.foundation.ingest.report import (
     Outcome,
     Progress,
     Reject,
+    Replacement,
     masked_value,
 )
 from ccrm_core.foundation.ingest.rules import _validate
@@ -109,6 +110,69 @@ def ingest_files(
     return reports
 
 
+def replacements(
+    con: duckdb.DuckDBPyConnection,
+    paths: Sequence[str | Path],
+    table: str | None = None,
+    max_reject_rate: float = 0.01,
+    source_names: Sequence[str] | None = None,
+    size_limit: SizeLimit | None = None,
+    mappings: Sequence[ColumnMapping | None] | None = None,
+) -> list[Replacement]:
+    """What `ingest_files` with the same arguments would do to the stored rows, one Replacement
+    per file, without writing anything: each file goes through the same mapping, checks and row
+    rules, then its keys are matched against the stored rows as the load matches them (each
+    file against what is stored now, not against the files before it). A file the load would
+    refuse has `refused` set and counts nothing; a file for a table holding no rows is not read
+    (replaced 0, added None). Raises IngestError as `ingest_files` does."""
+    limit = ingest_limit() if size_limit is None else size_limit
+    if table is not None and table not in store.TABLES:
+        raise IngestError(f"unknown table {table!r}; choose from: {', '.join(store.TABLES)}")
+    if source_names is not None and len(source_names) != len(paths):
+        raise IngestError(
+            f"source_names has {len(source_names)} names for {len(paths)} files; pass one each"
+        )
+    if mappings is not None and len(mappings) != len(paths):
+        raise IngestError(f"mappings has {len(mappings)} for {len(paths)} files; pass one each")
+    out = []
+    loaded = inputs.loaded_inputs(con)
+    with _LOCK:
+        for index, path in enumerate(paths):
+            name = source_names[index] if source_names is not None else str(path)
+            mapping = mappings[index] if mappings is not None else None
+            try:
+                target = mapping.table if mapping is not None else table or infer_table(name)
+            except IngestError:
+                target = None  # the dry run below refuses the file, as the load would
+            if target in store.TABLES and target not in loaded:
+                # nothing stored, nothing replaced: the file is not read twice to say so
+                out.append(Replacement(validation.label(name, FILE_NAME_MAX), target, 0, None))
+                continue
+            report = _ingest_one(
+                con,
+                Path(path),
+                table,
+                max_reject_rate,
+                lambda fraction, message: None,
+                source_names[index] if source_names is not None else None,
+                None,
+                limit,
+                mapping,
+                dry_run=True,
+            )
+            refused = "" if report.status == "checked" else report.message
+            out.append(
+                Replacement(
+                    report.file,
+                    report.table,
+                    0 if refused else report.rows_replaced,
+                    0 if refused else report.rows_loaded,
+                    refused,
+                )
+            )
+    return out
+
+
 def ingest_file(
     con: duckdb.DuckDBPyConnection,
     path: str | Path,
@@ -132,7 +196,11 @@ def _ingest_one(
     on_outcome: Outcome | None,
     limit: SizeLimit,
     mapping: ColumnMapping | None = None,
+    dry_run: bool = False,
 ) -> IngestReport:
+    """Check, read, validate and load one file; `dry_run` stops before the load and counts
+    instead (status 'checked', rows_replaced and rows_loaded as the load would give them) and
+    records nothing, not even a refusal."""
     name = str(path) if source_name is None else source_name
     shown = validation.label(name, FILE_NAME_MAX)  # one printable line in messages and the log
     started = datetime.now()
@@ -160,6 +228,10 @@ def _ingest_one(
             source = _parquet_source(cur, path, shown, spec, report)
         step(0.5, f"checking rows of {shown}")
         clean, params = _validate(cur, source, shown, spec, report, rejects, max_reject_rate)
+        if dry_run:
+            report.rows_replaced, report.rows_loaded = _count_upsert(cur, clean, params, spec)
+            report.status = "checked"
+            return report
         step(0.7, f"writing {shown} into {spec.name}")
         report.status = "loaded"  # as on_outcome sees it; a failure below makes it 'refused'
         _load(
@@ -182,6 +254,8 @@ def _ingest_one(
         Reject(r.line, r.column, masked_value(r.column, r.value), r.reason)
         for r in rejects[:REJECTS_IN_REPORT]
     ]
+    if dry_run:
+        return report
     if report.status == "refused":
         report.rows_loaded = 0
         report.rows_replaced = 0
