@@ -16,6 +16,7 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
+from ccrm_core.foundation import formatting
 from ccrm_core.foundation.rendering import markdown_text
 from ccrm_core.foundation.validation import quoted
 from ccrm_core.radar import kpis
@@ -137,7 +138,10 @@ def _show_drivers(d: kpis.KpiDrivers | None, split_label: str) -> None:
 
 user = auth.require_page(__file__)  # role check (ccrm_core.foundation.access)
 st.markdown("#### Command Center")
-options: kpis.FilterOptions = db.cached(kpis.filter_options)
+# saved segments run uncached: saving, editing or deleting one does not change the data version
+options: kpis.FilterOptions = kpis.with_saved_segments(
+    db.cached(kpis.filter_options), db.run(kpis.saved_segment_names)
+)
 if not options.ready:
     if options.missing:
         st.info(db.missing_output("KPI marts", list(options.missing), "orders"))
@@ -188,6 +192,12 @@ for key, value in defaults.items():
 
 segment_choices = ["all:all"] + [f"{s}:{v}" for s, v in options.segments]
 if st.session_state["cc_segment"] not in segment_choices:
+    gone_scheme, _, gone = st.session_state["cc_segment"].partition(":")
+    if gone_scheme == kpis.SAVED:  # deleted or renamed on the Segment Explorer since
+        st.info(
+            markdown_text(f"There is no saved segment {quoted(gone)} any more")
+            + ": showing all customers."
+        )
     st.session_state["cc_segment"] = "all:all"
 
 cols = st.columns([3.9, 2.5, 1.6, 1.6, 1.6])
@@ -204,8 +214,9 @@ with cols[1]:
         "Segment",
         segment_choices,
         key="cc_segment",
-        format_func=lambda s: "Everyone" if s == "all:all" else s.replace(":", ": ", 1),
-        help="Today's members of a segment, with their history.",
+        format_func=lambda s: kpis.segment_label(*s.split(":", 1)),
+        help="Today's members of a segment, with their history. Saved: the rule segments "
+        "saved on the Segment Explorer.",
     )
 with cols[2]:
     channel = st.selectbox(
@@ -238,6 +249,9 @@ if period == "custom":
     else:  # the date picker is half-way through a range: keep the last full one
         start, end = defaults["cc_dates"]
 scheme, _, segment_name = segment.partition(":")
+# a saved segment's rows are kept by ccrm_core (keyed by its rules), not by st.cache_data: its
+# definition can change without a new data version
+segment_call = db.run if scheme == kpis.SAVED else db.cached
 filters = kpis.KpiFilters(
     period=period,
     start=start if isinstance(start, date) else None,
@@ -277,7 +291,7 @@ st.caption(
 )
 
 # ---- tiles ------------------------------------------------------------------------------------
-tiles: list[kpis.KpiTile] = db.cached(kpis.kpi_tiles, filters)
+tiles: list[kpis.KpiTile] = segment_call(kpis.kpi_tiles, filters)
 # A wrapping row of fixed-width tiles: as many to a row as fit, two on a phone (columns
 # would stack one tile per row there).
 with st.container(horizontal=True, gap="small", key="cc_tiles"):
@@ -314,7 +328,9 @@ with st.expander(
         )
     with w3:
         split = st.selectbox("Split by", list(dimensions), key="cc_by", format_func=dimensions.get)
-    breakdown = db.cached(kpis.kpi_drivers, filters, why or "revenue", split, against or "previous")
+    breakdown = segment_call(
+        kpis.kpi_drivers, filters, why or "revenue", split, against or "previous"
+    )
     _show_drivers(breakdown, dimensions[split])
 
 if not alerts.empty:
@@ -396,7 +412,9 @@ with trends:
             )
             st.caption(markdown_text(_sentence(db.cached(kpis.forecast_fit).text())))
         forecast = db.cached(kpis.kpi_forecast, metric, trend_channel, grain)
-        label = kpis.METRICS[metric][0] + ("" if trend_channel == "all" else f" - {trend_channel}")
+        label = kpis.METRICS[metric][0] + (
+            "" if trend_channel == "all" else f" - {formatting.value_label(trend_channel)}"
+        )
         if focus is not None:
             f1, f2 = st.columns([5, 1.2])
             f1.info(
@@ -417,6 +435,7 @@ with trends:
                 show_days=182 if grain == "day" else None,
                 focus=(focus["start_date"], focus["end_date"]) if focus is not None else None,
                 focus_range=kpis.alert_window(focus) if focus is not None else None,
+                unit=kpis.METRICS[metric][1],
             ),
             width="stretch",
         )
@@ -465,7 +484,12 @@ with trends:
             )
 
 with funnel_tab:
-    funnel = db.cached(kpis.funnel_by_segment, days, kpis.funnel_scheme(filters, options))
+    funnel = segment_call(
+        kpis.funnel_by_segment,
+        days,
+        kpis.funnel_scheme(filters, options),
+        segment_name if scheme == kpis.SAVED else None,
+    )
     if funnel.empty:
         st.info(db.missing_output("funnel", ["radar_funnel"], "events and orders"))
     else:
@@ -500,7 +524,7 @@ with funnel_tab:
         )
 
 with cohorts_tab:
-    cohorts = db.cached(kpis.cohort_retention, scheme, segment_name)
+    cohorts = segment_call(kpis.cohort_retention, scheme, segment_name)
     if cohorts.empty:
         st.info(db.missing_output("cohorts", ["radar_funnel"], "orders"))
     else:
@@ -511,8 +535,8 @@ with cohorts_tab:
         )
 
 with journeys_tab:
-    summary = db.cached(kpis.first_purchase_summary, scheme, segment_name)
-    paths = db.cached(kpis.first_purchase_paths, scheme, segment_name)
+    summary = segment_call(kpis.first_purchase_summary, scheme, segment_name)
+    paths = segment_call(kpis.first_purchase_paths, scheme, segment_name)
     lookback = kpis.JOURNEY_LOOKBACK_DAYS
     if summary["customers"] == 0:
         st.info(
@@ -534,7 +558,7 @@ with journeys_tab:
             st.plotly_chart(kpis.figure_journey_sankey(paths), width="stretch")
             a, b = st.columns(2)
             with a:
-                lengths = db.cached(kpis.path_length_distribution, scheme, segment_name)
+                lengths = segment_call(kpis.path_length_distribution, scheme, segment_name)
                 st.plotly_chart(
                     kpis.figure_distribution(
                         lengths, "path_length", "customers", "Path length", "channel steps"
@@ -542,7 +566,7 @@ with journeys_tab:
                     width="stretch",
                 )
             with b:
-                ttc = db.cached(kpis.time_to_convert_distribution, scheme, segment_name)
+                ttc = segment_call(kpis.time_to_convert_distribution, scheme, segment_name)
                 st.plotly_chart(
                     kpis.figure_distribution(
                         ttc,

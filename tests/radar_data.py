@@ -130,3 +130,28 @@ def build_company(path: Path, with_segments: bool = True) -> Path:
     finally:
         con.close()
     return path
+
+
+# Saved rule segments over the stand-in mart_customer (clv: A 300, B 100, C 200, D 10):
+# "Mid value: B & C / ü" is B and C; "High CLV" is A and C (today's 'Champions').
+MID_VALUE = 'Mid value: B & C / "ü"'
+SAVED_SEGMENTS = {
+    MID_VALUE: [{"column": "clv", "operator": "between", "value": [50, 250]}],
+    "High CLV": [{"column": "clv", "operator": ">=", "value": 150}],
+}
+
+
+def write_saved_segments(con: duckdb.DuckDBPyConnection, segments: dict | None = None) -> None:
+    """Saved rule segments written as the Segment Explorer stores them (save_segment itself
+    counts revenue and prob_alive, which the stand-in mart_customer does not have)."""
+    import json
+
+    from ccrm_core.radar.segments.rules import SAVED_SEGMENTS_DDL
+
+    con.execute(SAVED_SEGMENTS_DDL)
+    for name, rules in (segments or SAVED_SEGMENTS).items():
+        con.execute("DELETE FROM saved_segments WHERE name = ?", [name])
+        con.execute(
+            "INSERT INTO saved_segments VALUES (?, ?, NULL, now(), now())",
+            [name, json.dumps({"match": "all", "rules": rules})],
+        )

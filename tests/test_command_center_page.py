@@ -79,6 +79,39 @@ def test_query_params_restore_the_filters(company_db, monkeypatch):
     assert not [w for w in at.warning if "Link" in w.value]
 
 
+@pytest.fixture()
+def saved_db(company_db, tmp_path) -> Path:
+    """A copy of the company with radar_data's saved segments."""
+    copy = tmp_path / "saved.duckdb"
+    copy.write_bytes(company_db.read_bytes())
+    con = store.connect_writer(copy)
+    try:
+        radar_data.write_saved_segments(con)
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return copy
+
+
+def test_a_saved_segment_filters_the_tiles_and_lives_in_the_url(saved_db, monkeypatch):
+    mid = f"saved:{radar_data.MID_VALUE}"  # B and C; a name with ':', '&', '/', quotes, ü
+    at = _open(saved_db, monkeypatch)
+    box = at.selectbox(key="cc_segment")
+    assert f"Saved: {radar_data.MID_VALUE}" in box.options
+    assert "RFM segment: Champions" in box.options  # scheme names in words, not column names
+    box.set_value(mid).run()
+    assert not at.exception
+    assert metric_value(at, "Revenue") == "160.00"  # B 80 + 20, C 60
+    assert at.query_params["segment"] in ([mid], mid)
+    # the link reopens the view; a link to a deleted saved segment shows everyone and says so
+    again = _open(saved_db, monkeypatch, {"segment": mid})
+    assert again.selectbox(key="cc_segment").value == mid
+    assert metric_value(again, "Revenue") == "160.00"
+    gone = _open(saved_db, monkeypatch, {"segment": "saved:Deleted since"})
+    assert any("no saved segment" in w.value for w in gone.warning)
+    assert metric_value(gone, "Revenue") == "190.00"
+
+
 def test_a_bad_link_warns_and_shows_the_default_view(company_db, monkeypatch):
     at = _open(company_db, monkeypatch, {"channel": "fax"})
     assert any("fax" in w.value for w in at.warning)
@@ -235,7 +268,7 @@ def test_the_breakdown_panel_matches_the_orders(company_db, tmp_path, monkeypatc
     at = _open(company_db, monkeypatch, {"vs": "year_ago", "by": "rfm_segment"})
     assert at.segmented_control(key="cc_vs").value == "year_ago"
     assert at.selectbox(key="cc_by").value == "rfm_segment"
-    table = _drivers_table(at).set_index("Segment: rfm segment")
+    table = _drivers_table(at).set_index("Segment: RFM segment")
     for segment in set(now) | set(before):
         row = table.loc[segment]
         assert row["now"] == now.get(segment, 0), segment

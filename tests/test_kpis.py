@@ -7,6 +7,7 @@ worked out by hand from radar_data's rows.
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 
 import duckdb
@@ -22,9 +23,24 @@ from ccrm_core.radar.kpis import KpiFilters
 
 
 @pytest.fixture(scope="module")
-def company(tmp_path_factory):
-    path = radar_data.build_company(tmp_path_factory.mktemp("radar") / "radar.duckdb")
-    con = store.connect_reader(path)
+def company_path(tmp_path_factory):
+    return radar_data.build_company(tmp_path_factory.mktemp("radar") / "radar.duckdb")
+
+
+@pytest.fixture(scope="module")
+def company(company_path):
+    con = store.connect_reader(company_path)
+    yield con
+    con.close()
+
+
+@pytest.fixture()
+def saved_company(company_path, tmp_path):
+    """A writable copy of the company with radar_data's saved segments."""
+    copy = tmp_path / "saved.duckdb"
+    shutil.copy(company_path, copy)
+    con = store.connect_writer(copy)
+    radar_data.write_saved_segments(con)
     yield con
     con.close()
 
@@ -311,6 +327,107 @@ def test_unknown_query_params_fall_back_with_a_warning(company):
     )
     assert f == KpiFilters()
     assert len(warnings) == 4 and any("fax" in w for w in warnings)
+
+
+# --- saved rule segments -----------------------------------------------------------------------
+
+
+def test_a_saved_segment_s_tiles_are_its_members_numbers(saved_company):
+    """The members' orders counted with pandas from radar_data's rows, not from any mart."""
+    orders = pd.DataFrame(
+        radar_data.ORDERS, columns=["order_id", "ts", "system", "customer", "revenue", "channel"]
+    )
+    orders["day"] = pd.to_datetime(orders["ts"]).dt.date
+    clv = pd.DataFrame(radar_data.MART_CUSTOMER, columns=["customer", "rfm", "clv"])
+    members = set(clv.loc[clv["clv"].between(50, 250), "customer"])  # the rule: B and C
+    mine = orders[orders["customer"].isin(members)]
+
+    def revenue(first, last):
+        return mine.loc[mine["day"].between(first, last), "revenue"].sum()
+
+    t = tiles(saved_company, scheme=kpis.SAVED, segment=radar_data.MID_VALUE)
+    now, before = (date(2024, 12, 2), date(2024, 12, 31)), (date(2024, 11, 2), date(2024, 12, 1))
+    assert (t["revenue"].value, t["revenue"].previous) == (revenue(*now), revenue(*before))
+    assert t["revenue"].value == 160  # B 80 + 20, C 60
+    assert t["orders"].value == mine["day"].between(*now).sum() == 3
+    active = mine.loc[mine["day"].between(date(2024, 1, 1), now[1]), "customer"].nunique()
+    assert t["active_customers"].value == active == 2
+    assert t["avg_clv"].value == pytest.approx(clv.loc[clv["customer"].isin(members), "clv"].mean())
+    # channel web: B's two orders
+    web = tiles(saved_company, scheme=kpis.SAVED, segment=radar_data.MID_VALUE, channel="web")
+    assert web["revenue"].value == 100
+
+
+def test_a_saved_segment_with_a_built_in_segment_s_members_has_its_numbers(saved_company):
+    con = saved_company  # "High CLV" = A and C = today's Champions
+    views = [{}, {"period": "365"}, {"channel": "store", "active_window": 30}]
+    views.append({"period": "custom", "start": date(2024, 12, 20), "end": date(2024, 12, 31)})
+    for kw in views:
+        saved = kpis.kpi_tiles(con, KpiFilters(scheme=kpis.SAVED, segment="High CLV", **kw))
+        built = kpis.kpi_tiles(con, KpiFilters(scheme="rfm_segment", segment="Champions", **kw))
+        assert saved == built, kw
+        for dim in ("channel", "source_system"):
+            a = kpis.kpi_drivers(
+                con, KpiFilters(scheme=kpis.SAVED, segment="High CLV", **kw), "revenue", dim
+            )
+            b = kpis.kpi_drivers(
+                con, KpiFilters(scheme="rfm_segment", segment="Champions", **kw), "revenue", dim
+            )
+            assert a.groups.equals(b.groups) and a.now == b.now, (kw, dim)
+    for fn in (
+        kpis.cohort_retention,
+        kpis.first_purchase_paths,
+        kpis.path_length_distribution,
+        kpis.time_to_convert_distribution,
+    ):
+        saved = fn(con, kpis.SAVED, "High CLV")
+        pd.testing.assert_frame_equal(saved, fn(con, "rfm_segment", "Champions"))
+    assert kpis.first_purchase_summary(con, kpis.SAVED, "High CLV") == {
+        "customers": 2,
+        "tracked": 0,
+        "untracked": 2,
+    }
+    # the funnel: everyone and the saved segment with today's members. A: visit 12-31, ordered
+    # 12-20, 3 orders (loyal at 3 in this build); C: an sms send only
+    f = kpis.funnel_by_segment(con, 30, kpis.SAVED, "High CLV").set_index("segment")
+    assert list(f.index) == ["everyone", "High CLV"]
+    assert [f.loc["High CLV"][s] for s in kpis.FUNNEL_STAGES] == [2, 1, 1, 1, 1]
+    assert f.loc["High CLV"]["membership"] == "today"
+
+
+def test_saved_segments_are_filter_choices_that_survive_a_link(saved_company):
+    con = saved_company
+    names = kpis.saved_segment_names(con)
+    assert names == ("High CLV", radar_data.MID_VALUE)
+    o = kpis.with_saved_segments(kpis.filter_options(con), names)
+    assert o.segments[-2:] == ((kpis.SAVED, "High CLV"), (kpis.SAVED, radar_data.MID_VALUE))
+    assert kpis.segment_label(kpis.SAVED, radar_data.MID_VALUE) == f"Saved: {radar_data.MID_VALUE}"
+    assert kpis.segment_label("rfm_segment", "Lost") == "RFM segment: Lost"
+    f = KpiFilters(scheme=kpis.SAVED, segment=radar_data.MID_VALUE, channel="web")
+    params = kpis.filters_to_params(f)
+    assert params["segment"] == f"saved:{radar_data.MID_VALUE}"
+    assert kpis.filters_from_params(params, o) == (f, [])
+    back, warnings = kpis.filters_from_params({"segment": "saved:Deleted one"}, o)
+    assert back == KpiFilters() and "no saved segment" in warnings[0]
+    # saved segments may overlap: no split by them, and not the funnel's default scheme
+    assert kpis.SAVED not in kpis.driver_dimensions(KpiFilters(), o)
+    assert kpis.funnel_scheme(KpiFilters(), o) == "rfm_segment"
+    assert kpis.command_center(con, f).tiles[0].value is not None
+
+
+def test_a_redefined_or_broken_saved_segment(saved_company):
+    con = saved_company
+    high = {"scheme": kpis.SAVED, "segment": "High CLV"}
+    assert tiles(con, **high)["revenue"].value == 90  # A 30 + C 60
+    radar_data.write_saved_segments(
+        con,
+        {
+            "High CLV": [{"column": "clv", "operator": ">=", "value": 250}],  # A alone now
+            "Broken": [{"column": "dropped_column", "operator": "=", "value": "x"}],
+        },
+    )
+    assert tiles(con, **high)["revenue"].value == 30  # not the kept rows of the old rules
+    assert "Broken" not in kpis.saved_segment_names(con)
 
 
 # --- pages must cope with missing marts -------------------------------------------------------
@@ -772,3 +889,53 @@ def test_an_alert_link_names_one_alert_and_anything_else_names_none():
     # six weeks before and two after (daily); half a year and eight weeks (weekly)
     assert kpis.alert_window(alerts.iloc[0]) == (date(2024, 11, 15), date(2025, 1, 11))
     assert kpis.alert_window(alerts.iloc[1]) == (date(2024, 2, 5), date(2024, 10, 6))
+
+
+# --- chart hovers through the formatting layer ----------------------------------------------
+
+
+def test_command_center_chart_hovers_are_formatted(company, monkeypatch):
+    from dataclasses import replace
+
+    from hover_checks import hover_problems
+
+    monkeypatch.setenv("CCRM_CURRENCY", "EUR")
+    view = kpis.command_center(company)
+    paths = pd.DataFrame(
+        {"path": [["paid_search", "direct_mail"], ["email"]], "conversions": [3, 1]}
+    )
+    lengths = pd.DataFrame({"path_length": [1, 2], "customers": [1200, 3]})
+    drivers = replace(
+        view.drivers,
+        groups=view.drivers.groups.assign(
+            group=["call_center", "web", "store"][: len(view.drivers.groups)]
+        ),
+    )
+    no_comparison = replace(drivers, before=None)
+    forecast = view.forecast
+    checks = {
+        "funnel": (kpis.figure_funnel(view.funnel), set()),
+        "rates": (kpis.figure_funnel_rates(view.funnel), set()),
+        "cohorts": (kpis.figure_cohort_heatmap(view.cohorts), set()),
+        "sankey": (kpis.figure_journey_sankey(paths), set()),
+        "lengths": (
+            kpis.figure_distribution(lengths, "path_length", "customers", "Path length", "steps"),
+            set(),
+        ),
+        "revenue trend": (
+            kpis.figure_forecast(forecast, "Revenue", unit="currency"),
+            set(range(2, 10)),
+        ),
+        "orders trend": (kpis.figure_forecast(forecast, "Orders"), set()),
+        "bridge": (kpis.figure_revenue_bridge(drivers), {0}),
+        "contributions": (kpis.figure_driver_contributions(drivers, "Sales channel"), {0}),
+        "no comparison": (kpis.figure_driver_contributions(no_comparison, "Sales channel"), {0}),
+    }
+    for name, (fig, money) in checks.items():
+        assert fig.data, name
+        assert hover_problems(fig, money) == [], name
+    sankey = checks["sankey"][0].data[0]
+    assert {"Paid search", "Direct mail", "Purchase"} <= set(sankey.node.label)
+    trend = checks["revenue trend"][0]
+    assert "€%{y:,.2f}" in trend.data[3].hovertemplate  # actual revenue in the currency
+    assert all(len(d) == 10 for d in trend.data[3].customdata)  # '2024-12-31': no time

@@ -138,3 +138,46 @@ def test_recovery_on_generated_company(generated):
     curves = mmm.response_curves(result, per_order)
     assert list(curves.columns) == mmm.RESPONSE_CURVE_COLUMNS
     assert set(curves.loc[~curves["addressable"], "channel"]) == {"tv", "print"}
+
+
+def test_mmm_chart_hovers_are_formatted(monkeypatch):
+    """Hand-made marts: money in the currency, dates without a time, channels in words."""
+    from hover_checks import hover_problems
+
+    monkeypatch.setenv("CCRM_CURRENCY", "EUR")
+    days = pd.date_range("2024-01-01", periods=14, freq="D")
+    contributions = pd.DataFrame(
+        {
+            "date": np.repeat(days, 2),
+            "component": ["baseline", "paid_search"] * len(days),
+            "contribution": np.arange(2 * len(days), dtype=float) * 1234.5,
+        }
+    )
+    channels = pd.DataFrame(
+        {
+            "channel": ["paid_search", "direct_mail"],
+            "addressable": [True, True],
+            **{
+                f"{m}{end}": [1.5 + d, 0.8 + d]
+                for m in ("roi", "marginal_roi", "roi_uncalibrated")
+                for end, d in (("", 0.0), ("_low", -0.3), ("_high", 0.4))
+            },
+        }
+    )
+    fit = pd.DataFrame(
+        {"date": days, "actual": 1000.0, "fitted": 990.0, "residual": 10.0}, index=range(14)
+    )
+    checks = {
+        "contributions": (mmm.chart_contributions(contributions), {0, 1}),
+        "roi": (mmm.chart_roi(channels), set()),
+        "marginal roi": (mmm.chart_roi(channels, "marginal_roi"), set()),
+        "calibration": (mmm.chart_roi_calibration(channels), set()),
+        "fit": (mmm.chart_fit(fit), {0, 1, 2}),
+    }
+    for name, (fig, money) in checks.items():
+        assert fig.data, name
+        assert hover_problems(fig, money) == [], name
+    stack = checks["contributions"][0]
+    assert [t.name for t in stack.data] == ["Baseline", "Paid search"]
+    assert stack.data[0].customdata[0] == "2024-01-01"  # the Monday of the week to Sunday 7 Jan
+    assert list(checks["roi"][0].data[0].y) == ["Direct mail", "Paid search"]

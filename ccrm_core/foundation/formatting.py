@@ -267,6 +267,30 @@ def label(name: object) -> str:
     return LABELS.get(key) or LABELS.get(key.lower()) or readable_label(key)
 
 
+_CODE_LIKE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)+")
+
+
+def value_label(value: object) -> str:
+    """A code-like data value (lower case words joined by '_', such as the channel
+    'paid_search') in words for a chart or hover ('Paid search', 'Direct mail'); any other value
+    as it is ('email', 'Champions', names users typed), `MISSING` for a missing one."""
+    if is_missing(value):
+        return MISSING
+    text_value = str(value)
+    return readable_label(text_value) if _CODE_LIKE.fullmatch(text_value) else text_value
+
+
+def count_template(field: str, decimals: int = 0) -> str:
+    """A Plotly hover/text template for a count or amount with thousands separators:
+    count_template("x") -> '%{x:,.0f}'."""
+    return f"%{{{field}:,.{decimals}f}}"
+
+
+def percent_template(field: str, decimals: int = 1) -> str:
+    """A Plotly hover/text template for a share (0..1) as a percentage: '%{z:.1%}'."""
+    return f"%{{{field}:.{decimals}%}}"
+
+
 Kind = Literal["money", "percent", "count", "number", "date", "datetime", "text"]
 
 # Column names that hold money (currency units) or shares (0..1), as whole words of the name.

@@ -1,5 +1,7 @@
 """Readers of the mmm marts (None before the `mmm` stage or when it ran on no spend) and the
 page charts: contributions per period, ROI with intervals, actual vs fitted revenue per day.
+Hovers go through the formatting layer: money in the configured currency with thousands
+separators, dates without a time of day, channel names in words ('paid_search' -> 'Paid search').
 """
 
 from __future__ import annotations
@@ -8,8 +10,25 @@ import duckdb
 import pandas as pd
 import plotly.graph_objects as go
 
-from ccrm_core.foundation import provenance, store
+from ccrm_core.foundation import formatting, provenance, store
 from ccrm_core.foundation.rendering import plotly_text
+
+
+def _label(value: object) -> str:
+    """A channel or component name as a chart label: in words, escaped for Plotly."""
+    return plotly_text(formatting.value_label(value))
+
+
+def _days(dates) -> list[str]:
+    return [formatting.date_text(pd.Timestamp(d)) for d in dates]
+
+
+def _roi_hover(what: str) -> str:
+    """Hover of an ROI bar whose customdata holds the interval's low and high ends."""
+    return (
+        "%{y}: %{x:,.2f} revenue per unit spend<br>90% interval "
+        "%{customdata[0]:,.2f} to %{customdata[1]:,.2f}<extra>" + what + "</extra>"
+    )
 
 
 def _read(con: duckdb.DuckDBPyConnection, table: str, order: str = "") -> pd.DataFrame | None:
@@ -56,17 +75,18 @@ def chart_roi_calibration(channels: pd.DataFrame) -> go.Figure:
     ):
         fig.add_bar(
             x=part[col],
-            y=part["channel"].map(plotly_text),
+            y=part["channel"].map(_label),
             orientation="h",
             name=label,
             marker_color=colour,
+            customdata=part[[f"{col}_low", f"{col}_high"]].to_numpy(),
             error_x=dict(
                 type="data",
                 symmetric=False,
                 array=(part[f"{col}_high"] - part[col]).clip(lower=0),
                 arrayminus=(part[col] - part[f"{col}_low"]).clip(lower=0),
             ),
-            hovertemplate="%{y}: %{x:.2f} revenue per unit spend<extra>" + label + "</extra>",
+            hovertemplate=_roi_hover(label),
         )
     fig.update_layout(
         barmode="group",
@@ -108,16 +128,24 @@ def chart_contributions(contributions: pd.DataFrame, freq: str = "W") -> go.Figu
     )
     fig = go.Figure()
     order = ["baseline"] + [c for c in wide.columns if c != "baseline"]
+    period = "Week of " if freq == "W" else "Period "
+    periods = _days(wide.index - pd.Timedelta(days=6) if freq == "W" else wide.index)
     for comp in order:
         if comp not in wide:
             continue
+        name = _label(comp)
         fig.add_scatter(
             x=wide.index,
             y=wide[comp],
-            name=plotly_text(comp),
+            name=name[:1].upper() + name[1:],
             stackgroup="one",
             mode="lines",
             line=dict(width=0.5, color=CHANNEL_COLOURS.get(comp)),
+            customdata=periods,
+            hovertemplate=period
+            + "%{customdata}<br>%{fullData.name}: "
+            + formatting.money_template("y", 0)
+            + "<extra></extra>",
         )
     fig.update_layout(
         height=400,
@@ -134,7 +162,7 @@ def chart_roi(channels: pd.DataFrame, measure: str = "roi") -> go.Figure:
     fig = go.Figure(
         go.Bar(
             x=part[measure],
-            y=part["channel"].map(plotly_text),
+            y=part["channel"].map(_label),
             orientation="h",
             error_x=dict(
                 type="data",
@@ -143,7 +171,8 @@ def chart_roi(channels: pd.DataFrame, measure: str = "roi") -> go.Figure:
                 arrayminus=(part[measure] - part[f"{measure}_low"]).clip(lower=0),
             ),
             marker_color=["#1f77b4" if a else "#d62728" for a in part["addressable"]],
-            hovertemplate="%{y}: %{x:.2f} revenue per unit spend<extra></extra>",
+            customdata=part[[f"{measure}_low", f"{measure}_high"]].to_numpy(),
+            hovertemplate=_roi_hover("ROI" if measure == "roi" else "Marginal ROI"),
         )
     )
     fig.add_vline(x=1.0, line_dash="dot", line_color="#888")
@@ -162,11 +191,18 @@ def chart_fit(fit: pd.DataFrame) -> go.Figure:
     fig = make_subplots(
         rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.05
     )
+    days = _days(fit["date"])
+
+    def hover(what: str) -> str:
+        return "%{customdata}<br>" + what + " " + formatting.money_template("y") + "<extra></extra>"
+
     fig.add_scatter(
         x=fit["date"],
         y=fit["actual"],
         name="actual",
         mode="lines",
+        customdata=days,
+        hovertemplate=hover("Actual revenue"),
         line=dict(color="#888", width=1),
         row=1,
         col=1,
@@ -176,6 +212,8 @@ def chart_fit(fit: pd.DataFrame) -> go.Figure:
         y=fit["fitted"],
         name="fitted",
         mode="lines",
+        customdata=days,
+        hovertemplate=hover("Fitted revenue"),
         line=dict(color="#1f77b4", width=1.5),
         row=1,
         col=1,
@@ -185,6 +223,8 @@ def chart_fit(fit: pd.DataFrame) -> go.Figure:
         y=fit["residual"],
         name="residual",
         mode="lines",
+        customdata=days,
+        hovertemplate=hover("Residual (actual - fitted)"),
         line=dict(color="#d62728", width=1),
         row=2,
         col=1,

@@ -6,8 +6,8 @@ out-of-band points into alerts; `filters` which marts exist, the filter options 
 filters with their URL parameters; `tiles` the KPI tiles; `drivers` why a KPI changed (by sales
 channel, source system and segment, and revenue's orders and order-value effects); `queries`
 the page's other reads (funnel, cohorts, journeys to a first purchase, stored forecasts and
-alerts near a period); `figures` the charts; `page` the whole page's data for one view and its
-bench. Import from here: `from ccrm_core.radar import kpis`.
+alerts near a period); `saved` saved rule segments as command center segments; `figures` the
+charts; `page` the whole page's data for one view and its bench. Import from here: `from ccrm_core.radar import kpis`.
 """
 
 from ccrm_core.radar.kpis.alerts import (
@@ -50,6 +50,7 @@ from ccrm_core.radar.kpis.filters import (
     filters_from_params,
     filters_to_params,
     missing_stages,
+    segment_label,
 )
 from ccrm_core.radar.kpis.forecast import FORECAST_COLUMNS, ForecastSettings, fit_forecast
 from ccrm_core.radar.kpis.marts import (
@@ -99,6 +100,13 @@ from ccrm_core.radar.kpis.queries import (
     path_length_distribution,
     paths_source,
     time_to_convert_distribution,
+)
+from ccrm_core.radar.kpis.saved import (
+    SAVED,
+    saved_segment_names,
+    saved_slice,
+    segment_tables,
+    with_saved_segments,
 )
 from ccrm_core.radar.kpis.tiles import (
     KpiTile,
@@ -171,6 +179,12 @@ __all__ = [
     "figure_journey_sankey",
     "figure_revenue_bridge",
     "filter_options",
+    "segment_label",
+    "SAVED",
+    "saved_segment_names",
+    "saved_slice",
+    "segment_tables",
+    "with_saved_segments",
     "filters_from_params",
     "filters_to_params",
     "find_alert",

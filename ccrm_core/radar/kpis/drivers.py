@@ -36,7 +36,9 @@ import pandas as pd
 from ccrm_core.foundation import store
 from ccrm_core.radar.kpis.filters import _TILE_MARTS, FilterOptions, KpiFilters, missing_stages
 from ccrm_core.radar.kpis.marts import ALL
+from ccrm_core.radar.kpis.saved import SAVED, Tables, built_marts, segment_tables
 from ccrm_core.radar.kpis.tiles import kpi_history_days, year_earlier
+from ccrm_core.radar.segments import SCHEMES
 
 DRIVER_KPIS = {  # key: (label, unit)
     "revenue": ("Revenue", "currency"),
@@ -105,12 +107,13 @@ def comparison_period(
 
 def driver_dimensions(f: KpiFilters, options: FilterOptions) -> dict[str, str]:
     """What a change can be split by in view `f`: sales channel, source system and, for the
-    everyone view, each segment scheme of the data (key: label). A view of one segment has
-    no split by segment: the marts hold one scheme per row."""
+    everyone view, each built-in segment scheme of the data (key: label). A view of one
+    segment has no split by segment: the marts hold one scheme per row. Saved segments may
+    overlap, so they are no split."""
     dims = dict(DIMENSION_LABELS)
     if f.scheme == ALL:
-        for scheme in dict.fromkeys(s for s, _ in options.segments):
-            dims[scheme] = "Segment: " + scheme.replace("_", " ")
+        for scheme in dict.fromkeys(s for s, _ in options.segments if s != SAVED):
+            dims[scheme] = "Segment: " + SCHEMES.get(scheme, scheme.replace("_", " "))
     return dims
 
 
@@ -165,6 +168,7 @@ def _grouped(
     dimension: str,
     now: tuple[date, date],
     before: tuple[date, date],
+    table: Tables = built_marts,
 ) -> pd.DataFrame:
     """Per group of `dimension`: revenue, orders, new_customers in `now` and in `before`
     (columns <measure>_now, <measure>_before), from mart_kpi_daily."""
@@ -182,7 +186,7 @@ def _grouped(
         WITH d AS (
             SELECT {group} AS grp, date BETWEEN ? AND ? AS in_now,
                    date BETWEEN ? AND ? AS in_before, revenue, orders, new_customers
-            FROM mart_kpi_daily
+            FROM {table("mart_kpi_daily")}
             WHERE scheme = ? AND (segment = ? OR ? IS NULL) AND (channel = ? OR ? = 'all')
               AND (source_system = ? OR ? = 'all')
         )
@@ -215,7 +219,8 @@ def kpi_drivers(
         raise ValueError(f"a view of one segment has no split by {dimension!r}")
     start, end, p = f.bounds(data_start, data_end)
     cmp = comparison_period(f, data_start, data_end, against, kpi)
-    frame = _grouped(con, f, dimension, (start, end), (cmp.start, cmp.end))
+    with segment_tables(con, f.scheme, f.segment) as table:
+        frame = _grouped(con, f, dimension, (start, end), (cmp.start, cmp.end), table)
     if dimension not in DIMENSION_LABELS:  # customers in no segment of the scheme
         everyone = _grouped(con, f, "channel", (start, end), (cmp.start, cmp.end))
         rest = {"grp": NO_SEGMENT}

@@ -1,6 +1,8 @@
 """Figures of the command center (data in, go.Figure out): funnel, stage-to-stage rates,
 cohort retention heatmap, journeys Sankey, distributions, the KPI forecast with its band and
-the waterfalls of why a KPI changed.
+the waterfalls of why a KPI changed. Hovers go through the formatting layer: money in the
+configured currency, counts with thousands separators, shares as percentages, dates without a
+time of day and code-like names (a channel 'paid_search') in words.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
+from ccrm_core.foundation import formatting
 from ccrm_core.foundation.rendering import plotly_text
 from ccrm_core.radar.kpis.drivers import DRIVER_KPIS, KpiDrivers
 from ccrm_core.radar.kpis.queries import FUNNEL_STAGES
@@ -18,6 +21,20 @@ from ccrm_core.radar.kpis.tiles import format_value
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320, template="plotly_white")
 _ALERT_COLOUR = "#d62728"
 _BAND_COLOUR = "rgba(31, 119, 180, 0.15)"
+
+
+def _label(value: object) -> str:
+    """A data value as a chart label: code-like names in words, escaped for Plotly."""
+    return plotly_text(formatting.value_label(value))
+
+
+def _value_template(field: str, unit: str, decimals: int | None = None) -> str:
+    """Hover template of a KPI value of `unit` (see KpiTile.unit)."""
+    if unit == "currency":
+        return formatting.money_template(field, decimals)
+    if unit == "ratio":
+        return formatting.percent_template(field)
+    return formatting.count_template(field, 1 if unit == "score" else (decimals or 0))
 
 
 def figure_funnel(funnel: pd.DataFrame, segment: str | None = None) -> go.Figure:
@@ -129,7 +146,7 @@ def figure_journey_sankey(paths: pd.DataFrame) -> go.Figure:
         ids = [node(len(chain) - i, ch) for i, ch in enumerate(chain)] + [node(0, "Purchase")]
         for a, b in zip(ids, ids[1:], strict=False):
             links[(a, b)] = links.get((a, b), 0.0) + float(n)
-    labels = [plotly_text(k[1]) for k in nodes]
+    labels = [k[1] if k[1] in ("Purchase", "(no tracked touch)") else _label(k[1]) for k in nodes]
     xs = [0.01 + 0.98 * (steps - k[0]) / steps for k in nodes]
     ys = [0.0] * len(nodes)
     for pos in {k[0] for k in nodes}:
@@ -139,12 +156,23 @@ def figure_journey_sankey(paths: pd.DataFrame) -> go.Figure:
     fig.add_trace(
         go.Sankey(
             arrangement="snap",
-            node=dict(label=labels, x=xs, y=ys, pad=12, thickness=14),
+            node=dict(
+                label=labels,
+                x=xs,
+                y=ys,
+                pad=12,
+                thickness=14,
+                hovertemplate="%{label}: "
+                + formatting.count_template("value")
+                + " customers<extra></extra>",
+            ),
             link=dict(
                 source=[a for a, _ in links],
                 target=[b for _, b in links],
                 value=list(links.values()),
-                hovertemplate="%{source.label} → %{target.label}: %{value:,.0f}<extra></extra>",
+                hovertemplate="%{source.label} → %{target.label}: "
+                + formatting.count_template("value")
+                + " customers<extra></extra>",
             ),
         )
     )
@@ -160,7 +188,18 @@ def figure_distribution(
     fig = go.Figure()
     if frame is None or frame.empty:
         return fig.update_layout(title=plotly_text(f"{title}: no data"), **_LAYOUT)
-    fig.add_trace(go.Bar(x=frame[x], y=frame[y], marker_color="#1f77b4"))
+    fig.add_trace(
+        go.Bar(
+            x=frame[x],
+            y=frame[y],
+            marker_color="#1f77b4",
+            hovertemplate=plotly_text(f"{x_title}: ")
+            + "%{x}<br>"
+            + formatting.count_template("y")
+            + plotly_text(f" {y_title}")
+            + "<extra></extra>",
+        )
+    )
     fig.update_xaxes(title=plotly_text(x_title))
     fig.update_yaxes(title=plotly_text(y_title))
     return fig.update_layout(title=plotly_text(title), bargap=0.1, **_LAYOUT)
@@ -181,17 +220,24 @@ def figure_forecast(
     show_days: int | None = None,
     focus: tuple | None = None,
     focus_range: tuple | None = None,
+    unit: str = "count",
 ) -> go.Figure:
     """Actual series, forecast, alert band, alerts (red, one legend entry per reason that
     occurs in the series) and the forecast horizon. A point outside the band is an alert by
     itself; the other alerts lie inside it and their legend entry says why (see `fit_forecast`).
     `show_days` zooms the x axis on the last days of history (plus the horizon); `focus`
     (first, last day) shades one alert's days and `focus_range` (first, last day) zooms on it
-    instead. The whole series stays one double-click away."""
+    instead. The whole series stays one double-click away. `unit` (a KpiTile unit: 'currency',
+    'count') formats the hovers."""
     fig = go.Figure()
     if forecast is None or forecast.empty:
         return fig.update_layout(title=plotly_text(f"{title}: no data"), **_LAYOUT)
     f = forecast
+    days = [formatting.date_text(pd.Timestamp(d)) for d in f["date"]]
+
+    def value(field: str, decimals: int | None = None) -> str:
+        return _value_template(field, unit, decimals)
+
     fig.add_trace(
         go.Scatter(
             x=f["date"], y=f["upper"], line=dict(width=0), hoverinfo="skip", showlegend=False
@@ -214,12 +260,27 @@ def figure_forecast(
             y=f["expected"],
             line=dict(color="#1f77b4", dash="dot", width=1),
             name="forecast",
+            customdata=list(zip(days, f["lower"], f["upper"], strict=True)),
+            hovertemplate="%{customdata[0]}<br>Forecast "
+            + value("y", 1 if unit == "count" else None)
+            + "<br>Alert band "
+            + value("customdata[1]", 1 if unit == "count" else None)
+            + " to "
+            + value("customdata[2]", 1 if unit == "count" else None)
+            + "<extra></extra>",
         )
     )
     hist = f[~f["is_forecast"]]
+    hist_days = [formatting.date_text(pd.Timestamp(d)) for d in hist["date"]]
+    actual_hover = "%{customdata}<br>Actual " + value("y") + "<extra></extra>"
     fig.add_trace(
         go.Scatter(
-            x=hist["date"], y=hist["actual"], line=dict(color="#333333", width=1), name="actual"
+            x=hist["date"],
+            y=hist["actual"],
+            line=dict(color="#333333", width=1),
+            name="actual",
+            customdata=hist_days,
+            hovertemplate=actual_hover,
         )
     )
     alerts = hist[hist["is_alert"]]
@@ -239,6 +300,12 @@ def figure_forecast(
                 mode="markers",
                 marker=dict(color=_ALERT_COLOUR, size=8, symbol=symbol),
                 name=label,
+                customdata=[formatting.date_text(pd.Timestamp(d)) for d in points["date"]],
+                hovertemplate="%{customdata}<br>"
+                + plotly_text(label[:1].upper() + label[1:])
+                + "<br>Actual "
+                + value("y")
+                + "<extra></extra>",
             )
         )
     if f["is_forecast"].any():
@@ -288,7 +355,7 @@ def _waterfall(
             increasing=dict(marker=dict(color="#2ca02c")),
             decreasing=dict(marker=dict(color=_ALERT_COLOUR)),
             totals=dict(marker=dict(color="#1f77b4")),
-            hoverinfo="x+text",
+            hovertemplate="%{x}: %{text}<extra></extra>",
         )
     )
     fig.update_yaxes(rangemode="tozero")
@@ -325,16 +392,17 @@ def figure_driver_contributions(
     if drivers.before is None:
         fig = go.Figure(
             go.Bar(
-                x=[plotly_text(x) for x in g["group"]],
+                x=[_label(x) for x in g["group"]],
                 y=g["now"],
                 text=[format_value(v, unit) for v in g["now"]],
                 marker_color="#1f77b4",
+                hovertemplate="%{x}: %{text}<extra></extra>",
             )
         )
         fig.update_yaxes(rangemode="tozero")
         title = f"{label} by {group_label.lower()} (no comparison)"
         return fig.update_layout(title=plotly_text(title), **_LAYOUT)
-    steps = [(plotly_text(x), float(c)) for x, c in zip(g["group"], g["change"], strict=True)]
+    steps = [(_label(x), float(c)) for x, c in zip(g["group"], g["change"], strict=True)]
     if len(steps) > top:
         rest = sum(c for _, c in steps[top - 1 :])
         steps = [*steps[: top - 1], (f"{len(steps) - top + 1} others", rest)]

@@ -19,6 +19,7 @@ from ccrm_core.radar.kpis.marts import (
     SEGMENT_SCHEMES,
     STANDARD_PERIODS,
 )
+from ccrm_core.radar.segments import SAVED_SCHEME, SCHEMES
 
 STAGE_OF_MART = {
     "mart_kpi_meta": "customer_kpis",
@@ -70,7 +71,9 @@ class FilterOptions:
     data_end: date | None
     channels: tuple[str, ...] = ()
     source_systems: tuple[str, ...] = ()
-    segments: tuple[tuple[str, str], ...] = ()  # (scheme, segment), without ('all', 'all')
+    # (scheme, segment), without ('all', 'all'); saved segments ('saved', name) last, added by
+    # `saved.with_saved_segments` (they change without a build)
+    segments: tuple[tuple[str, str], ...] = ()
     missing: tuple[str, ...] = ()  # stages to run before the tiles can show
 
     @property
@@ -104,12 +107,22 @@ def filter_options(con: duckdb.DuckDBPyConnection) -> FilterOptions:
     )
 
 
+def segment_label(scheme: str, segment: str) -> str:
+    """A segment choice in words: 'Everyone', 'RFM segment: Champions', 'Saved: <name>'."""
+    if scheme == ALL:
+        return "Everyone"
+    if scheme == SAVED_SCHEME:
+        return f"Saved: {segment}"
+    return f"{SCHEMES.get(scheme, scheme.replace('_', ' '))}: {segment}"
+
+
 @dataclass(frozen=True)
 class KpiFilters:
     """The command center's view: a period and a slice of customers.
 
     `period` is '7', '30', '90', '365' (days up to the data end) or 'custom' (`start`..`end`,
-    inclusive). `scheme`/`segment` pick today's members of a segment ('all'/'all' = everyone);
+    inclusive). `scheme`/`segment` pick today's members of a segment ('all'/'all' = everyone;
+    'saved'/name = a saved rule segment);
     `channel` is a sales channel, `source_system` the system that took the order;
     `active_window` (days) defines an active customer.
     """
@@ -196,6 +209,11 @@ def filters_from_params(
         scheme, _, name = segment.partition(":")
         if (scheme, name) in options.segments:
             kw.update(scheme=scheme, segment=name)
+        elif scheme == SAVED_SCHEME:
+            warnings.append(
+                f"segment={quoted(segment)}: there is no saved segment {quoted(name)} (deleted or "
+                "renamed since the link was made); showing all customers"
+            )
         else:
             warnings.append(f"segment={quoted(segment)} is not in this data; showing all customers")
     for key, attr, choices in (

@@ -34,10 +34,14 @@ Marts (all dates are calendar days, money is in currency units):
   segment x source_system (by contactable_since), and `mart_kpi_base` the customers per scheme x
   segment x source_system.
 - `mart_funnel`, `mart_cohorts`, `mart_journeys`, `mart_journey_stats` (stage `radar_funnel`).
-  mart_funnel: one row per period_days x scheme x segment with the stage counts and
+  mart_funnel: one row per period_days x scheme x segment with the stage counts,
   `membership` ('period_start' for RFM segments as of the day before the period, 'today' for
-  the other schemes, 'everyone' for scheme 'all').
+  the other schemes, 'everyone' for scheme 'all') and the build's `loyal_min_orders`.
 - `mart_kpi_forecast`, `mart_kpi_alerts` (stage `kpi_alerts`, built in `alerts`).
+
+Saved rule segments are not built into these marts (they change without a build): `saved`
+computes a saved segment's rows of the segment marts on demand with the same SELECTs
+(`*_SELECT`, `over_segments`), scheme 'saved', segment = the segment's name.
 """
 
 from __future__ import annotations
@@ -154,8 +158,7 @@ LEFT JOIN c USING (customer_id)
 ORDER BY cu.customer_id
 """  # noqa: S608 our SQL; sums from store.exact_sum
 
-KPI_DAILY_SQL = f"""
-CREATE OR REPLACE TABLE mart_kpi_daily AS
+KPI_DAILY_SELECT = f"""
 WITH o AS (
     SELECT customer_id, CAST(ts AS DATE) AS date, coalesce(channel, 'unknown') AS channel,
            source_system, count(*) AS orders,
@@ -184,12 +187,12 @@ FROM facts f JOIN mart_kpi_segments s USING (customer_id)
 GROUP BY ALL
 ORDER BY s.scheme, s.segment, f.channel, f.source_system, f.date
 """  # noqa: S608 our SQL; sums from store.exact_sum
+KPI_DAILY_SQL = "CREATE OR REPLACE TABLE mart_kpi_daily AS" + KPI_DAILY_SELECT
 
 # Spells: an order day starts a spell when it is the first in its slice or comes W or more days
 # after the previous one; the spell lapses W days after an order day with no order in the next
 # W days. Slices are the four combinations of (channel or all) x (source system or all).
-KPI_ACTIVITY_SQL = """
-CREATE OR REPLACE TABLE mart_kpi_activity AS
+KPI_ACTIVITY_SELECT = """
 WITH od AS (
     SELECT DISTINCT customer_id, CAST(ts AS DATE) AS d, coalesce(channel, 'unknown') AS channel,
            source_system
@@ -227,6 +230,7 @@ FROM changes c JOIN mart_kpi_segments s USING (customer_id)
 GROUP BY ALL
 ORDER BY c.window_days, s.scheme, s.segment, c.channel, c.source_system, c.date
 """
+KPI_ACTIVITY_SQL = "CREATE OR REPLACE TABLE mart_kpi_activity AS" + KPI_ACTIVITY_SELECT
 
 # Distinct buyers of custom periods (the standard lengths come from the activity mart).
 ORDER_DAYS_SQL = """
@@ -237,8 +241,7 @@ FROM customer_orders
 ORDER BY date
 """
 
-KPI_REACH_SQL = """
-CREATE OR REPLACE TABLE mart_kpi_reach AS
+KPI_REACH_SELECT = """
 WITH src AS (
     SELECT DISTINCT customer_id, source_system FROM identity_map WHERE source_system IS NOT NULL
     UNION ALL
@@ -251,9 +254,10 @@ JOIN src USING (customer_id)
 JOIN mart_kpi_segments s USING (customer_id)
 WHERE k.contactable
 GROUP BY ALL
-ORDER BY s.scheme, s.segment, src.source_system, date;
+ORDER BY s.scheme, s.segment, src.source_system, date
+"""
 
-CREATE OR REPLACE TABLE mart_kpi_base AS
+KPI_BASE_SELECT = """
 WITH src AS (
     SELECT DISTINCT customer_id, source_system FROM identity_map WHERE source_system IS NOT NULL
     UNION ALL
@@ -265,8 +269,12 @@ FROM mart_customer_kpis k
 JOIN src USING (customer_id)
 JOIN mart_kpi_segments s USING (customer_id)
 GROUP BY ALL
-ORDER BY s.scheme, s.segment, src.source_system;
+ORDER BY s.scheme, s.segment, src.source_system
 """
+KPI_REACH_SQL = (
+    f"CREATE OR REPLACE TABLE mart_kpi_reach AS {KPI_REACH_SELECT};\n"
+    f"CREATE OR REPLACE TABLE mart_kpi_base AS {KPI_BASE_SELECT};\n"
+)
 
 
 def activity_windows(ctx: BuildContext | None = None) -> list[int]:
@@ -308,8 +316,7 @@ def customer_kpis_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> in
 # Segments (`_funnel_segments`, see `_funnel_membership`): RFM segments as of the day before
 # the period (today's RFM segment is decided by the very orders the funnel counts: a customer
 # who ordered last week cannot be Lost today), other schemes today's membership.
-FUNNEL_SQL = """
-CREATE OR REPLACE TABLE mart_funnel AS
+FUNNEL_SELECT = """
 WITH flags AS (
     SELECT m.period_days, m.scheme, m.segment, m.membership, k.orders,
            coalesce(k.last_event_date > CAST(? AS DATE) - m.period_days, false) AS reached,
@@ -324,11 +331,12 @@ SELECT period_days, scheme, segment, count(*)::BIGINT AS customers,
        count(*) FILTER (WHERE reached AND engaged AND ordered AND orders >= 2)::BIGINT AS repeat,
        count(*) FILTER (WHERE reached AND engaged AND ordered AND orders >= 2
                           AND orders >= ?)::BIGINT AS loyal,
-       min(membership) AS membership
+       min(membership) AS membership, CAST(? AS INTEGER) AS loyal_min_orders
 FROM flags
 GROUP BY period_days, scheme, segment
 ORDER BY period_days, scheme, segment
 """
+FUNNEL_SQL = "CREATE OR REPLACE TABLE mart_funnel AS" + FUNNEL_SELECT
 
 PERIOD_START_SCHEMES = ("rfm_segment",)  # schemes the funnel recomputes as of the period start
 
@@ -385,8 +393,7 @@ def _funnel_membership(con: duckdb.DuckDBPyConnection, as_of, periods) -> None:
 
 # Cohort = calendar month of a customer's first order; a customer counts as retained in month m
 # of their cohort when they ordered in that calendar month (month 0 is every member).
-COHORTS_SQL = """
-CREATE OR REPLACE TABLE mart_cohorts AS
+COHORTS_SELECT = """
 WITH m AS (
     SELECT DISTINCT customer_id, CAST(date_trunc('month', ts) AS DATE) AS month
     FROM customer_orders
@@ -409,6 +416,7 @@ SELECT scheme, segment, cohort_month, CAST(months_since AS INTEGER) AS months_si
 FROM g
 ORDER BY scheme, segment, cohort_month, months_since
 """
+COHORTS_SQL = "CREATE OR REPLACE TABLE mart_cohorts AS" + COHORTS_SELECT
 
 # A journey is the sequence of channels a customer touched (impression, send, open, click,
 # visit, call) in the `lookback` days before their first order, repeats of the same channel in a
@@ -443,23 +451,49 @@ SELECT f.customer_id, coalesce(p.path, CAST([] AS VARCHAR[])) AS path,
 FROM f LEFT JOIN p USING (customer_id)
 """
 
-JOURNEY_MARTS_SQL = f"""
-CREATE OR REPLACE TABLE mart_journeys AS
+JOURNEYS_BY_SEGMENT_SELECT = f"""
 SELECT s.scheme, s.segment, j.path, CAST(count(*) AS DOUBLE) AS conversions,
        CAST(0 AS DOUBLE) AS nulls, {store.exact_sum("j.value")} AS value
 FROM _journeys j JOIN mart_kpi_segments s USING (customer_id)
 GROUP BY ALL
-ORDER BY s.scheme, s.segment, conversions DESC;
+ORDER BY s.scheme, s.segment, conversions DESC
+"""  # noqa: S608 our SQL; sums from store.exact_sum
 
-CREATE OR REPLACE TABLE mart_journey_stats AS
+JOURNEY_STATS_SELECT = """
 SELECT s.scheme, s.segment, CAST(len(j.path) AS INTEGER) AS path_length,
        CAST(j.days_to_convert AS INTEGER) AS days_to_convert, count(*)::BIGINT AS customers
 FROM _journeys j JOIN mart_kpi_segments s USING (customer_id)
 GROUP BY ALL
-ORDER BY s.scheme, s.segment, path_length, days_to_convert;
+ORDER BY s.scheme, s.segment, path_length, days_to_convert
+"""
 
-DROP TABLE _journeys;
-"""  # noqa: S608 our SQL; sums from store.exact_sum
+JOURNEY_MARTS_SQL = (
+    f"CREATE OR REPLACE TABLE mart_journeys AS {JOURNEYS_BY_SEGMENT_SELECT};\n"
+    f"CREATE OR REPLACE TABLE mart_journey_stats AS {JOURNEY_STATS_SELECT};\n"
+    "DROP TABLE _journeys;\n"
+)
+
+
+def over_segments(select: str, table: str) -> str:
+    """One of the *_SELECT statements above with its segment membership read from `table` (a
+    table of ours with customer_id, scheme, segment) instead of mart_kpi_segments: the same
+    SQL for a segment that is not built into the marts (a saved rule segment, see `saved`)."""
+    token = "JOIN mart_kpi_segments s USING (customer_id)"
+    if token not in select:
+        raise ValueError("not a statement over mart_kpi_segments")
+    return select.replace(token, f"JOIN {table} s USING (customer_id)")
+
+
+def journeys_sql(customers: str | None = None) -> str:
+    """JOURNEYS_SQL, for the customers of table `customers` (ours, with a customer_id column)
+    only when given: journeys are per customer, so the subset's rows are the same."""
+    if customers is None:
+        return JOURNEYS_SQL
+    scope = "FROM mart_customer_kpis WHERE first_order_ts IS NOT NULL"
+    return JOURNEYS_SQL.replace(
+        scope,
+        f"{scope} AND customer_id IN (SELECT customer_id FROM {customers})",  # noqa: S608 our table name
+    )
 
 
 def radar_funnel_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
@@ -468,7 +502,7 @@ def radar_funnel_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int
     lookback = int(ctx.param("radar_funnel", "journey_lookback_days", JOURNEY_LOOKBACK_DAYS))
     as_of = ctx.as_of
     _funnel_membership(con, as_of, STANDARD_PERIODS)
-    con.execute(FUNNEL_SQL, [as_of, as_of, as_of, loyal])
+    con.execute(FUNNEL_SQL, [as_of, as_of, as_of, loyal, loyal])
     con.execute("DROP TABLE _funnel_segments")
     con.execute(COHORTS_SQL)
     con.execute(JOURNEYS_SQL, [lookback])

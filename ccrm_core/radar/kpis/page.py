@@ -27,6 +27,7 @@ from ccrm_core.radar.kpis.queries import (
     path_length_distribution,
     time_to_convert_distribution,
 )
+from ccrm_core.radar.kpis.saved import SAVED, saved_segment_names, with_saved_segments
 from ccrm_core.radar.kpis.tiles import KpiTile, kpi_tiles
 
 
@@ -57,14 +58,16 @@ def command_center(
 ) -> CommandCenterView:
     """The whole page's data for a view, the same calls the page makes (one per section)."""
     f = filters or KpiFilters()
-    opts = filter_options(con)
+    opts = with_saved_segments(filter_options(con), saved_segment_names(con))
     view = CommandCenterView(f, opts)
     if not opts.ready:
         return view
     first, last, p = f.bounds(opts.data_start, opts.data_end)
     trend_channel = f.channel if f.channel in monitored_channels(con) else ALL
     view.tiles = kpi_tiles(con, f)
-    view.funnel = funnel_by_segment(con, p, funnel_scheme(f, opts))
+    view.funnel = funnel_by_segment(
+        con, p, funnel_scheme(f, opts), f.segment if f.scheme == SAVED else None
+    )
     view.cohorts = cohort_retention(con, f.scheme, f.segment)
     view.paths = first_purchase_paths(con, f.scheme, f.segment)
     view.first_purchases = first_purchase_summary(con, f.scheme, f.segment)

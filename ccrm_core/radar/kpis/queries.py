@@ -15,6 +15,7 @@ import pandas as pd
 from ccrm_core.foundation import provenance
 from ccrm_core.radar.kpis.filters import FilterOptions, KpiFilters, existing_tables, missing_stages
 from ccrm_core.radar.kpis.marts import ALL, STANDARD_PERIODS
+from ccrm_core.radar.kpis.saved import SAVED, segment_tables
 
 FUNNEL_STAGES = ("reached", "engaged", "converted", "repeat", "loyal")
 
@@ -25,18 +26,19 @@ def funnel_period(period_days: int) -> int:
 
 
 def funnel_scheme(f: KpiFilters, options: FilterOptions) -> str:
-    """The scheme whose segments the funnel compares: the filter's, else the first available
-    (so "by segment" shows segments even when the view is everyone)."""
+    """The scheme whose segments the funnel compares: the filter's, else the first built-in
+    scheme available (so "by segment" shows segments even when the view is everyone)."""
     if f.scheme != ALL:
         return f.scheme
-    return next((scheme for scheme, _ in options.segments), ALL)
+    return next((scheme for scheme, _ in options.segments if scheme != SAVED), ALL)
 
 
 def funnel_by_segment(
-    con: duckdb.DuckDBPyConnection, period_days: int, scheme: str = ALL
+    con: duckdb.DuckDBPyConnection, period_days: int, scheme: str = ALL, segment: str | None = None
 ) -> pd.DataFrame:
     """Funnel counts for everyone and each segment of `scheme` over the last `period_days` days
-    (rounded up to a standard period) up to the data end.
+    (rounded up to a standard period) up to the data end. For scheme 'saved', everyone and the
+    saved segment `segment` (saved segments may overlap: one at a time).
 
     One row per segment: segment, customers, reached, engaged, converted, repeat, loyal,
     membership ('period_start': the customer's segment on the day before the period, so an
@@ -47,12 +49,13 @@ def funnel_by_segment(
     """
     if missing_stages(con, ("mart_funnel",)):
         return pd.DataFrame()
-    frame = con.execute(
-        "SELECT segment, customers, reached, engaged, converted, repeat, loyal, membership "
-        "FROM mart_funnel WHERE period_days = ? AND (scheme = ? OR scheme = 'all') "
-        "ORDER BY scheme = 'all' DESC, reached DESC, segment",
-        [funnel_period(period_days), scheme],
-    ).df()
+    with segment_tables(con, scheme, segment) as table:
+        frame = con.execute(
+            "SELECT segment, customers, reached, engaged, converted, repeat, loyal, membership "  # noqa: S608 our names
+            f"FROM {table('mart_funnel')} WHERE period_days = ? "
+            "AND (scheme = ? OR scheme = 'all') ORDER BY scheme = 'all' DESC, reached DESC, segment",
+            [funnel_period(period_days), scheme],
+        ).df()
     if frame.empty:
         return frame
     if scheme != ALL:
@@ -72,18 +75,20 @@ def cohort_retention(
     """
     if missing_stages(con, ("mart_cohorts",)):
         return pd.DataFrame()
-    frame = con.execute(
-        """
-        SELECT cohort_month, months_since, cohort_customers, active_customers,
-               active_customers / cohort_customers AS retention
-        FROM mart_cohorts
-        WHERE scheme = ? AND segment = ? AND cohort_month >= (
-            SELECT max(cohort_month) FROM mart_cohorts WHERE scheme = ? AND segment = ?
-        ) - to_months(CAST(? AS INTEGER) - 1)
-        ORDER BY cohort_month, months_since
-        """,
-        [scheme, segment, scheme, segment, months],
-    ).df()
+    with segment_tables(con, scheme, segment) as table:
+        cohorts = table("mart_cohorts")
+        frame = con.execute(
+            f"""
+            SELECT cohort_month, months_since, cohort_customers, active_customers,
+                   active_customers / cohort_customers AS retention
+            FROM {cohorts}
+            WHERE scheme = ? AND segment = ? AND cohort_month >= (
+                SELECT max(cohort_month) FROM {cohorts} WHERE scheme = ? AND segment = ?
+            ) - to_months(CAST(? AS INTEGER) - 1)
+            ORDER BY cohort_month, months_since
+            """,  # noqa: S608 our names
+            [scheme, segment, scheme, segment, months],
+        ).df()
     return frame
 
 
@@ -102,11 +107,13 @@ def first_purchase_summary(
     'untracked': those without one}. All zero before the radar_funnel stage ran."""
     if paths_source(con) is None:
         return {"customers": 0, "tracked": 0, "untracked": 0}
-    total, untracked = con.execute(
-        "SELECT coalesce(sum(conversions), 0), coalesce(sum(conversions) FILTER "
-        "(WHERE len(path) = 0), 0) FROM mart_journeys WHERE scheme = ? AND segment = ?",
-        [scheme, segment],
-    ).fetchone()
+    with segment_tables(con, scheme, segment) as table:
+        total, untracked = con.execute(
+            "SELECT coalesce(sum(conversions), 0), coalesce(sum(conversions) FILTER "  # noqa: S608 our names
+            f"(WHERE len(path) = 0), 0) FROM {table('mart_journeys')} "
+            "WHERE scheme = ? AND segment = ?",
+            [scheme, segment],
+        ).fetchone()
     total, untracked = int(total), int(untracked)
     return {"customers": total, "tracked": total - untracked, "untracked": untracked}
 
@@ -128,19 +135,20 @@ def first_purchase_paths(
     table = paths_source(con)
     if table is None:
         return pd.DataFrame(columns=["path", "conversions", "share", "source"])
-    frame = con.execute(
-        """
-        WITH p AS (
-            SELECT list_slice(path, -?, -1) AS path, conversions
-            FROM mart_journeys
-            WHERE scheme = ? AND segment = ? AND conversions > 0 AND len(path) > 0
-        )
-        SELECT path, sum(conversions) AS conversions,
-               sum(conversions) / sum(sum(conversions)) OVER () AS share
-        FROM p GROUP BY path ORDER BY conversions DESC, path LIMIT ?
-        """,
-        [max_steps, scheme, segment, top_n],
-    ).df()
+    with segment_tables(con, scheme, segment) as tables:
+        frame = con.execute(
+            f"""
+            WITH p AS (
+                SELECT list_slice(path, -?, -1) AS path, conversions
+                FROM {tables("mart_journeys")}
+                WHERE scheme = ? AND segment = ? AND conversions > 0 AND len(path) > 0
+            )
+            SELECT path, sum(conversions) AS conversions,
+                   sum(conversions) / sum(sum(conversions)) OVER () AS share
+            FROM p GROUP BY path ORDER BY conversions DESC, path LIMIT ?
+            """,  # noqa: S608 our names
+            [max_steps, scheme, segment, top_n],
+        ).df()
     frame["path"] = frame["path"].map(list)
     frame["source"] = table
     return frame
@@ -153,12 +161,13 @@ def path_length_distribution(
     row collapsed), those with a tracked touch only. Columns: path_length, customers."""
     if paths_source(con) is None:
         return pd.DataFrame(columns=["path_length", "customers"])
-    return con.execute(
-        "SELECT CAST(len(path) AS INTEGER) AS path_length, sum(conversions) AS customers "
-        "FROM mart_journeys WHERE scheme = ? AND segment = ? AND len(path) > 0 "
-        "GROUP BY 1 ORDER BY 1",
-        [scheme, segment],
-    ).df()
+    with segment_tables(con, scheme, segment) as table:
+        return con.execute(
+            "SELECT CAST(len(path) AS INTEGER) AS path_length, sum(conversions) AS customers "  # noqa: S608 our names
+            f"FROM {table('mart_journeys')} WHERE scheme = ? AND segment = ? AND len(path) > 0 "
+            "GROUP BY 1 ORDER BY 1",
+            [scheme, segment],
+        ).df()
 
 
 def time_to_convert_distribution(
@@ -168,11 +177,13 @@ def time_to_convert_distribution(
     first order. Columns: days_to_convert, customers (customers with no touch left out)."""
     if missing_stages(con, ("mart_journey_stats",)):
         return pd.DataFrame(columns=["days_to_convert", "customers"])
-    return con.execute(
-        "SELECT days_to_convert, sum(customers) AS customers FROM mart_journey_stats "
-        "WHERE scheme = ? AND segment = ? AND days_to_convert IS NOT NULL GROUP BY 1 ORDER BY 1",
-        [scheme, segment],
-    ).df()
+    with segment_tables(con, scheme, segment) as table:
+        return con.execute(
+            "SELECT days_to_convert, sum(customers) AS customers "  # noqa: S608 our names
+            f"FROM {table('mart_journey_stats')} WHERE scheme = ? AND segment = ? "
+            "AND days_to_convert IS NOT NULL GROUP BY 1 ORDER BY 1",
+            [scheme, segment],
+        ).df()
 
 
 def kpi_forecast(

@@ -26,6 +26,7 @@ import numpy as np
 from ccrm_core.foundation import formatting, store
 from ccrm_core.radar.kpis.filters import _TILE_MARTS, KpiFilters, missing_stages
 from ccrm_core.radar.kpis.marts import ALL, activity_windows
+from ccrm_core.radar.kpis.saved import Tables, built_marts, segment_tables
 
 
 def _format_value(value: float | None, unit: str, compact: bool = False) -> str:
@@ -177,12 +178,16 @@ class _Cum:
 
 
 def _daily_arrays(
-    con: duckdb.DuckDBPyConnection, f: KpiFilters, data_start: date, days: int
+    con: duckdb.DuckDBPyConnection,
+    f: KpiFilters,
+    data_start: date,
+    days: int,
+    table: Tables = built_marts,
 ) -> dict[str, np.ndarray]:
     where, params = _slice_where(f)
     rows = con.execute(
-        "SELECT date, sum(orders), sum(revenue), sum(new_customers) FROM mart_kpi_daily "  # noqa: S608 our where
-        f"WHERE {where} GROUP BY date",
+        "SELECT date, sum(orders), sum(revenue), sum(new_customers) "  # noqa: S608 our where
+        f"FROM {table('mart_kpi_daily')} WHERE {where} GROUP BY date",
         params,
     ).fetchall()
     out = {k: np.zeros(days) for k in ("orders", "revenue", "new_customers")}
@@ -196,12 +201,17 @@ def _daily_arrays(
 
 
 def _activity_arrays(
-    con: duckdb.DuckDBPyConnection, f: KpiFilters, windows: list[int], data_start: date, days: int
+    con: duckdb.DuckDBPyConnection,
+    f: KpiFilters,
+    windows: list[int],
+    data_start: date,
+    days: int,
+    table: Tables = built_marts,
 ) -> dict[int, dict[str, np.ndarray]]:
     """Per window: cumulative started, first_in_slice, lapsed, and the active count per day."""
     rows = con.execute(
-        "SELECT window_days, date, started, first_in_slice, lapsed FROM mart_kpi_activity "
-        "WHERE window_days IN (SELECT unnest(?::INTEGER[])) AND scheme = ? AND segment = ? "
+        "SELECT window_days, date, started, first_in_slice, lapsed "  # noqa: S608 our names
+        f"FROM {table('mart_kpi_activity')} WHERE window_days IN (SELECT unnest(?::INTEGER[])) AND scheme = ? AND segment = ? "
         "AND channel = ? AND source_system = ?",
         [windows, f.scheme, f.segment, f.channel, f.source_system],
     ).fetchall()
@@ -221,7 +231,13 @@ def _activity_arrays(
     return out
 
 
-def _buyers_direct(con: duckdb.DuckDBPyConnection, f: KpiFilters, start: date, end: date) -> int:
+def _buyers_direct(
+    con: duckdb.DuckDBPyConnection,
+    f: KpiFilters,
+    start: date,
+    end: date,
+    table: Tables = built_marts,
+) -> int:
     """Distinct customers with an order in [start, end] in the slice (custom periods only: the
     standard period lengths come from mart_kpi_activity). Reads mart_kpi_order_days, which is
     sorted by date, so only the period's row groups are scanned."""
@@ -235,14 +251,16 @@ def _buyers_direct(con: duckdb.DuckDBPyConnection, f: KpiFilters, start: date, e
     else:
         sql = (
             "SELECT count(DISTINCT d.customer_id) FROM mart_kpi_order_days d "  # noqa: S608 our SQL
-            f"WHERE {where} AND d.customer_id IN "
-            "(SELECT customer_id FROM mart_kpi_segments WHERE scheme = ? AND segment = ?)"
+            f"WHERE {where} AND d.customer_id IN (SELECT customer_id FROM "
+            f"{table('mart_kpi_segments')} WHERE scheme = ? AND segment = ?)"
         )
         params += [f.scheme, f.segment]
     return con.execute(sql, params).fetchone()[0]
 
 
-def _average_clv(con: duckdb.DuckDBPyConnection, f: KpiFilters) -> float | None:
+def _average_clv(
+    con: duckdb.DuckDBPyConnection, f: KpiFilters, table: Tables = built_marts
+) -> float | None:
     has_clv = con.execute(
         "SELECT count(*) FROM information_schema.columns "
         "WHERE table_name = 'mart_customer' AND table_schema = 'main' AND column_name = 'clv'"
@@ -253,8 +271,8 @@ def _average_clv(con: duckdb.DuckDBPyConnection, f: KpiFilters) -> float | None:
         row = con.execute("SELECT avg(clv) FROM mart_customer").fetchone()
     else:
         row = con.execute(
-            "SELECT avg(m.clv) FROM mart_customer m JOIN mart_kpi_segments s USING (customer_id) "
-            "WHERE s.scheme = ? AND s.segment = ?",
+            f"SELECT avg(m.clv) FROM mart_customer m JOIN {table('mart_kpi_segments')} s "  # noqa: S608 our names
+            "USING (customer_id) WHERE s.scheme = ? AND s.segment = ?",
             [f.scheme, f.segment],
         ).fetchone()
     return float(row[0]) if row[0] is not None else None
@@ -296,14 +314,15 @@ def kpi_tiles(con: duckdb.DuckDBPyConnection, f: KpiFilters) -> list[KpiTile]:
     calendar = _calendar(con)
     if calendar is None:
         return []
-    v = _view_series(con, f, *calendar)
-    return [
-        *_customer_tiles(v),
-        *_sales_tiles(v),
-        _clv_tile(con, f),
-        _reach_tile(con, f),
-        _hygiene_tile(con),
-    ]
+    with segment_tables(con, f.scheme, f.segment) as table:
+        v = _view_series(con, f, *calendar, table=table)
+        return [
+            *_customer_tiles(v),
+            *_sales_tiles(v),
+            _clv_tile(con, f, table),
+            _reach_tile(con, f, table),
+            _hygiene_tile(con),
+        ]
 
 
 @dataclass(frozen=True)
@@ -326,6 +345,7 @@ class _ViewSeries:
     act: dict[int, dict[str, np.ndarray]]  # per window: see _activity_arrays
     spark_sum: list[date]  # sparkline dates of period sums (each a whole period of data)
     spark_level: list[date]  # sparkline dates of levels (active customers, reach)
+    table: Tables = built_marts  # where the slice's marts are read from (see segment_tables)
 
     def history(self, key: str) -> int:
         """Days of data up to the day measured that KPI `key` reads (see the module docstring)."""
@@ -363,7 +383,7 @@ class _ViewSeries:
         if p in self.act:
             buyers = self.active(d, p)
         elif d in (self.end, self.prev_end, self.year_end):
-            buyers = _buyers_direct(self.con, self.f, d - timedelta(days=p - 1), d)
+            buyers = _buyers_direct(self.con, self.f, d - timedelta(days=p - 1), d, self.table)
         else:
             return None
         firsts = self.cal.window(self.act[self.w]["first"], d, p)
@@ -371,7 +391,11 @@ class _ViewSeries:
 
 
 def _view_series(
-    con: duckdb.DuckDBPyConnection, f: KpiFilters, data_start: date, data_end: date
+    con: duckdb.DuckDBPyConnection,
+    f: KpiFilters,
+    data_start: date,
+    data_end: date,
+    table: Tables = built_marts,
 ) -> _ViewSeries:
     """Read the cumulative daily series the tiles of view `f` need (data_start..data_end)."""
     start, end, p = f.bounds(data_start, data_end)
@@ -389,10 +413,11 @@ def _view_series(
         end=end,
         prev_end=start - timedelta(days=1),
         year_end=year_earlier(end),
-        daily=_daily_arrays(con, f, data_start, days),
-        act=_activity_arrays(con, f, windows, data_start, days),
+        daily=_daily_arrays(con, f, data_start, days, table),
+        act=_activity_arrays(con, f, windows, data_start, days, table),
         spark_sum=_spark_dates(end, p, full_window),
         spark_level=_spark_dates(end, p, data_start),
+        table=table,
     )
 
 
@@ -548,8 +573,10 @@ def _sales_tiles(v: _ViewSeries) -> list[KpiTile]:
     ]
 
 
-def _clv_tile(con: duckdb.DuckDBPyConnection, f: KpiFilters) -> KpiTile:
-    clv = _average_clv(con, f)
+def _clv_tile(
+    con: duckdb.DuckDBPyConnection, f: KpiFilters, table: Tables = built_marts
+) -> KpiTile:
+    clv = _average_clv(con, f, table)
     return KpiTile(
         "avg_clv",
         "Avg CLV",
@@ -576,13 +603,13 @@ def _hygiene_tile(con: duckdb.DuckDBPyConnection) -> KpiTile:
     )
 
 
-def _reach_tile(con, f: KpiFilters) -> KpiTile:
+def _reach_tile(con, f: KpiFilters, table: Tables = built_marts) -> KpiTile:
     """Contactable customers now. A snapshot: consents keep only each customer's latest status,
     so how many were contactable at an earlier date is unknown (counting the opt-ins given
     since then would be a different number from the one shown)."""
     row = con.execute(
-        "SELECT customers, contactable FROM mart_kpi_base WHERE scheme = ? AND segment = ? "
-        "AND source_system = ?",
+        f"SELECT customers, contactable FROM {table('mart_kpi_base')} "  # noqa: S608 our names
+        "WHERE scheme = ? AND segment = ? AND source_system = ?",
         [f.scheme, f.segment, f.source_system],
     ).fetchone()
     customers, now = (row[0], row[1]) if row else (0, 0)
