@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from ccrm_core.conductor import budget, mmm
+from ccrm_core.conductor import attribution, budget, mmm
 from ccrm_core.foundation import formatting, pipeline
 from ccrm_core.foundation.rendering import markdown_text
 from ccrm_core.foundation.validation import quoted
@@ -362,21 +362,26 @@ with st.container(border=True):
         label_visibility="collapsed",
     )
 
-    focus = db.cached(budget.segment_focus_options)
+    focus = db.cached(budget.segment_share_options)
     f1, f2, f3 = st.columns([1.1, 1.1, 3.0])
     use_focus = f1.toggle(
         "Segment focus",
         key="budget_use_focus",
         disabled=not focus["available"],
-        help="Count each addressable channel's revenue at the lifetime value of the segments it "
-        "converts (from segment-level attribution); tv and print keep their revenue.",
+        help="Plan for chosen segments: each channel counts only the focus segments' part of its "
+        "incremental revenue (from the reconciliation by segment on the Attribution page).",
     )
     curves = raw_curves
     focus_note = ""
     if not focus["available"]:
         f2.caption(f"Segment focus is unavailable: {focus['note']}.")
     elif use_focus:
-        scheme = f2.selectbox("Segment scheme", list(focus["schemes"]), key="budget_focus_scheme")
+        scheme = f2.selectbox(
+            "Segment scheme",
+            list(focus["schemes"]),
+            format_func=attribution.scheme_label,
+            key="budget_focus_scheme",
+        )
         segments = f3.multiselect(
             "Focus segments",
             focus["schemes"][scheme],
@@ -384,21 +389,16 @@ with st.container(border=True):
             key=f"budget_focus_segments_{scheme}",
         )
         if segments:
-            models = focus["models"]
-            preferred = next((m for m in budget.ATTRIBUTION_PREFERENCE if m in models), models[0])
-            model = f2.selectbox(
-                "Attribution model",
-                models,
-                index=models.index(preferred),
-                key="budget_focus_model",
-                help="Which attribution splits each segment's conversions between channels.",
-            )
-            weights = db.cached(budget.segment_value_weights, scheme, tuple(segments), model)
-            curves = budget.apply_value_weights(raw_curves, weights)
+            shares = db.cached(budget.segment_revenue_shares, scheme, tuple(segments))
+            curves = budget.apply_segment_shares(raw_curves, shares)
             focus_note = (
-                "Value-weighted: addressable channels count at "
+                "Segment focus scales each channel's response curve by the focus segments' share "
+                "of its incremental revenue (media mix model revenue split by "
+                f"{markdown_text(attribution.MODEL_LABELS.get(focus['model'], 'attributed'))} "
+                "attribution shares; TV and print by overall share): "
                 + ", ".join(
-                    f"{markdown_text(r.channel)} ×{r.weight:.2f}" for r in weights.itertuples()
+                    f"{markdown_text(attribution.channel_label(r.channel))} {r.share:.0%}"
+                    for r in shares.itertuples()
                 )
                 + "."
             )
@@ -422,7 +422,7 @@ if focus_note:
 proposed = _proposed()
 now = budget.predict(curves, current)
 new = budget.predict(curves, proposed)
-revenue_label = "Value-weighted revenue" if curves is not raw_curves else "Revenue"
+revenue_label = "Focus-segment revenue" if curves is not raw_curves else "Revenue"
 
 m = st.columns(5)
 m[0].metric(

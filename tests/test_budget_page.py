@@ -121,39 +121,53 @@ def test_scenarios_save_reject_and_compare(curves_db):
     assert "Plan A" in table.columns
 
 
-def test_segment_focus_weights_addressable_channels(curves_db):
+def test_segment_focus_scales_curves_by_the_segments_share(curves_db):
+    """Segment focus reads the reconciliation by media and segment: each channel's curve is
+    scaled by the focus segments' share of its incremental revenue (tv by overall share)."""
     import pandas as pd
 
+    from ccrm_core.conductor import attribution
+
+    attributed = pd.DataFrame(
+        {
+            "scheme": "value_tier",
+            "segment": ["high", "low", "high", "low"],
+            "channel": ["email", "email", "display", "display"],
+            "value": [800.0, 200.0, 100.0, 900.0],
+        }
+    )
+    reconciliation = pd.DataFrame(
+        {
+            "channel": ["email", "display", "tv"],
+            "addressable": [True, True, False],
+            "incremental_revenue": [500.0, 300.0, 400.0],
+            "incremental_revenue_low": [400.0, 200.0, 300.0],
+            "incremental_revenue_high": [600.0, 400.0, 500.0],
+            "calibration_factor": [0.5, 0.3, float("nan")],
+        }
+    )
     con = store.connect_writer(curves_db)
     try:
-        customers = pd.DataFrame(
-            {"customer_id": ["a", "b"], "value_tier": ["high", "low"], "clv": [400.0, 40.0]}
-        )
-        attribution = pd.DataFrame(
-            {
-                "scheme": "value_tier",
-                "segment": ["high", "low", "high", "low"],
-                "model": "markov_1",
-                "channel": ["email", "email", "display", "display"],
-                "conversions": [8.0, 2.0, 1.0, 9.0],
-                "value": 0.0,
-            }
-        )
-        pipeline.replace_table(con.cursor(), "mart_customer", customers)
-        pipeline.replace_table(con.cursor(), "mart_attribution", attribution)
+        split = attribution.segment_split(attributed, reconciliation).assign(model="markov_1")
+        pipeline.replace_table(con.cursor(), "mart_segment_reconciliation", split)
     finally:
         con.close()
     at = _run()
     plain = _metric(at, "Revenue / week")
     at.toggle(key="budget_use_focus").set_value(True).run()
     assert not at.exception
+    # all segments in focus: every share is 1, the plan's revenue is the whole
+    assert _metric(at, "Focus-segment revenue / week") == pytest.approx(plain, abs=1.0)
+    at.multiselect(key="budget_focus_segments_value_tier").set_value(["high"]).run()
+    assert not at.exception
+    assert any("share of its incremental revenue" in c.value for c in at.caption)
     curves = budget.synthetic_curves(10, seed=5)
-    # email: (8*400 + 2*40)/10 = 328, display: (400 + 9*40)/10 = 76, pooled 4040/20 = 202
-    weighted = curves.copy()
-    weighted.loc[weighted["channel"] == "email", ["beta", "beta_low", "beta_high"]] *= 328 / 202
-    weighted.loc[weighted["channel"] == "display", ["beta", "beta_low", "beta_high"]] *= 76 / 202
-    expected = budget.predict(weighted, budget.current_plan(curves)).revenue
-    assert _metric(at, "Value-weighted revenue / week") == pytest.approx(expected, abs=1.0)
+    # high: email 800/1000, display 100/1000, tv by overall share 900/2000
+    focused = curves.copy()
+    for channel, share in {"email": 0.8, "display": 0.1, "tv": 0.45}.items():
+        focused.loc[focused["channel"] == channel, ["beta", "beta_low", "beta_high"]] *= share
+    expected = budget.predict(focused, budget.current_plan(curves)).revenue
+    assert _metric(at, "Focus-segment revenue / week") == pytest.approx(expected, abs=1.0)
     assert expected != pytest.approx(plain, abs=1.0)
 
 

@@ -23,12 +23,15 @@ Models
 
 Reconciliation (`reconcile`) puts bottom-up attributed revenue beside the media mix model's
 top-down incremental contribution per channel; their ratio is the calibration factor that scales
-attribution to top-down totals (`calibrate`).
+attribution to top-down totals (`calibrate`). `segment_split` splits each channel's incremental
+revenue across the segments of every scheme by their attributed shares (tv and print by each
+segment's share of all attributed revenue).
 
 Submodules: `paths` aggregates journeys into distinct paths (`PathSet`, `prepare_paths`);
 `models` holds the heuristic, Markov and Shapley models and runs them all per segment; `stage`
 is the `attribution` build stage and its readers; `reconcile` compares attribution with the
-media mix model, reads out experiments and is the `reconcile` build stage; `charts` draws the
+media mix model, reads out experiments and is the `reconcile` build stage; `segment_split`
+splits it by segment and channel; `charts` draws the
 page's figures; `benchmarks` simulates journeys and times the models.
 """
 
@@ -41,6 +44,7 @@ from ccrm_core.conductor.attribution.charts import (
     chart_model_comparison,
     chart_reconciliation,
     chart_removal_effects,
+    chart_segment_split,
     chart_transition_heatmap,
 )
 from ccrm_core.conductor.attribution.models import (
@@ -75,6 +79,17 @@ from ccrm_core.conductor.attribution.reconcile import (
     reconcile_stage,
     reconciliation_summary,
 )
+from ccrm_core.conductor.attribution.segment_split import (
+    SEGMENT_SPLIT_COLUMNS,
+    SEGMENT_SPLIT_METHOD,
+    channel_label,
+    load_segment_split,
+    scheme_label,
+    segment_split,
+    segment_split_money_columns,
+    segment_split_schemes,
+    segment_split_table,
+)
 from ccrm_core.conductor.attribution.stage import (
     attribution_stage,
     load_attribution,
@@ -93,15 +108,19 @@ __all__ = [
     "PATH_SEPARATOR",
     "PathSet",
     "RECONCILIATION_COLUMNS",
+    "SEGMENT_SPLIT_COLUMNS",
+    "SEGMENT_SPLIT_METHOD",
     "attribute_all",
     "attribute_by_segment",
     "attribution_stage",
     "bench_attribution_all",
     "build_chain",
     "calibrate",
+    "channel_label",
     "chart_model_comparison",
     "chart_reconciliation",
     "chart_removal_effects",
+    "chart_segment_split",
     "chart_transition_heatmap",
     "experiment_readout",
     "heuristic",
@@ -109,6 +128,7 @@ __all__ = [
     "load_calibrated",
     "load_experiments",
     "load_reconciliation",
+    "load_segment_split",
     "load_transitions",
     "markov",
     "model_fit",
@@ -117,6 +137,11 @@ __all__ = [
     "reconcile",
     "reconcile_stage",
     "reconciliation_summary",
+    "scheme_label",
+    "segment_split",
+    "segment_split_money_columns",
+    "segment_split_schemes",
+    "segment_split_table",
     "shapley",
     "simulate_journeys",
     "transition_matrix",

@@ -1,5 +1,6 @@
 """Attribution charts (data in, figure out): model comparison, removal effects, transition
-heatmap, and attribution against the media mix model. Revenue is in currency units."""
+heatmap, attribution against the media mix model and its split by segment. Revenue is in
+currency units."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ccrm_core.conductor.attribution.models import MODEL_LABELS, model_names
+from ccrm_core.conductor.attribution.segment_split import (
+    channel_column,
+    segment_split_table,
+    split_orders,
+)
+from ccrm_core.foundation import formatting
 from ccrm_core.foundation.rendering import plotly_text
 
 CHANNEL_COLOURS = {
@@ -134,5 +141,56 @@ def chart_reconciliation(reconciliation: pd.DataFrame) -> go.Figure:
         margin=dict(l=10, r=10, t=30, b=10),
         yaxis_title="revenue over the period",
         legend=dict(orientation="h", y=-0.2),
+    )
+    return fig
+
+
+def chart_segment_split(split: pd.DataFrame) -> go.Figure:
+    """Heatmap of the media mix model's incremental revenue split by segment (rows, largest
+    first) and channel (columns, largest first; '*' = split by overall share), from
+    `segment_split` rows of one scheme. Cells show money; hover adds the segment's share of the
+    channel and its attributed revenue."""
+    if split is None or split.empty:
+        return go.Figure()
+    segments, channels = split_orders(split)
+    by_cell = split.set_index(["segment", "channel"])
+    table = segment_split_table(split).set_index("Segment")
+    z = table[[channel_column(split, c) for c in channels]].to_numpy(dtype=float)
+    share = np.array(
+        [[by_cell.loc[(s, c), "segment_share"] for c in channels] for s in segments], dtype=float
+    )
+    attributed = np.array(
+        [[by_cell.loc[(s, c), "attributed_revenue"] for c in channels] for s in segments],
+        dtype=float,
+    )
+    cell_text = [[formatting.money(v, compact=True, whole=True) for v in row] for row in z]
+    hover = np.dstack(
+        [
+            [[formatting.money(v, whole=True) for v in row] for row in z],
+            [[formatting.percent(v) for v in row] for row in share],
+            [[formatting.money(v, whole=True) for v in row] for row in attributed],
+        ]
+    )
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[plotly_text(channel_column(split, c)) for c in channels],
+            y=[plotly_text(s) for s in segments],
+            colorscale="Blues",
+            zmin=0,
+            text=cell_text,
+            texttemplate="%{text}",
+            customdata=hover,
+            hovertemplate="%{y} · %{x}<br>incremental revenue %{customdata[0]} "
+            "(%{customdata[1]} of the channel)<br>attributed revenue %{customdata[2]}"
+            "<extra></extra>",
+            colorbar=dict(title="incremental<br>revenue"),
+        )
+    )
+    fig.update_layout(
+        height=max(260, 34 * len(segments) + 120),
+        margin=dict(l=10, r=10, t=30, b=10),
+        xaxis_title="channel",
+        yaxis=dict(title="segment", autorange="reversed"),
     )
     return fig

@@ -4,7 +4,8 @@
 channel (currency units over the fitted period); their ratio is the calibration factor that
 scales attribution to top-down totals (`calibrate`). `experiment_readout` reads randomised
 experiments (conversion within a window after assignment, treatment vs control). The `reconcile`
-build stage stores all three; the readers and `reconciliation_summary` serve the page.
+build stage stores them and the split by segment (`segment_split`); the readers and
+`reconciliation_summary` serve the page.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ccrm_core.conductor.attribution.models import MODEL_LABELS, model_names
+from ccrm_core.conductor.attribution.segment_split import SEGMENT_SPLIT_TABLE, segment_split
 from ccrm_core.foundation import store
 from ccrm_core.foundation.pipeline import BuildContext, replace_table
 from ccrm_core.foundation.rendering import markdown_text
@@ -89,14 +91,24 @@ def reconcile(
 
 def calibrate(segment_attribution: pd.DataFrame, reconciliation: pd.DataFrame) -> pd.DataFrame:
     """Calibrated attribution: each segment's attributed conversions and revenue per channel
-    times the channel's calibration factor, so that per channel the segments of a scheme add up
-    to the top-down total (bottom-up shares, top-down level). Channels without a factor keep
-    NaN calibrated figures. Input: DataFrame(scheme, segment, channel, conversions, value)."""
-    factor = reconciliation.set_index("channel")["calibration_factor"]
+    times the channel's calibration factor within its scheme, I(c) / sum over the scheme's
+    segments of A(s, c), so that per channel the segments of a scheme add up to the top-down
+    total (bottom-up shares, top-down level). Attribution models run per segment see only that
+    segment's journeys, so a scheme's attributed revenue per channel can differ a little from
+    the all-customers figure; for scheme 'all' the factor is `reconcile`'s. Channels without a
+    factor there (top-down or bottom-up only) keep NaN calibrated figures.
+    Input: DataFrame(scheme, segment, channel, conversions, value)."""
+    rec = reconciliation.set_index("channel")
     out = segment_attribution.rename(
         columns={"conversions": "attributed_conversions", "value": "attributed_revenue"}
     ).copy()
-    out["calibration_factor"] = out["channel"].map(factor)
+    scheme_total = out.groupby(["scheme", "channel"])["attributed_revenue"].transform("sum")
+    known = out["channel"].map(rec["calibration_factor"]).notna() & (scheme_total > 0)
+    out["calibration_factor"] = np.where(
+        known,
+        out["channel"].map(rec["incremental_revenue"]) / scheme_total.where(known, 1.0),
+        np.nan,
+    )
     out["calibrated_conversions"] = out["attributed_conversions"] * out["calibration_factor"]
     out["calibrated_revenue"] = out["attributed_revenue"] * out["calibration_factor"]
     return out
@@ -208,7 +220,9 @@ def experiment_readout(con: duckdb.DuckDBPyConnection, window_days: int = 30) ->
 def reconcile_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
     """Build stage `reconcile`: writes mart_reconciliation (per channel, RECONCILIATION_COLUMNS
     plus model), mart_calibrated_attribution (scheme, segment, channel, model, attributed and
-    calibrated conversions and revenue, calibration_factor) and mart_experiment_readout."""
+    calibrated conversions and revenue, calibration_factor), mart_segment_reconciliation (each
+    channel's incremental revenue split by segment for every scheme, `segment_split`) and
+    mart_experiment_readout."""
     model = str(ctx.param("reconcile", "model", "markov_1"))
     if model not in model_names():
         raise ValueError(f"reconcile.model {model!r} is unknown; choose from {model_names()}")
@@ -228,6 +242,7 @@ def reconcile_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
     replace_table(
         con, "mart_calibrated_attribution", calibrate(attributed, table).assign(model=model)
     )
+    replace_table(con, SEGMENT_SPLIT_TABLE, segment_split(attributed, table).assign(model=model))
     window = int(ctx.param("reconcile", "experiment_window_days", 30))
     replace_table(con, "mart_experiment_readout", experiment_readout(con, window))
     return rows

@@ -28,8 +28,8 @@ and testable without a database. Scenarios are stored in the table `budget_scena
 Submodules: `curves` loads and checks the response curves and holds the curve maths shared by
 the others; `whatif` predicts, forecasts and exports a plan (`predict`, `forecast`, `waterfall`,
 `plan_csv`); `bounds` turns bounds and locks into per-channel limits; `optimizer` finds the best
-plan under them (`optimize`); `segments` weights channels by the lifetime value they convert
-(segment focus); `scenarios` stores, loads and compares named plans and writes a plan into a
+plan under them (`optimize`); `segments` scales channels' curves to the focus segments' share
+of their incremental revenue (segment focus); `scenarios` stores, loads and compares named plans and writes a plan into a
 link; `charts` draws the simulator's figures; `benchmarks` times the what-if and the optimizer.
 """
 
@@ -91,8 +91,11 @@ from ccrm_core.conductor.budget.scenarios import (
 )
 from ccrm_core.conductor.budget.segments import (
     ATTRIBUTION_PREFERENCE,
+    apply_segment_shares,
     apply_value_weights,
     segment_focus_options,
+    segment_revenue_shares,
+    segment_share_options,
     segment_value_weights,
 )
 from ccrm_core.conductor.budget.whatif import (
@@ -134,6 +137,7 @@ __all__ = [
     "UP_COLOUR",
     "Z90",
     "align_plan",
+    "apply_segment_shares",
     "apply_value_weights",
     "bench_optimize",
     "bench_whatif",
@@ -161,6 +165,8 @@ __all__ = [
     "resolve_bounds",
     "save_scenario",
     "segment_focus_options",
+    "segment_revenue_shares",
+    "segment_share_options",
     "segment_value_weights",
     "slider_ceiling",
     "synthetic_curves",

@@ -1,8 +1,15 @@
-"""Segment focus of the budget module: weighting channels by the lifetime value they convert.
+"""Segment focus of the budget module: response curves for chosen segments.
 
-Reads `mart_attribution` (attributed conversions per channel and segment, stage `attribution`)
-and `mart_customer` (CLV per customer, stage `value`); the weights scale the addressable
-channels' response curves (`apply_value_weights`), so the optimizer reads value-weighted revenue.
+The Budget Simulator's segment focus uses segment-level curves (`segment_revenue_shares`,
+`apply_segment_shares`): the reconciliation by media and segment (`mart_segment_reconciliation`,
+stage `reconcile`) splits each channel's incremental revenue across the segments of a scheme,
+and each channel's response curve is scaled by the focus segments' share of it, so the optimizer
+plans for the revenue those segments bring.
+
+The older lifetime-value weighting (`segment_value_weights`, `apply_value_weights`) reads
+`mart_attribution` (attributed conversions per channel and segment, stage `attribution`) and
+`mart_customer` (CLV per customer, stage `value`) and scales the addressable channels' curves by
+the lifetime value they convert.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from ccrm_core.conductor.attribution.segment_split import SEGMENT_SPLIT_TABLE
 from ccrm_core.conductor.budget.curves import BudgetError
 from ccrm_core.foundation import store
 
@@ -149,4 +157,96 @@ def apply_value_weights(curves: pd.DataFrame, weights: pd.DataFrame) -> pd.DataF
     ]
     for col in ("beta", "beta_low", "beta_high"):
         out[col] = out[col] * out["value_weight"]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# segment-level curves from the reconciliation by media and segment
+
+
+def segment_share_options(con: duckdb.DuckDBPyConnection) -> dict:
+    """What the segment focus can offer: {"available": bool, "note": str, "schemes": {scheme:
+    [segments, largest incremental revenue first]}, "model": attribution model of the split}.
+    Segments the split gives no incremental revenue are not offered (nothing to plan for)."""
+    if not store.table_exists(con, SEGMENT_SPLIT_TABLE):
+        return {
+            "available": False,
+            "note": "it needs incremental revenue split by segment: run the `attribution`, "
+            "`mmm` and `reconcile` build stages",
+            "schemes": {},
+            "model": None,
+        }
+    rows = con.execute(
+        "SELECT scheme, segment, sum(incremental_revenue) AS revenue, any_value(model) "  # noqa: S608
+        f"FROM {SEGMENT_SPLIT_TABLE} GROUP BY scheme, segment "
+        "HAVING sum(incremental_revenue) > 0 ORDER BY scheme, revenue DESC, segment"
+    ).fetchall()
+    schemes: dict[str, list[str]] = {}
+    for scheme, segment, _, _ in rows:
+        schemes.setdefault(str(scheme), []).append(str(segment))
+    if not schemes:
+        return {
+            "available": False,
+            "note": "no segment has incremental revenue: rebuild the `reconcile` stage after "
+            "`attribution` and `mmm`",
+            "schemes": {},
+            "model": None,
+        }
+    return {"available": True, "note": "", "schemes": schemes, "model": rows[0][3]}
+
+
+def segment_revenue_shares(
+    con: duckdb.DuckDBPyConnection, scheme: str, segments: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """Per channel, the focus segments' share of its incremental revenue.
+
+    From the reconciliation by media and segment, I(s, c) = I(c) * A(s, c) / sum_t A(t, c)
+    (tv and print, and channels attribution never credits, by each segment's share of all
+    attributed revenue):
+        share(c) = sum over focus segments s of I(s, c) / I(c)
+    so share(c) * (channel c's response curve) is the focus segments' curve. With no `segments`
+    every segment is in focus and every share is 1. Returns channel, split_basis ('attributed'
+    or 'overall'), incremental_revenue, focus_revenue, share; channels in the split's order.
+    """
+    options = segment_share_options(con)
+    if not options["available"]:
+        raise BudgetError(f"segment focus is unavailable: {options['note']}")
+    if scheme not in options["schemes"]:
+        raise BudgetError(
+            f"segment scheme {scheme!r} is unknown; choose from {', '.join(options['schemes'])}"
+        )
+    split = con.execute(
+        "SELECT segment, channel, split_basis, segment_share, incremental_revenue "  # noqa: S608
+        f"FROM {SEGMENT_SPLIT_TABLE} WHERE scheme = ? ORDER BY channel, segment",
+        [scheme],
+    ).df()
+    if segments is None:
+        focus = set(split["segment"].astype(str))
+    else:
+        focus = set(map(str, segments))
+        unknown = sorted(focus - set(split["segment"].astype(str)))
+        if unknown:
+            raise BudgetError(f"segment {unknown[0]!r} is not in scheme {scheme!r}")
+    split["in_focus"] = split["segment"].astype(str).isin(focus)
+    split["focus_share"] = np.where(split["in_focus"], split["segment_share"], 0.0)
+    split["focus_revenue"] = np.where(split["in_focus"], split["incremental_revenue"], 0.0)
+    out = split.groupby("channel", as_index=False, sort=True).agg(
+        split_basis=("split_basis", "first"),
+        incremental_revenue=("incremental_revenue", "sum"),
+        focus_revenue=("focus_revenue", "sum"),
+        share=("focus_share", "sum"),
+    )
+    return out[["channel", "split_basis", "incremental_revenue", "focus_revenue", "share"]]
+
+
+def apply_segment_shares(curves: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFrame:
+    """The focus segments' response curves: beta, beta_low and beta_high of every channel in
+    `shares` multiplied by its share (column segment_share), so predicted revenue, conversions
+    and the optimizer's objective count only the revenue the focus segments bring. A channel
+    the split does not cover keeps share 1 (no information to split it)."""
+    out = curves.copy()
+    share = dict(zip(shares["channel"], shares["share"], strict=True))
+    out["segment_share"] = [float(share.get(ch, 1.0)) for ch in out["channel"]]
+    for col in ("beta", "beta_low", "beta_high"):
+        out[col] = out[col] * out["segment_share"]
     return out
