@@ -10,7 +10,7 @@ import streamlit as st
 from ccrm_core.conductor import attribution, journeys, mmm
 from ccrm_core.foundation import formatting
 from ccrm_core.foundation.rendering import markdown_text
-from ccrm_ui import auth, db, inputs, navigation, tables
+from ccrm_ui import auth, db, inputs, navigation, tables, test_and_learn
 
 
 def _sentence(text: str) -> str:
@@ -27,8 +27,8 @@ st.caption(
 )
 inputs.show_missing_inputs("attribution", user)
 
-touch_tab, mmm_tab, rec_tab = st.tabs(
-    ["Multi-touch attribution", "Media mix model", "Reconciliation & experiment"]
+touch_tab, mmm_tab, rec_tab, learn_tab = st.tabs(
+    ["Multi-touch attribution", "Media mix model", "Reconciliation & experiment", "Test and learn"]
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -276,24 +276,42 @@ with rec_tab:
                 "incremental_share": st.column_config.NumberColumn(format="percent"),
             },
         )
-        segments = db.cached(journeys.segments)
-        if not segments.empty:
-            st.subheader("Calibrated attribution by segment")
-            schemes = list(dict.fromkeys(segments["scheme"]))
-            c1, c2 = st.columns(2)
-            cal_scheme = c1.selectbox("Scheme", schemes, key="cal_scheme")
-            cal_segment = c2.selectbox(
-                "Segment",
-                segments.loc[segments["scheme"] == cal_scheme, "segment"].tolist(),
-                key="cal_segment",
+        st.subheader("Incremental revenue by segment and channel")
+        split_schemes = db.cached(attribution.segment_split_schemes)
+        if not split_schemes:
+            st.info(
+                "No split by segment yet: build the `segments`, `attribution`, `mmm` and "
+                "`reconcile` stages."
             )
-            tables.show_table(
-                db.cached(attribution.load_calibrated, cal_scheme, cal_segment),
-                hide_index=True,
-                width="stretch",
+        else:
+            split_scheme = st.selectbox(
+                "Segment scheme",
+                split_schemes,
+                format_func=attribution.scheme_label,
+                key="split_scheme",
             )
+            split = db.cached(attribution.load_segment_split, split_scheme)
+            st.caption(markdown_text(attribution.SEGMENT_SPLIT_METHOD))
+            if split is None:
+                st.info("No segment of this scheme has attributed revenue.")
+            else:
+                split_table = attribution.segment_split_table(split)
+                money_fmt = tables.money_format()
+                tables.show_table(
+                    split_table,
+                    column_config={
+                        c: st.column_config.NumberColumn(format=money_fmt)
+                        for c in attribution.segment_split_money_columns(split_table)
+                    }
+                    | {"Calibration factor": st.column_config.NumberColumn(format="%.2f")},
+                )
+                st.plotly_chart(attribution.chart_segment_split(split), width="stretch")
         st.subheader("Experiment readout")
         if experiments is None or experiments.empty:
             st.info("No experiment with a control and a treatment arm in the data.")
         else:
             tables.show_table(experiments, hide_index=True, width="stretch")
+
+# ---------------------------------------------------------------------------------------------
+with learn_tab:
+    test_and_learn.render()

@@ -105,6 +105,22 @@ def test_too_short_series_is_refused():
 RECOVERY_CUSTOMERS = 50_000
 
 
+def record_planted_activations(con, data: dict) -> None:
+    """The generated company's planted activations as first exports, as the build stage
+    `sample_activations` records them (the model reads each export's day and the people sent):
+    the model treats them as known pushes, like experiments."""
+    for i, row in enumerate(data["ground_truth_activation"].itertuples(), start=1):
+        con.execute(
+            "INSERT INTO activations VALUES (?, ?, ?, ?, ?, ?, ?, 'test')",
+            [i, row.activation, row.scheme, row.segment, row.destination, row.holdout_share,
+             row.exported_at],
+        )  # fmt: skip
+        con.execute(
+            "INSERT INTO activation_runs VALUES (?, 1, ?, 'test', ?, ?, ?, 0, ?, 0, NULL)",
+            [i, row.exported_at, row.members, row.treated, row.control, row.treated],
+        )
+
+
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
     sample = pytest.importorskip("ccrm_core.synthetic.sample")
@@ -118,6 +134,7 @@ def generated(tmp_path_factory):
         con.register("_frame", data[table])
         con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _frame")
         con.unregister("_frame")
+    record_planted_activations(con, data)
     yield con, data
     con.close()
 

@@ -132,7 +132,9 @@ COLLINEAR = ("paid_search", "social")
 @pytest.fixture(scope="module")
 def collinear_company(tmp_path_factory):
     sample = pytest.importorskip("ccrm_core.synthetic.sample")
-    data = sample.generate(50_000, 730, 7, collinear=COLLINEAR, lift_test_channel=COLLINEAR[0])
+    data = sample.generate(
+        50_000, 730, 7, collinear=COLLINEAR, lift_test_channel=COLLINEAR[0], activations=False
+    )
     con = store.connect_writer(tmp_path_factory.mktemp("calibration") / "mmm.duckdb")
     for table in ("spend", "orders", "experiments", "lift_tests"):
         cols = ", ".join(store.TABLES[table].column_names)

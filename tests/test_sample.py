@@ -427,10 +427,11 @@ def test_btyd_counts_and_spend_match_planted_parameters(big):
     se = repeats.std() / np.sqrt(repeats.size)
     assert abs(repeats.mean() - expected) < max(4 * se, 0.05 * expected), (repeats.mean(), expected)
     assert (persons.loc[m, "btyd_orders"] >= 1).all()  # the acquisition is a purchase
-    # Orders per person in the orders table = BTYD + media + experiment orders.
+    # Orders per person in the orders table = BTYD + media + experiment + activation orders.
     orders = data["orders"].merge(data["ground_truth_identity"], on=["source_system", "source_id"])
     per_person = orders.groupby("person_id").size().reindex(persons["person_id"], fill_value=0)
-    planted = persons[["btyd_orders", "media_orders", "experiment_orders"]].sum(axis=1)
+    causes = ["btyd_orders", "media_orders", "experiment_orders", "activation_orders"]
+    planted = persons[causes].sum(axis=1)
     assert (per_person.to_numpy() == planted.to_numpy()).all()
     # Gamma-Gamma: average order value p*v/(q-1) = $75.
     aov = p["p"] * p["v"] / (p["q"] - 1)

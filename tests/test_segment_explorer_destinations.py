@@ -30,6 +30,16 @@ def _read(path, fn, *args):
         con.close()
 
 
+def _planted_names(con) -> list[str]:
+    return [
+        name
+        for (name,) in con.execute(
+            "SELECT name FROM activations WHERE created_by = 'ccrm sample' "
+            "ORDER BY activation_id DESC"
+        ).fetchall()
+    ]
+
+
 def test_meta_export_with_activation_and_history(page):
     segment = page.selectbox(key="drill_segment").value
     page.radio(key="export_destination").set_value("meta").run()
@@ -48,7 +58,8 @@ def test_meta_export_with_activation_and_history(page):
     # the bids tab lists the activation and prices every segment
     frames = [d.value for d in page.dataframe]
     listed = next(f for f in frames if "holdout_share" in f.columns)
-    assert list(listed["name"]) == ["Spring push"]
+    # newest first, then the demo's planted activations (ccrm sample, stage sample_activations)
+    assert list(listed["name"]) == ["Spring push", *_read(page.db_path, _planted_names)]
     bids = next(f for f in frames if "bid_multiplier" in f.columns)
     expected = _read(page.db_path, audience.segment_bids, "rfm_segment")
     assert list(bids["segment"]) == list(expected["segment"])

@@ -50,6 +50,12 @@ STAGES: tuple[Stage, ...] = (
         settings=("threshold", "pair_floor", "min_train_records", "threads", "link_only_systems"),
     ),
     Stage(
+        "sample_activations",
+        "ccrm_core.synthetic.activations:sample_activations_stage",
+        "the sample's planted activations recorded as exports (only on `ccrm sample` data; "
+        "after identity, before the media mix model that reads them)",
+    ),
+    Stage(
         "hygiene",
         "ccrm_core.librarian.hygiene:hygiene_stage",
         "hygiene checks in five dimensions per table, field and source (hygiene_checks)",

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
+from ccrm_core.synthetic.activations import ActivationSteps
 from ccrm_core.synthetic.events import EventSteps
 from ccrm_core.synthetic.frames import FrameSteps
 from ccrm_core.synthetic.ground_truth import GroundTruthSteps
@@ -24,6 +25,7 @@ from ccrm_core.synthetic.parameters import (
     MIN_CUSTOMERS,
     MIN_DAYS,
     PRE_WINDOW_YEARS,
+    SAMPLE_ACTIVATIONS,
     STALE_YEARS,
 )
 from ccrm_core.synthetic.people import PeopleSteps
@@ -37,6 +39,7 @@ class _Company(
     MediaSteps,
     RecordSteps,
     PurchaseSteps,
+    ActivationSteps,
     EventSteps,
     SourceRecordSteps,
     FrameSteps,
@@ -56,6 +59,7 @@ class _Company(
         end_date: date,
         collinear: tuple[str, str] | None = None,
         lift_test_channel: str | None = None,
+        activations: bool = True,
     ) -> None:
         if customers < MIN_CUSTOMERS:
             raise ValueError(f"customers must be at least {MIN_CUSTOMERS} (got {customers})")
@@ -68,6 +72,7 @@ class _Company(
             raise ValueError(f"collinear takes two different channels, got {collinear!r}")
         self.collinear = tuple(collinear) if collinear is not None else None
         self.lift_test_channel = lift_test_channel
+        self.activation_specs = SAMPLE_ACTIVATIONS if activations else ()
         self.n = int(customers)
         self.D = int(days)
         self.seed = int(seed)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
+from ccrm_core.synthetic.activations import ACTIVATION_ORDER_KIND
 from ccrm_core.synthetic.columns import _HEX2, _fixed
 from ccrm_core.synthetic.draws import _choice_by_group, _hours
 from ccrm_core.synthetic.parameters import (
@@ -88,7 +89,11 @@ class EventSteps:
         rec = self.record_for(person, np.zeros(person.size, np.int64), t)
         ev.add(t, _WEB, _ET["visit"], record=rec, value=1 + rng.poisson(3.0, person.size))
         # 4) A visit shortly before many web/app orders (the order session).
-        m = (self.o_channel <= 1) & (rng.random(self.o_t.size) < 0.5)
+        #    (the planted activations' orders draw nothing here: every draw stays as it was)
+        base = self.o_kind != ACTIVATION_ORDER_KIND
+        session = np.zeros(self.o_t.size, dtype=bool)
+        session[base] = rng.random(int(base.sum())) < 0.5
+        m = (self.o_channel <= 1) & session
         t = self.o_t[m] - rng.uniform(2, 60, m.sum()) / 1440
         ok = t >= 0
         ev.add(

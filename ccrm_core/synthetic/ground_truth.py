@@ -57,6 +57,7 @@ GROUND_TRUTH_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("btyd_orders", "INTEGER"),
         ("media_orders", "INTEGER"),
         ("experiment_orders", "INTEGER"),
+        ("activation_orders", "INTEGER"),
     ),
     "ground_truth_defects": (
         ("table_name", "VARCHAR"),
@@ -128,6 +129,34 @@ GROUND_TRUTH_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("magnitude", "DOUBLE"),
     ),
     "ground_truth_sample": (("parameter", "VARCHAR"), ("value", "VARCHAR")),
+    # planted activations (synthetic.activations): one row per activation, then its members
+    "ground_truth_activation": (
+        ("activation", "VARCHAR"),
+        ("scheme", "VARCHAR"),
+        ("segment", "VARCHAR"),
+        ("destination", "VARCHAR"),
+        ("holdout_share", "DOUBLE"),
+        ("exported_at", "TIMESTAMP"),
+        ("window_days", "INTEGER"),
+        ("members", "BIGINT"),
+        ("treated", "BIGINT"),
+        ("control", "BIGINT"),
+        ("planted_uplift", "DOUBLE"),
+        ("treated_conversion", "DOUBLE"),
+        ("treated_conversion_without", "DOUBLE"),
+        ("control_conversion", "DOUBLE"),
+        ("true_lift", "DOUBLE"),
+        ("activation_orders", "BIGINT"),
+        ("true_incremental_revenue", "DOUBLE"),
+        ("true_incremental_revenue_per_person", "DOUBLE"),
+    ),
+    "ground_truth_activation_members": (
+        ("activation", "VARCHAR"),
+        ("person_id", "BIGINT"),
+        ("source_system", "VARCHAR"),
+        ("source_id", "VARCHAR"),
+        ("held_out", "BOOLEAN"),
+    ),
     # per person and advertising purpose: opt_in, opt_out, or NULL (never asked)
     "ground_truth_ad_consent": (
         ("person_id", "BIGINT"),
@@ -184,6 +213,7 @@ class GroundTruthSteps:
             }
         )
         gt["ground_truth_ad_consent"] = self._ad_consent_truth()
+        gt.update(self._activation_truth())
         return gt
 
     def _anonymous_truth(self) -> pd.DataFrame:
@@ -204,7 +234,7 @@ class GroundTruthSteps:
         """One row per person: persona, acquisition, BTYD parameters, records, orders by cause."""
         n = self.n
         # Per person order counts by kind (as they are in the orders table).
-        counts = np.zeros((n, 4), dtype=np.int64)
+        counts = np.zeros((n, 5), dtype=np.int64)
         np.add.at(counts, (self.o_person, self.o_kind), 1)
         src_codes = np.where(
             self.acq_source == -1, 0, np.where(self.acq_source == 99, 1, 2 + self.acq_source)
@@ -235,6 +265,7 @@ class GroundTruthSteps:
                 "btyd_orders": (counts[:, 0] + counts[:, 1]).astype(np.int32),
                 "media_orders": counts[:, 2].astype(np.int32),
                 "experiment_orders": counts[:, 3].astype(np.int32),
+                "activation_orders": counts[:, 4].astype(np.int32),
             }
         )
 

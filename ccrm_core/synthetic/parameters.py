@@ -186,6 +186,37 @@ EXPERIMENT_DAYS_BEFORE_END = 90
 EXPERIMENT_WINDOW_DAYS = 30
 EXPERIMENT_UPLIFT = 0.06  # P(extra order within the window) for treatment persons
 
+# Planted activations (segment x ad platform exports with a stable holdout), from a random
+# stream of their own ([seed, ACTIVATION_STREAM]) so that every draw of the other steps is the
+# same with or without them. Each is exported ACTIVATION_DAYS_BEFORE_END days before the end (a
+# sixth of short windows); for ACTIVATION_WINDOW_DAYS days after it, each sent (not held out)
+# member makes one extra order with probability `uplift`. Members: the persons of the
+# activation's personas who were customers (first purchase and primary record) at the export.
+ACTIVATION_STREAM = 0xAC7
+ACTIVATION_DAYS_BEFORE_END = 45
+ACTIVATION_WINDOW_DAYS = 30
+SAMPLE_ACTIVATION_ACTOR = "ccrm sample"
+SAMPLE_ACTIVATIONS: tuple[dict, ...] = (
+    {
+        "name": "Deal hunters win-back on Meta",
+        "scheme": "saved",
+        "segment": "Deal hunters",
+        "destination": "meta",
+        "personas": ("deal_hunters",),
+        "holdout": 0.30,
+        "uplift": 0.12,
+    },
+    {
+        "name": "Busy professionals on Google Ads",
+        "scheme": "saved",
+        "segment": "Busy professionals",
+        "destination": "google_ads",
+        "personas": ("busy_professionals",),
+        "holdout": 0.20,
+        "uplift": 0.03,
+    },
+)
+
 ANOMALY_DROP = 0.60  # share of revenue removed on the anomaly sales channel
 ANOMALY_DROP_DAYS = 4
 ANOMALY_DROP_CHANNEL = "app"

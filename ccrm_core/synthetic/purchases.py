@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ccrm_core.synthetic.activations import ACTIVATION_ORDER_KIND
 from ccrm_core.synthetic.draws import _choice_by_group, _hours
 from ccrm_core.synthetic.parameters import (
     ADDRESSABLE,
@@ -145,7 +146,8 @@ class PurchaseSteps:
     # -- orders --------------------------------------------------------------------------------
     def orders(self) -> None:
         rng = self.rng
-        # kind: 0 organic BTYD, 1 media acquisition (first BTYD purchase), 2 media, 3 experiment
+        # kind: 0 organic BTYD, 1 media acquisition (first BTYD purchase), 2 media, 3 experiment,
+        # 4 planted activation (added after the drop below)
         kind = np.concatenate(
             [
                 np.where(self.buy_media >= 0, 1, 0),
@@ -196,9 +198,23 @@ class PurchaseSteps:
         dropped = np.zeros(t.size, dtype=bool)
         dropped[droppable[:n_drop]] = True
         self.drop_magnitude = float(revenue[dropped].sum() / before) if before > 0 else 0.0
-        keep = ~dropped
+        keep = np.flatnonzero(~dropped)
+        # The planted activations' orders join last (their draws come from a stream of their
+        # own, so the draws above are the same with or without them); never dropped.
+        extra = self.ao_person.size
+
+        def _all(base: np.ndarray, more) -> np.ndarray:
+            return np.concatenate([base[keep], np.broadcast_to(more, (extra,))])
+
+        person = _all(person, self.ao_person)
+        t = _all(t, self.ao_t)
+        revenue = _all(revenue, self.ao_revenue)
+        kind = _all(kind, np.int8(ACTIVATION_ORDER_KIND))
+        media = _all(media, media.dtype.type(-1))
+        channel = _all(channel, self.ao_channel.astype(channel.dtype))
+        category = _all(category, self.ao_category.astype(category.dtype))
         # Sort by time; ids follow that order.
-        order = np.flatnonzero(keep)[np.argsort(t[keep], kind="stable")]
+        order = np.argsort(t, kind="stable")
         self.o_person = person[order]
         self.o_t = t[order]
         self.o_revenue = revenue[order]

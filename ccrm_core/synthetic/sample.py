@@ -35,7 +35,7 @@ Ground truth (person_id is 1..N; one row per ...):
   channel), BG/NBD lambda (purchases/week) and p, Gamma-Gamma nu and p/nu (expected order value),
   dropout time (NULL = alive at the end), records, primary record, and the person's orders in the
   orders table by cause (btyd_orders incl. the acquisition purchase, media_orders,
-  experiment_orders). Persons acquired before the window have purchases before it that are not
+  experiment_orders, activation_orders). Persons acquired before the window have purchases before it that are not
   in the data (their first purchase in the data is not their acquisition).
 - ground_truth_defects / ground_truth_defect_rows: defect rates and the exact rows (src_customers).
   Completeness defects are NULLs; `stale` means updated_at < end_date minus 3 years; `future`
@@ -51,6 +51,11 @@ Ground truth (person_id is 1..N; one row per ...):
   contributions are exactly the revenue of those orders.
 - ground_truth_consent: latest status per person and consentable channel.
 - ground_truth_experiment: realised 30-day conversion rates per arm and their difference.
+- ground_truth_activation / ground_truth_activation_members: the planted activations (segment x
+  ad platform, holdout share, export time, window, planted uplift; sent members' conversion with
+  and without the planted orders, true lift and incremental revenue per person) and their
+  members (person, primary record, held out); see synthetic.activations. The build stage
+  `sample_activations` records them as first exports once customers exist.
 - ground_truth_anomalies: the app revenue drop (magnitude = share of that channel's revenue
   removed on those days) and the new-customer spike (magnitude = new customers that day / median
   of the 28 days before; channel NULL = all channels).
@@ -193,6 +198,7 @@ def generate(
     progress: Progress | None = None,
     collinear: tuple[str, str] | None = None,
     lift_test_channel: str | None = LIFT_TEST_CHANNEL,
+    activations: bool = True,
 ) -> dict[str, pd.DataFrame]:
     """Generate a synthetic company: raw tables (store.TABLES columns) and ground-truth tables.
 
@@ -200,7 +206,8 @@ def generate(
     ending on `end_date` (inclusive). Same arguments -> identical frames.
     `collinear` = (leader, follower) plants the follower channel's spend moving with the
     leader's (off by default; see parameters.COLLINEAR_NOISE). `lift_test_channel` gets one lift
-    test readout in `lift_tests` (None: none); it changes no other table.
+    test readout in `lift_tests` (None: none); it changes no other table. `activations=False`
+    plants no activation (no extra orders, empty activation truth); other draws are unchanged.
     Returns {table name: DataFrame}; raw tables use the contract's column names and order,
     ground-truth tables those of GROUND_TRUTH_TABLES.
     """
@@ -218,11 +225,11 @@ def generate(
         ("purchases", lambda c: c.purchases()),
         ("records", lambda c: (c.records(), c.consents(), c.ad_consents())),
         ("media orders", lambda c: c.media_money()),
-        ("experiment", lambda c: (c.experiment(), c.orders(), c.lift_test())),
+        ("experiment", lambda c: (c.experiment(), c.activations(), c.orders(), c.lift_test())),
         ("events", lambda c: c.events()),
         ("customer records", lambda c: c.variations_and_defects()),
     ]
-    company = _Company(customers, days, seed, end_date, collinear, lift_test_channel)
+    company = _Company(customers, days, seed, end_date, collinear, lift_test_channel, activations)
     total = len(steps) + 1
     for i, (name, step) in enumerate(steps):
         if progress:

@@ -10,7 +10,10 @@ Modules:
   consented identifier, ad-consent purposes and the EEA / UK / Swiss opt-in rule;
 - `bids`: each segment's expected 12-month value per person and a bounded bid multiplier;
 - `activations`: named segment x destination exports, mirror-sync adds and removes, holdout;
-- `delivery`: `export_destination`, the audited, all-or-nothing export to a destination.
+- `delivery`: `export_destination`, the audited, all-or-nothing export to a destination;
+- `readout`: test and learn, each activation's sent members against its holdout (lift, 95%
+  interval, p-value, incremental revenue), by segment and destination, and its chart;
+- `power`: test design, the holdout share a segment needs for a lift, and the reverse.
 """
 
 from ccrm_core.conductor.audience.activations import (
@@ -77,6 +80,22 @@ from ccrm_core.conductor.audience.destinations import (
     upload_rows,
     upload_table,
 )
+from ccrm_core.conductor.audience.power import (
+    POWER_FORMULA,
+    detectable_lift,
+    holdout_share_needed,
+)
+from ccrm_core.conductor.audience.readout import (
+    PERCENT_COLUMNS,
+    READOUT_COLUMNS,
+    activation_readout,
+    arm_statistics,
+    chart_activation_lift,
+    readout_summary,
+    readout_table,
+    segment_activation_outcomes,
+    summary_table,
+)
 
 __all__ = [
     "ACTIVATION_NAME_MAX", "AD_CONSENT_REGION", "AUDIENCE_COLUMNS", "BID_COLUMNS",
@@ -93,4 +112,7 @@ __all__ = [
     "resolve_segment", "segment_bids", "sync_paths", "upload_rows", "upload_table",
     "write_audience",
     "write_bids",
+    "POWER_FORMULA", "PERCENT_COLUMNS", "READOUT_COLUMNS", "activation_readout",
+    "arm_statistics", "chart_activation_lift", "detectable_lift", "holdout_share_needed",
+    "readout_summary", "readout_table", "segment_activation_outcomes", "summary_table",
 ]  # fmt: skip

@@ -49,7 +49,9 @@ def load_inputs(
     not); days without orders or without a channel's spend count as 0. Channels that never
     spent are dropped. Controls: per experiment, the treated customers whose test window
     (`experiment_window_days` after assignment) covers the day — a known marketing push that
-    is not in the spend table and would otherwise be credited to whichever channel was on air."""
+    is not in the spend table and would otherwise be credited to whichever channel was on air;
+    likewise per activation, the people sent whose window covers the day (see
+    `_activation_controls`)."""
     spend = con.execute(
         f"SELECT date, channel, {store.exact_sum('spend')} AS spend FROM spend "  # noqa: S608 our SQL
         "WHERE spend > 0 GROUP BY ALL ORDER BY date, channel"
@@ -85,7 +87,13 @@ def load_inputs(
         revenue,
         wide.reset_index(drop=True),
         per_order,
-        _experiment_controls(con, dates, experiment_window_days),
+        pd.concat(
+            [
+                _experiment_controls(con, dates, experiment_window_days),
+                _activation_controls(con, dates, experiment_window_days),
+            ],
+            axis=1,
+        ),
     )
 
 
@@ -145,6 +153,35 @@ def _experiment_controls(
         active = np.convolve(daily, np.ones(window_days))[: len(dates)]
         if active.any():
             out[f"experiment_{exp_id}"] = active / active.max()
+    return out.reset_index(drop=True)
+
+
+def _activation_controls(
+    con: duckdb.DuckDBPyConnection, dates: pd.DatetimeIndex, window_days: int
+) -> pd.DataFrame:
+    """Activations (segments sent to ad platforms; each one's first export): the people sent
+    whose window (`window_days` after their export) covers the day, all activations together in
+    one column scaled to 0..1 (days x 0 or 1). Like an experiment, an activation is a known push
+    that the spend table does not show; without it the model would credit its orders to
+    whichever channel was on air. One column, not one per activation: activations exported on
+    the same day would give identical columns that no fit can tell apart."""
+    out = pd.DataFrame(index=dates)
+    if not all(store.table_exists(con, t) for t in ("activations", "activation_runs")):
+        return out.reset_index(drop=True)
+    sent = con.execute(
+        "SELECT CAST(r.exported_at AS DATE) AS date, sum(r.sent) AS sent "
+        "FROM activation_runs r JOIN activations a USING (activation_id) "
+        "WHERE r.run = 1 AND r.sent > 0 GROUP BY ALL ORDER BY date"
+    ).df()
+    daily = (
+        sent.assign(date=pd.to_datetime(sent["date"]))
+        .set_index("date")["sent"]
+        .reindex(dates, fill_value=0)
+        .to_numpy(float)
+    )
+    active = np.convolve(daily, np.ones(window_days))[: len(dates)]
+    if active.any():
+        out["activations"] = active / active.max()
     return out.reset_index(drop=True)
 
 
