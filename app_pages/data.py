@@ -72,6 +72,7 @@ st.divider()
 upload_col, rebuild_col = st.columns([3, 2])
 FROM_NAME = "(from file name)"
 PENDING_UPLOAD = "_data_pending_upload"  # an upload that replaces rows, awaiting its confirm
+REBUILD_RESULT = "data_rebuild_result"  # the last rebuild's outcome, shown once after it
 PENDING_REBUILD = "_data_pending_rebuild"  # the stages of a rebuild awaiting its confirm
 
 
@@ -281,6 +282,9 @@ with rebuild_col:
     rebuild = st.session_state.get(PENDING_REBUILD)
     if rebuild is not None and (rebuild["stage"] != stage or not writable):
         rebuild = st.session_state[PENDING_REBUILD] = None  # another choice: ask again
+    if REBUILD_RESULT in st.session_state:
+        kind, text = st.session_state.pop(REBUILD_RESULT)
+        (st.error if kind == "error" else st.success)(text)
     if st.button("Rebuild", disabled=not writable):
         rebuild = st.session_state[PENDING_REBUILD] = {"stage": stage, "answer": ""}
     if rebuild is not None and rebuild["answer"] == "cancel":
@@ -300,13 +304,19 @@ with rebuild_col:
             )
         bar.empty()
         failed = [r for r in results if r.status == "failed"]
-        if failed:
-            st.error(
+        # shown after the rerun below (which refreshes every cached number on the page)
+        st.session_state[REBUILD_RESULT] = (
+            (
+                "error",
                 f"Stage {markdown_text(failed[0].stage)} failed: "
-                f"{markdown_text(failed[0].error, ERROR_QUOTE)}"
+                f"{markdown_text(failed[0].error, ERROR_QUOTE)}",
             )
-        else:
-            st.success(f"Built {len(results)} stages in {sum(r.seconds for r in results):.1f} s")
+            if failed
+            else (
+                "success",
+                f"Built {len(results)} stages in {sum(r.seconds for r in results):.1f} s",
+            )
+        )
         st.rerun()
     elif rebuild is not None:
         stages = (
