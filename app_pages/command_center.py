@@ -16,6 +16,7 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
+from ccrm_core.conductor import audience
 from ccrm_core.foundation import formatting
 from ccrm_core.foundation.rendering import markdown_text
 from ccrm_core.foundation.validation import quoted
@@ -311,6 +312,29 @@ with st.container(horizontal=True, gap="small", key="cc_tiles"):
                 st.caption(_sentence(tile.note))
             if tile.year_ago_text():
                 st.caption(f"vs last year: {tile.year_ago_text()}")
+
+# ---- closed loop: what the activations of this period earned ----------------------------------
+loop_scheme = None if scheme == "all" else scheme
+outcomes, loop_note = db.run(  # uncached: an export does not change the data version
+    audience.period_outcomes, first, last, 30, loop_scheme, segment_name if loop_scheme else None
+)
+st.markdown("**Activations: what the segments sent to ad platforms earned**")
+st.caption(markdown_text(loop_note))
+if outcomes:
+    with st.container(horizontal=True, gap="small", key="cc_outcomes"):
+        for tile in outcomes[:6]:
+            with st.container(width=2 * TILE_WIDTH):
+                st.metric(
+                    tile.label,
+                    tile.value,
+                    delta=tile.delta,
+                    delta_color="normal",
+                    border=True,
+                    help="Lift in conversion: the share of sent people who ordered in the "
+                    "window less the share of held-out people who did; the change is the "
+                    "incremental revenue (per sent person x people sent).",
+                )
+                st.caption(markdown_text(tile.caption))
 
 with st.expander(
     "Why did it change? Revenue, orders and new customers by what moved them",

@@ -5,6 +5,7 @@ Attribution page."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from datetime import datetime, timedelta
 
@@ -18,7 +19,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportions
 from streamlit.testing.v1 import AppTest
 
 from ccrm_core.conductor import audience
-from ccrm_core.foundation import store
+from ccrm_core.foundation import formatting, store
 
 START = datetime(2026, 3, 2, 9, 0, 0)
 
@@ -238,6 +239,34 @@ def test_planted_activations_are_recovered_on_the_demo(demo_con):
     assert strong["p_value"] < 0.01 and strong["lift"] > 0
     outcomes = audience.segment_activation_outcomes(demo_con, days=days)
     assert set(outcomes["activation"]) == set(truth["activation"]) and outcomes["latest"].all()
+
+
+def test_command_center_outcomes_are_the_readout_of_the_period(demo_con):
+    """The closed loop beside the KPI tiles: the activations sent in the period, with the
+    readout's own lift and incremental revenue as of the period's last day."""
+    truth = demo_con.execute("SELECT * FROM ground_truth_activation ORDER BY activation").df()
+    sent = pd.Timestamp(truth["exported_at"].iloc[0]).date()
+    last = sent + dt.timedelta(days=40)
+    tiles, note = audience.period_outcomes(demo_con, sent - dt.timedelta(days=5), last)
+    assert [t.label for t in tiles] == sorted(truth["activation"])  # same export day: by name
+    assert "in this period" in note
+    readout = audience.activation_readout(
+        demo_con, 30, dt.datetime.combine(last, dt.time.max)
+    ).set_index("activation")
+    for tile in tiles:
+        row = readout.loc[tile.label]
+        assert tile.value == f"{100 * row['lift']:+.1f} pts"
+        assert formatting.money(row["incremental_revenue"], sign=True, whole=True) in tile.delta
+        assert f"to {int(row['treated']):,} people, {int(row['control']):,} held out" in (
+            tile.caption
+        )
+    # one segment only, and a period before any export
+    [one] = audience.period_outcomes(demo_con, sent, last, scheme="saved", segment="Deal hunters")[
+        0
+    ]
+    assert one.label == "Deal hunters win-back on Meta"
+    tiles, note = audience.period_outcomes(demo_con, sent + dt.timedelta(days=1), last)
+    assert tiles == [] and f"sent on {formatting.date_text(sent)}" in note
 
 
 # -- power calculator --------------------------------------------------------------------------

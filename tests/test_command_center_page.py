@@ -36,7 +36,7 @@ def company_db(tmp_path_factory) -> Path:
 
 def test_renders_every_tile_with_the_hand_computed_numbers(company_db, monkeypatch):
     at = _open(company_db, monkeypatch)
-    assert len(at.metric) == 12
+    assert len(at.metric) == 12  # the KPI tiles (no activation in the last 30 days)
     assert metric_value(at, "Revenue") == "190.00"
     assert metric_value(at, "Orders") == "4"
     assert metric_value(at, "Active (365d)") == "3"
@@ -146,15 +146,22 @@ def test_renders_without_segments_hygiene_or_paths(tmp_path, monkeypatch):
 def test_renders_on_the_demo_company_with_every_mart(demo_db_copy, monkeypatch):
     """With segments, hygiene and mart_paths built."""
     at = _open(demo_db_copy, monkeypatch)
-    assert len(at.metric) == 12
+    assert len(at.metric) == 12  # the KPI tiles (no activation in the last 30 days)
     for label in ("Avg CLV", "Hygiene", "Reach", "Revenue"):
         assert metric_value(at, label) != "–", label
     assert len(at.selectbox(key="cc_segment").options) > 1
+    # the planted activations were sent 45 days before the end: not in the last 30 days
+    assert "Deal hunters win-back on Meta" not in {m.label for m in at.metric}
+    assert any("No activation was sent in this period" in c.value for c in at.caption)
     before = metric_value(at, "Revenue")
     at.segmented_control(key="cc_period").set_value("365").run()
     assert not at.exception
     assert metric_value(at, "Revenue") != before
     assert at.query_params["period"] in (["365"], "365")
+    # ... but in the last 365: each with its measured lift beside the KPI tiles
+    tiles = {m.label: m.value for m in at.metric}
+    assert tiles["Deal hunters win-back on Meta"].endswith(" pts")
+    assert tiles["Busy professionals on Google Ads"].endswith(" pts")
 
 
 def test_a_365_day_view_shows_no_change_the_data_cannot_support(company_db, monkeypatch):

@@ -88,9 +88,11 @@ from ccrm_core.conductor.audience.power import (
 from ccrm_core.conductor.audience.readout import (
     PERCENT_COLUMNS,
     READOUT_COLUMNS,
+    OutcomeTile,
     activation_readout,
     arm_statistics,
     chart_activation_lift,
+    period_outcomes,
     readout_summary,
     readout_table,
     segment_activation_outcomes,
@@ -114,5 +116,5 @@ __all__ = [
     "write_bids",
     "POWER_FORMULA", "PERCENT_COLUMNS", "READOUT_COLUMNS", "activation_readout",
     "arm_statistics", "chart_activation_lift", "detectable_lift", "holdout_share_needed",
-    "readout_summary", "readout_table", "segment_activation_outcomes", "summary_table",
+    "OutcomeTile", "period_outcomes", "readout_summary", "readout_table", "segment_activation_outcomes", "summary_table",
 ]  # fmt: skip

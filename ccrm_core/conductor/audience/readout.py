@@ -29,6 +29,7 @@ holdout), with normal intervals.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import duckdb
@@ -421,6 +422,107 @@ def segment_activation_outcomes(
     recent = recent.reset_index(drop=True)
     recent["latest"] = ~recent.duplicated(["scheme", "segment"])
     return recent
+
+
+@dataclass(frozen=True)
+class OutcomeTile:
+    """One activation's measured outcome as the Command Center shows it beside the KPI tiles:
+    `label` the activation's name, `value` the lift in conversion (percentage points, or why
+    there is none), `delta` the incremental revenue (None without a holdout), `caption` who was
+    sent where and when, the 95% interval, the p-value and whether the window is complete."""
+
+    scheme: str
+    segment: str
+    label: str
+    value: str
+    delta: str | None
+    caption: str
+
+
+def period_outcomes(
+    con: duckdb.DuckDBPyConnection,
+    first: date,
+    last: date,
+    days: int = DEFAULT_WINDOW_DAYS,
+    scheme: str | None = None,
+    segment: str | None = None,
+) -> tuple[list[OutcomeTile], str]:
+    """The newest activation per segment whose first export falls between `first` and `last`
+    (inclusive), measured `days` days after its export with the orders up to `last`, as
+    OutcomeTiles (newest export first); only the segment (scheme, segment) when given. The
+    second value says what is shown, or why nothing is: no activation yet, or none in the
+    period with the newest one's export day."""
+    period_days = (pd.Timestamp(last) - pd.Timestamp(first)).days + 1
+    end_of_last = datetime.combine(last, datetime.max.time())
+    outcomes = segment_activation_outcomes(con, days, end_of_last, period_days)
+    if scheme is not None and segment is not None:
+        outcomes = outcomes[(outcomes["scheme"] == scheme) & (outcomes["segment"] == segment)]
+    outcomes = outcomes[outcomes["latest"].astype(bool)].sort_values(
+        ["exported_at", "activation"], ascending=[False, True]
+    )
+    if outcomes.empty:
+        every = activation_readout(con, days, end_of_last)
+        if scheme is not None and segment is not None:
+            every = every[(every["scheme"] == scheme) & (every["segment"] == segment)]
+        every = every[every["exported_at"] <= pd.Timestamp(end_of_last)]
+        if every.empty:
+            return [], (
+                "No activation measured yet: export a segment to Google Ads or Meta with a "
+                "holdout (Segment Explorer) to see here what it earned."
+            )
+        newest = every.sort_values("exported_at").iloc[-1]
+        return [], (
+            f"No activation was sent in this period; the newest, {newest['activation']}, was "
+            f"sent on {formatting.date_text(pd.Timestamp(newest['exported_at']).date())}: choose a longer period, "
+            "or see Attribution, Test and learn."
+        )
+    tiles = [_outcome_tile(row) for row in outcomes.to_dict("records")]
+    return tiles, (
+        f"Newest activation per segment sent in this period, measured over the {days} days "
+        "after its export (sent people against the held-out ones; Attribution, Test and learn "
+        "has the details)."
+    )
+
+
+def _p_text(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+
+
+def _outcome_tile(row: dict) -> OutcomeTile:
+    from ccrm_core.conductor.audience.destinations import DESTINATIONS
+    from ccrm_core.radar.kpis.filters import segment_label
+
+    where = (
+        DESTINATIONS[row["destination"]].label
+        if row["destination"] in DESTINATIONS
+        else (formatting.value_label(row["destination"]))
+    )
+    sent = (
+        f"{segment_label(row['scheme'], row['segment'])} · {where} · sent "
+        f"{formatting.date_text(pd.Timestamp(row['exported_at']).date())} to "
+        f"{int(row['treated']):,} people, "
+        f"{int(row['control']):,} held out"
+    )
+    if formatting.is_missing(row["lift"]):
+        return OutcomeTile(
+            row["scheme"], row["segment"], row["activation"], "not measured", None,
+            f"{sent}. {row['note']}",
+        )  # fmt: skip
+    points = 100.0 * float(row["lift"])
+    interval = (
+        f"95% interval {100.0 * float(row['ci_low']):+.1f} to {100.0 * float(row['ci_high']):+.1f}"
+        f" points, {_p_text(float(row['p_value']))}"
+    )
+    note = f" {row['note']}" if row["note"] else ""
+    return OutcomeTile(
+        scheme=row["scheme"],
+        segment=row["segment"],
+        label=row["activation"],
+        value=f"{points:+.1f} pts",
+        delta=f"{formatting.money(float(row['incremental_revenue']), sign=True, whole=True)} "
+        "revenue",
+        caption=f"{sent}. Lift in conversion; {interval}.{note}",
+    )
 
 
 def chart_activation_lift(readout: pd.DataFrame, measure: str = "lift") -> go.Figure:
