@@ -149,19 +149,23 @@ with touch_tab:
                 format_func=lambda m: "conversions" if m == "conversions" else "revenue",
             )
             st.plotly_chart(
-                attribution.chart_model_comparison(result, measure=measure), width="stretch"
+                db.memo(attribution.chart_model_comparison, result, measure=measure),
+                width="stretch",
             )
             left, right = st.columns(2)
             with left:
                 st.subheader("Removal effects (Markov)")
                 order = st.radio("Markov order", [1, 2, 3], horizontal=True, key="order")
                 st.plotly_chart(
-                    attribution.chart_removal_effects(result, f"markov_{order}"), width="stretch"
+                    db.memo(attribution.chart_removal_effects, result, f"markov_{order}"),
+                    width="stretch",
                 )
             with right:
                 st.subheader("Transitions (first order)")
                 transitions = db.cached(attribution.load_transitions, scheme, segment)
-                st.plotly_chart(attribution.chart_transition_heatmap(transitions), width="stretch")
+                st.plotly_chart(
+                    db.memo(attribution.chart_transition_heatmap, transitions), width="stretch"
+                )
             st.subheader("Top converting paths")
             tables.show_table(
                 db.cached(journeys.top_paths, scheme, segment),
@@ -189,14 +193,16 @@ with mmm_tab:
         d3.metric("Media contribution", formatting.money(channels["contribution"].sum()))
         d4.metric("Bootstrap replicates", f"{diag.get('bootstrap_replicates', 0):.0f}")
         st.subheader("Revenue decomposition")
-        st.plotly_chart(mmm.chart_contributions(db.cached(mmm.load_contributions)), width="stretch")
+        st.plotly_chart(
+            db.memo(mmm.chart_contributions, db.cached(mmm.load_contributions)), width="stretch"
+        )
         left, right = st.columns(2)
         with left:
             st.subheader("ROI with 90% interval")
-            st.plotly_chart(mmm.chart_roi(channels, "roi"), width="stretch")
+            st.plotly_chart(db.memo(mmm.chart_roi, channels, "roi"), width="stretch")
         with right:
             st.subheader("Marginal ROI at current spend")
-            st.plotly_chart(mmm.chart_roi(channels, "marginal_roi"), width="stretch")
+            st.plotly_chart(db.memo(mmm.chart_roi, channels, "marginal_roi"), width="stretch")
         tables.show_table(
             channels[
                 [
@@ -227,7 +233,7 @@ with mmm_tab:
             used = lift_tests[lift_tests["used"]] if lift_tests is not None else None
             if used is None or used.empty:
                 st.caption("No lift test calibrates the model: before and after are the same.")
-            st.plotly_chart(mmm.chart_roi_calibration(channels), width="stretch")
+            st.plotly_chart(db.memo(mmm.chart_roi_calibration, channels), width="stretch")
             tables.show_table(mmm.calibration_table(channels), hide_index=True, width="stretch")
             st.subheader("Lift tests used")
             if lift_tests is None:
@@ -240,7 +246,7 @@ with mmm_tab:
             f"autocorrelation); residual standard deviation "
             f"{diag.get('residual_sd', float('nan')):,.0f} per day."
         )
-        st.plotly_chart(mmm.chart_fit(db.cached(mmm.load_fit)), width="stretch")
+        st.plotly_chart(db.memo(mmm.chart_fit, db.cached(mmm.load_fit)), width="stretch")
 
 # ---------------------------------------------------------------------------------------------
 with rec_tab:
@@ -254,7 +260,7 @@ with rec_tab:
     else:
         experiments = db.cached(attribution.load_experiments)
         st.markdown(attribution.reconciliation_summary(recon, experiments))
-        st.plotly_chart(attribution.chart_reconciliation(recon), width="stretch")
+        st.plotly_chart(db.memo(attribution.chart_reconciliation, recon), width="stretch")
         tables.show_table(
             recon.drop(columns=["model"]),
             hide_index=True,
@@ -295,7 +301,7 @@ with rec_tab:
             if split is None:
                 st.info("No segment of this scheme has attributed revenue.")
             else:
-                split_table = attribution.segment_split_table(split)
+                split_table = db.memo(attribution.segment_split_table, split)
                 money_fmt = tables.money_format()
                 tables.show_table(
                     split_table,
@@ -305,7 +311,7 @@ with rec_tab:
                     }
                     | {"Calibration factor": st.column_config.NumberColumn(format="%.2f")},
                 )
-                st.plotly_chart(attribution.chart_segment_split(split), width="stretch")
+                st.plotly_chart(db.memo(attribution.chart_segment_split, split), width="stretch")
         st.subheader("Experiment readout")
         if experiments is None or experiments.empty:
             st.info("No experiment with a control and a treatment arm in the data.")

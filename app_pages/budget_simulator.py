@@ -531,7 +531,7 @@ st.caption(
     "Steady-state incremental revenue per week against weekly spend (band: 90% interval). "
     "Grey circle: current spend; blue diamond: proposed. Titles give the marginal ROI at both."
 )
-st.plotly_chart(budget.figure_response_curves(curves, current, proposed), width="stretch")
+st.plotly_chart(db.memo(budget.figure_response_curves, curves, current, proposed), width="stretch")
 
 # --- waterfall and forecast -----------------------------------------------------------------
 left, right = st.columns(2)
@@ -540,7 +540,8 @@ with left:
     fall = budget.waterfall(curves, current, proposed, objective)
     unit = {"revenue": f"{revenue_label.lower()} per week", "conversions": "conversions per week"}
     st.plotly_chart(
-        budget.figure_waterfall(fall, unit.get(objective, "profit per week")), width="stretch"
+        db.memo(budget.figure_waterfall, fall, unit.get(objective, "profit per week")),
+        width="stretch",
     )
 with right:
     st.subheader("Forecast")
@@ -550,7 +551,7 @@ with right:
         "current plan": budget.forecast_totals(budget.forecast(curves, current, weeks, start)),
         "proposed plan": budget.forecast_totals(budget.forecast(curves, proposed, weeks, start)),
     }
-    st.plotly_chart(budget.figure_forecast(series), width="stretch")
+    st.plotly_chart(db.memo(budget.figure_forecast, series), width="stretch")
     gain = series["proposed plan"]["revenue"].sum() - series["current plan"]["revenue"].sum()
     st.caption(
         f"Starts from each channel's adstock at the end of the data, so recent spend carries "
@@ -620,6 +621,6 @@ with s2:
             width="stretch",
             column_config={name: st.column_config.NumberColumn(format="%.2f") for name in plans},
         )
-        st.plotly_chart(budget.figure_allocation(plans), width="stretch")
+        st.plotly_chart(db.memo(budget.figure_allocation, plans), width="stretch")
 
 navigation.keep_in_url(_link(objective, proposed, current))

@@ -100,9 +100,9 @@ def _show_drivers(d: kpis.KpiDrivers | None, split_label: str) -> None:
     charts = st.columns(2) if d.effects is not None else [st.container()]
     if d.effects is not None:
         with charts[0]:
-            st.plotly_chart(kpis.figure_revenue_bridge(d), width="stretch")
+            st.plotly_chart(db.memo(kpis.figure_revenue_bridge, d), width="stretch")
     with charts[-1]:
-        st.plotly_chart(kpis.figure_driver_contributions(d, split_label), width="stretch")
+        st.plotly_chart(db.memo(kpis.figure_driver_contributions, d, split_label), width="stretch")
     money = tables.money_format() if unit == "currency" else "%,.0f"
     tables.show_table(
         d.groups.rename(columns={"group": split_label}),
@@ -315,8 +315,14 @@ with st.container(horizontal=True, gap="small", key="cc_tiles"):
 
 # ---- closed loop: what the activations of this period earned ----------------------------------
 loop_scheme = None if scheme == "all" else scheme
-outcomes, loop_note = db.run(  # uncached: an export does not change the data version
-    audience.period_outcomes, first, last, 30, loop_scheme, segment_name if loop_scheme else None
+outcomes, loop_note = db.cached_with(  # an export changes them, not the data version
+    audience.exports_version,
+    audience.period_outcomes,
+    first,
+    last,
+    30,
+    loop_scheme,
+    segment_name if loop_scheme else None,
 )
 st.markdown("**Activations: what the segments sent to ad platforms earned**")
 st.caption(markdown_text(loop_note))
@@ -453,7 +459,8 @@ with trends:
         else:
             title = f"{label}, weekly"
         st.plotly_chart(
-            kpis.figure_forecast(
+            db.memo(
+                kpis.figure_forecast,
                 forecast,
                 title,
                 show_days=182 if grain == "day" else None,
@@ -520,9 +527,9 @@ with funnel_tab:
         left, right = st.columns([2, 3])
         chosen = segment_name if scheme != "all" else None
         with left:
-            st.plotly_chart(kpis.figure_funnel(funnel, chosen), width="stretch")
+            st.plotly_chart(db.memo(kpis.figure_funnel, funnel, chosen), width="stretch")
         with right:
-            st.plotly_chart(kpis.figure_funnel_rates(funnel), width="stretch")
+            st.plotly_chart(db.memo(kpis.figure_funnel_rates, funnel), width="stretch")
         membership = set(funnel["membership"]) - {"everyone"}
         if membership == {"period_start"}:
             who = (
@@ -552,7 +559,7 @@ with cohorts_tab:
     if cohorts.empty:
         st.info(db.missing_output("cohorts", ["radar_funnel"], "orders"))
     else:
-        st.plotly_chart(kpis.figure_cohort_heatmap(cohorts), width="stretch")
+        st.plotly_chart(db.memo(kpis.figure_cohort_heatmap, cohorts), width="stretch")
         st.caption(
             "Cohort = month of the first order. Cell = share of the cohort that ordered in that "
             "month after its first; the latest month may be partial."
@@ -579,20 +586,26 @@ with journeys_tab:
         if paths.empty:
             st.info("No first purchase in this segment had a tracked touch before it.")
         else:
-            st.plotly_chart(kpis.figure_journey_sankey(paths), width="stretch")
+            st.plotly_chart(db.memo(kpis.figure_journey_sankey, paths), width="stretch")
             a, b = st.columns(2)
             with a:
                 lengths = segment_call(kpis.path_length_distribution, scheme, segment_name)
                 st.plotly_chart(
-                    kpis.figure_distribution(
-                        lengths, "path_length", "customers", "Path length", "channel steps"
+                    db.memo(
+                        kpis.figure_distribution,
+                        lengths,
+                        "path_length",
+                        "customers",
+                        "Path length",
+                        "channel steps",
                     ),
                     width="stretch",
                 )
             with b:
                 ttc = segment_call(kpis.time_to_convert_distribution, scheme, segment_name)
                 st.plotly_chart(
-                    kpis.figure_distribution(
+                    db.memo(
+                        kpis.figure_distribution,
                         ttc,
                         "days_to_convert",
                         "customers",

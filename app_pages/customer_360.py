@@ -185,17 +185,17 @@ g = st.columns(3)
 value_share = profile.percentiles.get("clv", profile.percentiles.get("revenue"))
 value_basis = "CLV" if "clv" in profile.percentiles else "revenue"
 g[0].plotly_chart(
-    c360.chart_gauge(value_share, f"Value ({value_basis} pct.)"),
+    db.memo(c360.chart_gauge, value_share, f"Value ({value_basis} pct.)"),
     width="stretch",
     key="g_value",
 )
 g[1].plotly_chart(
-    c360.chart_gauge(prop.get("p_buy_30d"), "Buy in 30 days"),
+    db.memo(c360.chart_gauge, prop.get("p_buy_30d"), "Buy in 30 days"),
     width="stretch",
     key="g_buy",
 )
 g[2].plotly_chart(
-    c360.chart_gauge(prop.get("churn_risk"), "Churn risk", good_high=False),
+    db.memo(c360.chart_gauge, prop.get("churn_risk"), "Churn risk", good_high=False),
     width="stretch",
     key="g_churn",
 )
@@ -272,7 +272,9 @@ with tab_timeline:
             int(page_no),
             PAGE_SIZE,
         )
-        st.plotly_chart(c360.chart_timeline(tl.chart), width="stretch", key="timeline_chart")
+        st.plotly_chart(
+            db.memo(c360.chart_timeline, tl.chart), width="stretch", key="timeline_chart"
+        )
         st.caption(
             f"Page {tl.page} of {tl.pages} · {tl.total:,} row(s) under the filters, newest first"
             + (f" · chart shows the latest {len(tl.chart):,}" if len(tl.chart) < tl.total else "")

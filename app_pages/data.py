@@ -61,7 +61,7 @@ with built:
                 f"{markdown_text(first['error'], ERROR_QUOTE)}. "
                 "The previous outputs of every stage are intact."
             )
-        st.plotly_chart(charts.build_timings(runs), width="stretch")
+        st.plotly_chart(db.memo(charts.build_timings, runs), width="stretch")
         tables.show_table(
             runs[["stage", "status", "rows", "seconds", "error"]],
             hide_index=True,

@@ -71,9 +71,13 @@ else:
     before = db.cached(hygiene.checks_for_run, run_ids[-2]) if len(run_ids) > 1 else None
 
     st.markdown("**Table × field** (mean check score, 0–100)")
-    st.plotly_chart(hygiene.figure_field_heatmap(hygiene.field_scores(checks)), width="stretch")
+    st.plotly_chart(
+        db.memo(hygiene.figure_field_heatmap, hygiene.field_scores(checks)), width="stretch"
+    )
     st.markdown("**Trend across builds**")
-    st.plotly_chart(hygiene.figure_score_trend(db.cached(hygiene.score_trend)), width="stretch")
+    st.plotly_chart(
+        db.memo(hygiene.figure_score_trend, db.cached(hygiene.score_trend)), width="stretch"
+    )
 
     st.subheader("Checks")
     table = hygiene.check_table(checks, before)
@@ -164,7 +168,9 @@ with left:
     )
 with right:
     st.markdown("**Cluster sizes**")
-    st.plotly_chart(identity.figure_cluster_sizes(summary["cluster_sizes"]), width="stretch")
+    st.plotly_chart(
+        db.memo(identity.figure_cluster_sizes, summary["cluster_sizes"]), width="stretch"
+    )
 st.markdown("**Duplicates found per source**")  # full width: five columns do not fit in half
 tables.show_table(summary["by_source"], hide_index=True, width="stretch")
 
@@ -188,7 +194,7 @@ at = identity.customers_at_threshold(curve, threshold)
 built = identity.customers_at_threshold(curve, float(run["threshold"]))
 t1, t2 = st.columns([1, 3])
 t1.metric("Customers at this threshold", f"{at:,}", f"{at - built:+,}", delta_color="off")
-t2.plotly_chart(identity.figure_threshold_curve(curve, threshold), width="stretch")
+t2.plotly_chart(db.memo(identity.figure_threshold_curve, curve, threshold), width="stretch")
 
 st.subheader("Why did a pair match?")
 pairs = db.cached(identity.matched_pairs, threshold, 200)
@@ -209,7 +215,7 @@ else:
     )
     steps = db.cached(identity.pair_explanation, *chosen)
     w1, w2 = st.columns([3, 2])
-    w1.plotly_chart(identity.figure_match_waterfall(steps), width="stretch")
+    w1.plotly_chart(db.memo(identity.figure_match_waterfall, steps), width="stretch")
     w2.dataframe(steps, hide_index=True, width="stretch")
     records = db.cached(identity.pair_records, *chosen)
     shown = ["side", "source_system", "source_id", "first_name", "last_name", "email", "phone",

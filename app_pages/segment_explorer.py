@@ -190,14 +190,16 @@ with seg_tab:
     left, right = st.columns(2)
     with left:
         st.subheader("Size and value")
-        st.plotly_chart(segments.figure_treemap(profile, scheme_labels[scheme]), width="stretch")
+        st.plotly_chart(
+            db.memo(segments.figure_treemap, profile, scheme_labels[scheme]), width="stretch"
+        )
     with right:
         st.subheader("Frequency vs monetary value")
         if scheme == segments.SAVED_SCHEME:
             st.info("Saved segments may overlap; pick a column scheme for the scatter.")
         else:
             st.plotly_chart(
-                segments.figure_scatter(db.cached(segments.scatter_sample, scheme)),
+                db.memo(segments.figure_scatter, db.cached(segments.scatter_sample, scheme)),
                 width="stretch",
             )
     st.subheader("Mix against the base")
@@ -216,7 +218,7 @@ with seg_tab:
             "Index = the segment's average share / the base's average share x 100 "
             "(100 = like everyone; the base is every customer with that behaviour)."
         )
-        st.plotly_chart(segments.figure_mix(mix), width="stretch")
+        st.plotly_chart(db.memo(segments.figure_mix, mix), width="stretch")
     if scheme == "needs_segment":
         st.subheader("What distinguishes each needs segment")
         drivers = db.cached(segments.needs_segment_drivers)
@@ -252,7 +254,7 @@ with overlap_tab:
         )
     )
     st.plotly_chart(
-        segments.figure_overlap(overlap, scheme_labels[scheme_a], scheme_labels[scheme_b]),
+        db.memo(segments.figure_overlap, overlap, scheme_labels[scheme_a], scheme_labels[scheme_b]),
         width="stretch",
     )
 
@@ -583,7 +585,7 @@ with model_tab:
                 "weeks; bars compare the mean per customer by purchases in the calibration "
                 "period."
             )
-            st.plotly_chart(value.figure_holdout(holdout), width="stretch")
+            st.plotly_chart(db.memo(value.figure_holdout, holdout), width="stretch")
         fits = params[params["model"] != "holdout"]
         tables.show_table(
             fits.rename(

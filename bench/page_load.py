@@ -152,7 +152,13 @@ def main() -> int:
             **_spread([r["seconds"] for r in runs]),
             "by_page": {p: _spread([r["seconds"] for r in runs if r["page"] == p]) for p in pages},
         },
-        "browser": _spread([v["seconds"] for v in visits]),
+        "browser": {
+            **_spread([v["seconds"] for v in visits]),
+            "by_page": {
+                p: _spread([v["seconds"] for v in visits if v["page"] == p])
+                for p in dict.fromkeys(v["page"] for v in visits)
+            },
+        },
     }
     out = ROOT / "bench" / "results" / f"page_load_{args.label or Path(args.db).stem}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,7 @@ def render() -> None:
             "Days after export", min_value=1, max_value=365, value=30, step=1, key="tl_days"
         )
     )
-    readout = db.run(audience.activation_readout, days)
+    readout = db.cached_with(audience.exports_version, audience.activation_readout, days)
     if readout.empty:
         st.info(
             "No activation yet. Create one in Segment Explorer: export a segment to Google Ads "
@@ -56,8 +56,10 @@ def _readout(readout) -> None:
     measured = readout["lift"].notna()
     if measured.any():
         c1, c2 = st.columns(2)
-        c1.plotly_chart(audience.chart_activation_lift(readout, "lift"), width="stretch")
-        c2.plotly_chart(audience.chart_activation_lift(readout, "revenue"), width="stretch")
+        c1.plotly_chart(db.memo(audience.chart_activation_lift, readout, "lift"), width="stretch")
+        c2.plotly_chart(
+            db.memo(audience.chart_activation_lift, readout, "revenue"), width="stretch"
+        )
     else:
         st.caption("No activation has a holdout with outcomes yet: nothing to compare.")
     for by, title in (("segment", "By segment"), ("destination", "By ad platform")):

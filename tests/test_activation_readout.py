@@ -269,6 +269,22 @@ def test_command_center_outcomes_are_the_readout_of_the_period(demo_con):
     assert tiles == [] and f"sent on {formatting.date_text(sent)}" in note
 
 
+def test_an_export_changes_the_readouts_cache_key():
+    """The pages cache the readouts by data version and `exports_version`: an export (which
+    does not change the data version) must change the latter."""
+    members = pd.DataFrame({"activation_id": 1, "customer_id": ["A", "B"], "held_out": [0, 1]})
+    con = _activation_db([("First", 0.5)], members.astype({"held_out": bool}), pd.DataFrame(
+        {"customer_id": ["A"], "ts": [START + timedelta(days=1)], "revenue": [10.0]}
+    ))  # fmt: skip
+    before = audience.exports_version(con)
+    con.execute(
+        "INSERT INTO activation_runs VALUES (1, 2, ?, 'test', 2, 1, 1, 0, 0, 0, NULL)",
+        [START + timedelta(days=3)],
+    )
+    assert audience.exports_version(con) != before
+    assert audience.exports_version(duckdb.connect()) == "none"
+
+
 # -- power calculator --------------------------------------------------------------------------
 
 

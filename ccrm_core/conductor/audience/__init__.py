@@ -92,6 +92,7 @@ from ccrm_core.conductor.audience.readout import (
     activation_readout,
     arm_statistics,
     chart_activation_lift,
+    exports_version,
     period_outcomes,
     readout_summary,
     readout_table,
@@ -116,5 +117,5 @@ __all__ = [
     "write_bids",
     "POWER_FORMULA", "PERCENT_COLUMNS", "READOUT_COLUMNS", "activation_readout",
     "arm_statistics", "chart_activation_lift", "detectable_lift", "holdout_share_needed",
-    "OutcomeTile", "period_outcomes", "readout_summary", "readout_table", "segment_activation_outcomes", "summary_table",
+    "OutcomeTile", "exports_version", "period_outcomes", "readout_summary", "readout_table", "segment_activation_outcomes", "summary_table",
 ]  # fmt: skip

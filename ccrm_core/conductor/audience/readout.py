@@ -222,6 +222,17 @@ def arm_statistics(
     }
 
 
+def exports_version(con: duckdb.DuckDBPyConnection) -> str:
+    """Changes whenever an activation is created, exported or deleted (a cache key for the
+    readouts, which an export changes without a new data version)."""
+    if not _ready(con):
+        return "none"
+    [(activations, runs, last)] = con.execute(
+        "SELECT (SELECT count(*) FROM activations), count(*), max(exported_at) FROM activation_runs"
+    ).fetchall()
+    return f"{activations}:{runs}:{last}"
+
+
 def activation_readout(
     con: duckdb.DuckDBPyConnection,
     days: int = DEFAULT_WINDOW_DAYS,
