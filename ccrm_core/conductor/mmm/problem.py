@@ -13,6 +13,7 @@ non-negative least-squares system and the baseline projection stays exact.
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg.lapack import dpotrf, dtrtrs
 from scipy.optimize import minimize, nnls
 from scipy.signal import lfilter
 
@@ -22,6 +23,32 @@ HALF_SATURATION_BOUNDS = (np.log(0.2), np.log(5.0))  # log m, K = m x steady ads
 DECAY_GRID = (0.0, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9)
 HALF_SATURATION_GRID = (0.3, 0.6, 1.0, 1.7, 3.0)  # x steady-state adstock at mean spend
 SLOPE_GRID = (0.8, 1.3, 2.0, 3.0)
+
+
+def _c_linear_filter():
+    """scipy's compiled IIR filter without lfilter's per-call argument handling (this fit makes
+    about 300,000 calls on 730 days, where that handling costs twice the filtering), or None
+    where this scipy lacks it or it does not reproduce lfilter."""
+    try:
+        from scipy.signal import _sigtools
+
+        probe = np.array([1.0, 0.0, 2.0, 0.5])
+        b, a = np.array([0.0, 1.0]), np.array([1.0, -0.6, 0.09])
+        if np.array_equal(_sigtools._linear_filter(b, a, probe, -1), lfilter(b, a, probe)):
+            return _sigtools._linear_filter
+    except Exception:  # noqa: BLE001 - any failure: use the public lfilter
+        pass
+    return None
+
+
+_LINEAR_FILTER = _c_linear_filter()
+
+
+def _iir(b: np.ndarray, a: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """lfilter(b, a, x) for float64 b, a (a[0] = 1) and a 1-d float64 x."""
+    if _LINEAR_FILTER is not None:
+        return _LINEAR_FILTER(b, a, x, -1)
+    return lfilter(b, a, x)
 
 
 class _Problem:
@@ -37,6 +64,9 @@ class _Problem:
         self.x_scale = np.nan_to_num(np.nanmean(pos, axis=0), nan=1.0)
         self.x_scale[self.x_scale <= 0] = 1.0
         self.x = spend / self.x_scale
+        self.xt = np.ascontiguousarray(self.x.T)  # channels x days
+        self.xt_ext = np.zeros((self.xt.shape[0], self.xt.shape[1] + 1))  # and one more day of 0
+        self.xt_ext[:, :-1] = self.xt
         self.base = base
         self.sw = np.ones(len(y))  # sqrt of day weights (a block bootstrap reweights days)
         self.q, _ = np.linalg.qr(base)
@@ -106,88 +136,147 @@ class _Problem:
             out += [(0.0, MAX_DECAY), HALF_SATURATION_BOUNDS, SLOPE_BOUNDS]
         return out
 
-    @staticmethod
-    def _adstock(x: np.ndarray, decay: np.ndarray) -> np.ndarray:
-        """Geometric adstock of each column (days x channels) with its channel's decay."""
-        out = np.empty_like(x)
-        for c, theta in enumerate(decay):
-            out[:, c] = lfilter([1.0], [1.0, -theta], x[:, c])
-        return out
-
     def half_saturation(self, params: np.ndarray) -> np.ndarray:
         """K per channel in scaled adstock units: m x mean spend / (1 - decay)."""
         p = params.reshape(-1, 3)
         return np.exp(p[:, 1]) * self.mean_x / (1 - p[:, 0])
 
     def columns(self, params: np.ndarray, grad: bool = False):
-        """Hill columns H (days x channels) and, with grad, their derivatives per parameter.
+        """Hill columns H (days x channels) and, with grad, their derivatives per parameter
+        (3 x days x channels: d H / d decay, d log m, d slope).
 
         Parameters per channel: decay theta, log m, slope s, with K = m * steady-state adstock
         at mean spend; bounding m keeps the half-saturation inside the range the data spans (a
         curve saturated on every day would be indistinguishable from the intercept)."""
-        # one filter call per channel (each has its own decay), the rest on all channels at once
+        h, factors = self._hill(params, grad)
+        if factors is None:
+            return h.T, None
+        hh, hh_log, hh_da = factors
+        p = params.reshape(-1, 3)
+        theta, slope = p[:, 0:1], p[:, 2:3]
+        d = np.stack([slope * (hh_da - hh / (1 - theta)), -slope * hh, hh_log])
+        return h.T, d.transpose(0, 2, 1)
+
+    @staticmethod
+    def _chain(params: np.ndarray, sums: np.ndarray) -> np.ndarray:
+        """Per channel (channels x 3: decay, log m, slope) the derivative of sum_t w_t h_c,t
+        from `sums` = factors @ w (3 x channels, see `_hill`)."""
+        p = params.reshape(-1, 3)
+        theta, s = p[:, 0], p[:, 2]
+        out = np.empty((len(theta), 3))
+        out[:, 0] = s * (sums[2] - sums[0] / (1 - theta))
+        out[:, 1] = -s * sums[0]
+        out[:, 2] = sums[1]
+        return out
+
+    def _hill(self, params: np.ndarray, grad: bool):
+        """H channel-major (channels x days) and, with grad, the factors (3 x channels x days)
+        hh, hh log ratio, hh (da/dtheta) / a with hh = u dh/du = h / (1 + u): with ratio =
+        a (1 - theta) / (m mean), u = ratio^s, h = u / (1 + u),
+
+            d h / d log m = -s hh
+            d h / d slope = hh log ratio
+            d h / d theta = s hh ((da/dtheta) / a - 1 / (1 - theta))
+
+        so a weighted sum of the derivatives over days is three matrix-vector products
+        (`_chain`), never the derivatives themselves.
+
+        Without grad: the adstock filter and the power per channel (a scalar slope takes
+        numpy's exact paths, as in the grid search). With grad, one filter call per channel
+        gives both the adstock and its derivative in the decay: da/dtheta is the adstock of the
+        adstock a day earlier, i.e. spend through the double pole 1 / (1 - theta z)^2 delayed a
+        day, and then a_t = da_t+1 - theta da_t (the recursion da_t+1 = a_t + theta da_t)."""
         p = params.reshape(-1, 3)
         theta, logm, s = p[:, 0], p[:, 1], p[:, 2]
-        a = np.maximum(self._adstock(self.x, theta), 0.0)
-        m_mean = np.exp(logm) * self.mean_x
-        ratio = a / (m_mean / (1 - theta))
-        # per channel: a scalar exponent takes numpy's exact paths (s = 2: square, 0.5: sqrt)
-        u = np.empty_like(ratio)
-        for c, slope in enumerate(s):
-            u[:, c] = np.power(ratio[:, c], slope)
-        h = u / (1 + u)
+        steady = np.exp(logm) * self.mean_x / (1 - theta)  # K: m x steady adstock at mean spend
         if not grad:
-            return h, None
-        d = np.empty((3,) + self.x.shape)
-        dh_du = 1.0 / (1 + u) ** 2
-        shifted = np.zeros_like(a)
-        shifted[1:] = a[:-1]
-        da_dtheta = self._adstock(shifted, theta)
-        # ratio = a (1 - theta) / (m mean_x): d ratio / d theta
-        dratio = (da_dtheta * (1 - theta) - a) / m_mean
-        positive = ratio > 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            du_dratio = np.where(positive, s * u / ratio, 0.0)
-            log_ratio = np.where(positive, np.log(np.where(positive, ratio, 1)), 0.0)
-        d[0] = dh_du * du_dratio * dratio
-        d[1] = dh_du * (-s * u)
-        d[2] = dh_du * u * log_ratio
-        return h, d
+            a = np.empty_like(self.xt)
+            one = np.ones(1)
+            for c, decay in enumerate(theta):
+                a[c] = _iir(one, np.array([1.0, -decay]), self.xt[c])
+            ratio = np.maximum(a, 0.0) / steady[:, None]
+            u = np.empty_like(ratio)
+            for c, slope in enumerate(s):
+                np.power(ratio[c], slope, out=u[c])
+            return u / (1 + u), None
+        ext = np.empty((self.n_channels, self.n_days + 1))
+        delay = np.array([0.0, 1.0])
+        for c, decay in enumerate(theta):
+            ext[c] = _iir(delay, np.array([1.0, -2.0 * decay, decay * decay]), self.xt_ext[c])
+        da = ext[:, :-1]
+        a = np.maximum(ext[:, 1:] - theta[:, None] * da, 0.0)
+        factors = np.empty((3,) + a.shape)
+        hh, hh_log, hh_da = factors
+        if a.min() > 0:
+            log_ratio = np.log(a / steady[:, None])
+            u = np.exp(s[:, None] * log_ratio)
+        else:  # h and hh are 0 where a is: any finite factor gives a 0 derivative
+            positive = a > 0
+            a = np.where(positive, a, 1.0)
+            log_ratio = np.where(positive, np.log(a / steady[:, None]), 0.0)
+            u = np.where(positive, np.exp(s[:, None] * log_ratio), 0.0)
+        onep = 1 + u
+        h = u / onep
+        np.divide(h, onep, out=hh)
+        np.multiply(hh, log_ratio, out=hh_log)
+        np.multiply(hh, da, out=hh_da)
+        hh_da /= a
+        return h, factors
 
     def solve(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """Non-negative media betas for fixed columns: (beta, data residual, loss); the loss
         adds the lift-test terms and the ridge penalty to the residual sum of squares."""
+        beta, resid, loss, _ = self._solve(h)
+        return beta, resid, loss
+
+    def _solve(self, h: np.ndarray):
+        """(beta, data residual, loss, weighted lift residual per test).
+
+        With a ridge the stacked system [projected H; lift rows; sqrt(ridge) I] has a Gram
+        matrix whose eigenvalues are at least the ridge, so it is solved through its Cholesky
+        factor: ||A b - r||^2 = ||R b - z||^2 + const with R'R = A'A, R'z = A'r, the same
+        non-negative least squares on channels x channels instead of days x channels."""
         mh = self._project(self.sw[:, None] * h)
-        blocks, rhs = [mh], [self.my]
+        lift_rows = lift_rhs = None
         if len(self.lift_channel):
             lift_rows = self._lift_rows(h)
-            blocks.append(lift_rows)
-            rhs.append(self.lift_weight * self.lift_target)
+            lift_rhs = self.lift_weight * self.lift_target
         if self.ridge > 0:
-            blocks.append(np.sqrt(self.ridge) * np.eye(self.n_channels))
-            rhs.append(np.zeros(self.n_channels))
-        if len(blocks) > 1:
-            beta, _ = nnls(np.vstack(blocks), np.concatenate(rhs))
+            gram = mh.T @ mh
+            gram.flat[:: self.n_channels + 1] += self.ridge
+            rhs = mh.T @ self.my
+            if lift_rows is not None:
+                gram += lift_rows.T @ lift_rows
+                rhs += lift_rows.T @ lift_rhs
+            upper, info = dpotrf(gram, lower=0, clean=1)  # gram = R'R
+            z, info_z = dtrtrs(upper, rhs, lower=0, trans=1)  # R'z = A'r
+            if info or info_z:
+                raise np.linalg.LinAlgError("media Gram matrix is not positive definite")
+            beta, _ = nnls(upper, z, maxiter=50 * self.n_channels)
+        elif lift_rows is not None:
+            beta, _ = nnls(np.vstack([mh, lift_rows]), np.concatenate([self.my, lift_rhs]))
         else:
             beta, _ = nnls(mh, self.my, maxiter=50 * self.n_channels)
         resid = self.my - mh @ beta
         loss = float(resid @ resid + self.ridge * beta @ beta)
-        if len(self.lift_channel):
-            lift_resid = lift_rows @ beta - rhs[1]
+        lift_resid = None
+        if lift_rows is not None:
+            lift_resid = lift_rows @ beta - lift_rhs
             loss += float(lift_resid @ lift_resid)
-        return beta, resid, loss
+        return beta, resid, loss, lift_resid
 
     def objective(self, params: np.ndarray) -> tuple[float, np.ndarray]:
-        h, d = self.columns(params, grad=True)
-        beta, resid, rss = self.solve(h)
+        h, factors = self._hill(params, grad=True)
+        beta, resid, rss, lift_resid = self._solve(h.T)
         # envelope theorem: d rss / d param = -2 beta_c r' dh_c/dparam (r is orthogonal to
         # the baseline, so the projection drops out)
-        g = -2.0 * np.einsum("t,ktc->ck", resid * self.sw, d) * beta[:, None]
-        if len(self.lift_channel):
+        g = -2.0 * self._chain(params, factors @ (resid * self.sw)) * beta[:, None]
+        if lift_resid is not None:
             # lift term w_k (beta_c sum_window h_c - L_k): d / d param = w_k beta_c sum_window dh_c
-            lift_resid = self._lift_rows(h) @ beta - self.lift_weight * self.lift_target
+            p = params.reshape(-1, 3)
             for k, c in enumerate(self.lift_channel):
-                dsum = d[:, :, c] @ self.lift_days[k]
+                window = factors[:, c : c + 1, :] @ self.lift_days[k]  # 3 x 1
+                dsum = self._chain(p[c], window)[0]
                 g[c] += 2.0 * lift_resid[k] * self.lift_weight[k] * beta[c] * dsum
         return rss, g.ravel()
 
@@ -200,7 +289,7 @@ class _Problem:
             improved = False
             for c in range(self.n_channels):
                 for theta in DECAY_GRID:
-                    a = np.maximum(lfilter([1.0], [1.0, -theta], self.x[:, c]), 0.0)
+                    a = np.maximum(_iir(np.ones(1), np.array([1.0, -theta]), self.xt[c]), 0.0)
                     steady = self.mean_x[c] / (1 - theta)
                     for m in HALF_SATURATION_GRID:
                         ratio = a / (m * steady)
