@@ -144,16 +144,24 @@ def _experiment_controls(
     ).df()
     out = pd.DataFrame(index=dates)
     for exp_id, group in treated.groupby("experiment_id", sort=True):
-        daily = (
-            group.assign(date=pd.to_datetime(group["date"]))
-            .set_index("date")["treated"]
-            .reindex(dates, fill_value=0)
-            .to_numpy(float)
-        )
-        active = np.convolve(daily, np.ones(window_days))[: len(dates)]
+        active = _in_window(group["date"], group["treated"], dates, window_days)
         if active.any():
             out[f"experiment_{exp_id}"] = active / active.max()
     return out.reset_index(drop=True)
+
+
+def _in_window(
+    day: pd.Series, people: pd.Series, dates: pd.DatetimeIndex, window_days: int
+) -> np.ndarray:
+    """Per day of `dates`: the people who started on a `day` in the `window_days` up to it."""
+    daily = (
+        pd.Series(people.to_numpy(float), index=pd.to_datetime(day))
+        .groupby(level=0)
+        .sum()
+        .reindex(dates, fill_value=0.0)
+        .to_numpy(float)
+    )
+    return np.convolve(daily, np.ones(window_days))[: len(dates)]
 
 
 def _activation_controls(
@@ -173,13 +181,7 @@ def _activation_controls(
         "FROM activation_runs r JOIN activations a USING (activation_id) "
         "WHERE r.run = 1 AND r.sent > 0 GROUP BY ALL ORDER BY date"
     ).df()
-    daily = (
-        sent.assign(date=pd.to_datetime(sent["date"]))
-        .set_index("date")["sent"]
-        .reindex(dates, fill_value=0)
-        .to_numpy(float)
-    )
-    active = np.convolve(daily, np.ones(window_days))[: len(dates)]
+    active = _in_window(sent["date"], sent["sent"], dates, window_days)
     if active.any():
         out["activations"] = active / active.max()
     return out.reset_index(drop=True)
