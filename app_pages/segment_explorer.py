@@ -665,12 +665,12 @@ with bids_tab:
         tables.show_table(
             activations.assign(
                 destination=activations["destination"].map(audience_export.DESTINATION_LABELS)
-            ),
+            ).rename(columns={"name": "activation"}),  # an activation's name, not a person's
             hide_index=True,
             width="stretch",
             key="activations_table",
             column_config={
-                "name": st.column_config.TextColumn("Activation"),
+                "activation": st.column_config.TextColumn("Activation"),
                 "segment": st.column_config.TextColumn("Segment"),
                 "scheme": st.column_config.TextColumn("Scheme"),
                 "destination": st.column_config.TextColumn("Sent to"),

@@ -59,7 +59,7 @@ def test_meta_export_with_activation_and_history(page):
     frames = [d.value for d in page.dataframe]
     listed = next(f for f in frames if "holdout_share" in f.columns)
     # newest first, then the demo's planted activations (ccrm sample, stage sample_activations)
-    assert list(listed["name"]) == ["Spring push", *_read(page.db_path, _planted_names)]
+    assert list(listed["activation"]) == ["Spring push", *_read(page.db_path, _planted_names)]
     bids = next(f for f in frames if "bid_multiplier" in f.columns)
     expected = _read(page.db_path, audience.segment_bids, "rfm_segment")
     assert list(bids["segment"]) == list(expected["segment"])

@@ -162,7 +162,9 @@ def _match_columns(
     wanted = spec.column_names
     missing = [c for c in spec.required_columns if c not in seen]
     if missing:
-        has = ", ".join(n or "(blank)" for n in names[:15]) + (" …" if len(names) > 15 else "")
+        has = ", ".join(validation.label(n, 40) if n else "(blank)" for n in names[:15]) + (
+            " …" if len(names) > 15 else ""
+        )
         raise IngestError(
             f"{shown}: missing required column(s) {', '.join(missing)} for table {spec.name} "
             f"(the header has: {has}); rename the columns, or pass --table if the table is wrong"
