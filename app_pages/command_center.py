@@ -28,6 +28,7 @@ METRIC_KEYS = list(kpis.METRICS)
 GRAINS = ["day", "week"]
 WHY_KPIS = list(kpis.DRIVER_KPIS)
 AGAINST = {"previous": "Previous period", "year_ago": "Same period last year"}
+SECTIONS = ("Trends & alerts", "Funnel", "Cohorts", "Journeys")
 TILE_WIDTH = 160  # px: two tiles and their gap fit a 375 px phone screen
 
 
@@ -42,6 +43,7 @@ def _alerts_count(n: int) -> str:
 
 def _focus_alert(key: str, metric: str, grain: str) -> None:
     """Open the trend on one alert: its series (metric, grain, channel) and days."""
+    st.session_state["cc_section"] = SECTIONS[0]
     st.session_state["cc_alert"] = key
     st.session_state["cc_metric"] = metric
     st.session_state["cc_grain"] = grain
@@ -393,229 +395,244 @@ if not alerts.empty:
         )
 
 # ---- sections ---------------------------------------------------------------------------------
+# Only the open section runs (lazy tabs): each holds charts that cost the browser time.
 trends, funnel_tab, cohorts_tab, journeys_tab = st.tabs(
-    ["Trends & alerts", "Funnel", "Cohorts", "Journeys"]
+    list(SECTIONS), key="cc_section", on_change="rerun"
 )
 
-with trends:
-    monitored = db.cached(kpis.monitored_channels)
-    if not monitored:
-        st.info(db.missing_output("forecasts", ["kpi_alerts"], "at least a few weeks of orders"))
-    else:
-        c1, c2, c3 = st.columns([2.6, 1.3, 4])
-        with c1:
-            metric = st.segmented_control(
-                "KPI",
-                METRIC_KEYS,
-                key="cc_metric",
-                format_func=lambda m: kpis.METRICS[m][0],
+if trends.open:
+    with trends:
+        monitored = db.cached(kpis.monitored_channels)
+        if not monitored:
+            st.info(
+                db.missing_output("forecasts", ["kpi_alerts"], "at least a few weeks of orders")
             )
-        with c2:
-            grain = st.segmented_control(
-                "Grain",
-                GRAINS,
-                key="cc_grain",
-                format_func=lambda g: kpis.GRAIN_LABELS[g],
-            )
-        metric, grain = metric or "revenue", grain or "day"
-        if focus is not None:
-            trend_channel = focus["channel"]
         else:
-            trend_channel = channel if channel in monitored else "all"
-        with c3:
-            if focus is not None or trend_channel == channel:
-                note = ""
+            c1, c2, c3 = st.columns([2.6, 1.3, 4])
+            with c1:
+                metric = st.segmented_control(
+                    "KPI",
+                    METRIC_KEYS,
+                    key="cc_metric",
+                    format_func=lambda m: kpis.METRICS[m][0],
+                )
+            with c2:
+                grain = st.segmented_control(
+                    "Grain",
+                    GRAINS,
+                    key="cc_grain",
+                    format_func=lambda g: kpis.GRAIN_LABELS[g],
+                )
+            metric, grain = metric or "revenue", grain or "day"
+            if focus is not None:
+                trend_channel = focus["channel"]
             else:
-                note = (
-                    f" Channel {markdown_text(channel)} is too thin to monitor; showing all "
-                    "channels."
+                trend_channel = channel if channel in monitored else "all"
+            with c3:
+                if focus is not None or trend_channel == channel:
+                    note = ""
+                else:
+                    note = (
+                        f" Channel {markdown_text(channel)} is too thin to monitor; showing all "
+                        "channels."
+                    )
+                settings = kpis.ForecastSettings()
+                st.caption(
+                    "Forecast: robust regression with trend, weekly and yearly seasonality. Band: "
+                    f"quasi-Poisson interval at {settings.z} sd, wide on purpose (thousands of "
+                    "points are checked each build; a 3-sd band would raise dozens of false "
+                    "alerts): a day outside it is an alert. Red points inside it are alerts too: "
+                    f"runs of {', '.join(map(str, settings.sustained_days))} days whose total is "
+                    f"beyond {settings.run_z} sd, or revenue that moved with an orders alert. "
+                    "All customers (segment and source filters do not apply)." + note
                 )
-            settings = kpis.ForecastSettings()
-            st.caption(
-                "Forecast: robust regression with trend, weekly and yearly seasonality. Band: "
-                f"quasi-Poisson interval at {settings.z} sd, wide on purpose (thousands of "
-                "points are checked each build; a 3-sd band would raise dozens of false "
-                "alerts): a day outside it is an alert. Red points inside it are alerts too: "
-                f"runs of {', '.join(map(str, settings.sustained_days))} days whose total is "
-                f"beyond {settings.run_z} sd, or revenue that moved with an orders alert. "
-                "All customers (segment and source filters do not apply)." + note
+                st.caption(markdown_text(_sentence(db.cached(kpis.forecast_fit).text())))
+            forecast = db.cached(kpis.kpi_forecast, metric, trend_channel, grain)
+            label = kpis.METRICS[metric][0] + (
+                "" if trend_channel == "all" else f" - {formatting.value_label(trend_channel)}"
             )
-            st.caption(markdown_text(_sentence(db.cached(kpis.forecast_fit).text())))
-        forecast = db.cached(kpis.kpi_forecast, metric, trend_channel, grain)
-        label = kpis.METRICS[metric][0] + (
-            "" if trend_channel == "all" else f" - {formatting.value_label(trend_channel)}"
-        )
-        if focus is not None:
-            f1, f2 = st.columns([5, 1.2])
-            f1.info(
-                f"Showing the alert ({kpis.GRAIN_LABELS[grain]} series): "
-                f"{markdown_text(focus['message'])}.",
-                icon=":material/center_focus_strong:",
-            )
-            f2.button("Show the whole trend", key="cc_clear_alert", on_click=_clear_focus)
-            title = f"{label}, {kpis.GRAIN_LABELS[grain]}: the alert (shaded)"
-        elif grain == "day":
-            title = f"{label}, daily (last 6 months; double-click for all)"
-        else:
-            title = f"{label}, weekly"
-        st.plotly_chart(
-            db.memo(
-                kpis.figure_forecast,
-                forecast,
-                title,
-                show_days=182 if grain == "day" else None,
-                focus=(focus["start_date"], focus["end_date"]) if focus is not None else None,
-                focus_range=kpis.alert_window(focus) if focus is not None else None,
-                unit=kpis.METRICS[metric][1],
-            ),
-            width="stretch",
-        )
-        if alerts.empty:
-            st.success("No alerts: every point is inside its band.")
-        else:
-            shown = alerts.assign(
-                kpi=alerts["metric"].map(lambda m: kpis.METRICS[m][0]),
-                change=alerts["change_pct"],
-                age=(pd.Timestamp(options.data_end) - pd.to_datetime(alerts["end_date"])).dt.days,
-                grain=alerts["grain"].map(kpis.GRAIN_LABELS),
-            )[
-                [
-                    "end_date",
-                    "age",
-                    "start_date",
-                    "kpi",
-                    "channel",
-                    "grain",
-                    "direction",
-                    "change",
-                    "message",
-                ]
-            ]
-            table_key = f"cc_alert_table_{st.session_state.get('cc_alert_table_v', 0)}"
-            rows = [(kpis.alert_key(a), a["metric"], a["grain"]) for a in alerts.to_dict("records")]
-            st.caption("Pick an alert to open the trend on its series and days.")
-            tables.show_table(
-                shown,
-                hide_index=True,
+            if focus is not None:
+                f1, f2 = st.columns([5, 1.2])
+                f1.info(
+                    f"Showing the alert ({kpis.GRAIN_LABELS[grain]} series): "
+                    f"{markdown_text(focus['message'])}.",
+                    icon=":material/center_focus_strong:",
+                )
+                f2.button("Show the whole trend", key="cc_clear_alert", on_click=_clear_focus)
+                title = f"{label}, {kpis.GRAIN_LABELS[grain]}: the alert (shaded)"
+            elif grain == "day":
+                title = f"{label}, daily (last 6 months; double-click for all)"
+            else:
+                title = f"{label}, weekly"
+            st.plotly_chart(
+                db.memo(
+                    kpis.figure_forecast,
+                    forecast,
+                    title,
+                    show_days=182 if grain == "day" else None,
+                    focus=(focus["start_date"], focus["end_date"]) if focus is not None else None,
+                    focus_range=kpis.alert_window(focus) if focus is not None else None,
+                    unit=kpis.METRICS[metric][1],
+                ),
                 width="stretch",
-                height=240,
-                key=table_key,
-                on_select=partial(_pick_alert, table_key, rows),
-                selection_mode="single-row",
-                column_config={
-                    "end_date": st.column_config.DateColumn("Until"),
-                    "age": st.column_config.NumberColumn(
-                        "Age (days)", help="Days from the alert's last day to the data end"
-                    ),
-                    "start_date": st.column_config.DateColumn("From"),
-                    "kpi": "KPI",
-                    "change": st.column_config.NumberColumn("vs forecast", format="percent"),
-                    "message": st.column_config.TextColumn("What moved", width="large"),
-                },
             )
-
-with funnel_tab:
-    funnel = segment_call(
-        kpis.funnel_by_segment,
-        days,
-        kpis.funnel_scheme(filters, options),
-        segment_name if scheme == kpis.SAVED else None,
-    )
-    if funnel.empty:
-        st.info(db.missing_output("funnel", ["radar_funnel"], "events and orders"))
-    else:
-        left, right = st.columns([2, 3])
-        chosen = segment_name if scheme != "all" else None
-        with left:
-            st.plotly_chart(db.memo(kpis.figure_funnel, funnel, chosen), width="stretch")
-        with right:
-            st.plotly_chart(db.memo(kpis.figure_funnel_rates, funnel), width="stretch")
-        membership = set(funnel["membership"]) - {"everyone"}
-        if membership == {"period_start"}:
-            who = (
-                "Segments are each customer's segment on the day before the period (recomputed "
-                "from the orders up to that day), so what happens in the period does not decide "
-                "the segment. "
-            )
-        elif membership:
-            who = (
-                "Segments are today's: they are decided partly by the orders of this very "
-                "period, so a segment of recent buyers converts well by definition. "
-            )
-        else:
-            who = ""
-        if chosen and chosen not in set(funnel["segment"]):
-            who += f"Nobody was in {markdown_text(chosen)} at the period start: showing everyone. "
-        st.caption(
-            f"Last {kpis.funnel_period(days)} days to the data end. {who}**Reached**: any event "
-            "(send, impression, visit, ...); **engaged**: opened, clicked or visited; "
-            "**converted**: engaged and ordered; **repeat**: converted with 2+ lifetime orders; "
-            f"**loyal**: repeat with {kpis.LOYAL_MIN_ORDERS}+ lifetime orders. Each stage is a "
-            "subset of the one before."
-        )
-
-with cohorts_tab:
-    cohorts = segment_call(kpis.cohort_retention, scheme, segment_name)
-    if cohorts.empty:
-        st.info(db.missing_output("cohorts", ["radar_funnel"], "orders"))
-    else:
-        st.plotly_chart(db.memo(kpis.figure_cohort_heatmap, cohorts), width="stretch")
-        st.caption(
-            "Cohort = month of the first order. Cell = share of the cohort that ordered in that "
-            "month after its first; the latest month may be partial."
-        )
-
-with journeys_tab:
-    summary = segment_call(kpis.first_purchase_summary, scheme, segment_name)
-    paths = segment_call(kpis.first_purchase_paths, scheme, segment_name)
-    lookback = kpis.JOURNEY_LOOKBACK_DAYS
-    if summary["customers"] == 0:
-        st.info(
-            db.missing_output("journeys to a first purchase", ["radar_funnel"], "events and orders")
-        )
-    else:
-        untracked_share = summary["untracked"] / summary["customers"]
-        st.caption(
-            f"**{summary['customers']:,} customers** made a first purchase: "
-            f"**{summary['tracked']:,}** with a tracked touch (impression, send, open, click, "
-            f"visit or call) in the {lookback} days before it, **{summary['untracked']:,}** "
-            f"({untracked_share:.0%}) without one. Those have no path and are left out of the "
-            "charts below; their first touch may predate the data or the lookback, or come from "
-            "a channel that is not tracked per customer (tv, print, an anonymous visit)."
-        )
-        if paths.empty:
-            st.info("No first purchase in this segment had a tracked touch before it.")
-        else:
-            st.plotly_chart(db.memo(kpis.figure_journey_sankey, paths), width="stretch")
-            a, b = st.columns(2)
-            with a:
-                lengths = segment_call(kpis.path_length_distribution, scheme, segment_name)
-                st.plotly_chart(
-                    db.memo(
-                        kpis.figure_distribution,
-                        lengths,
-                        "path_length",
-                        "customers",
-                        "Path length",
-                        "channel steps",
-                    ),
+            if alerts.empty:
+                st.success("No alerts: every point is inside its band.")
+            else:
+                shown = alerts.assign(
+                    kpi=alerts["metric"].map(lambda m: kpis.METRICS[m][0]),
+                    change=alerts["change_pct"],
+                    age=(
+                        pd.Timestamp(options.data_end) - pd.to_datetime(alerts["end_date"])
+                    ).dt.days,
+                    grain=alerts["grain"].map(kpis.GRAIN_LABELS),
+                )[
+                    [
+                        "end_date",
+                        "age",
+                        "start_date",
+                        "kpi",
+                        "channel",
+                        "grain",
+                        "direction",
+                        "change",
+                        "message",
+                    ]
+                ]
+                table_key = f"cc_alert_table_{st.session_state.get('cc_alert_table_v', 0)}"
+                rows = [
+                    (kpis.alert_key(a), a["metric"], a["grain"]) for a in alerts.to_dict("records")
+                ]
+                st.caption("Pick an alert to open the trend on its series and days.")
+                tables.show_table(
+                    shown,
+                    hide_index=True,
                     width="stretch",
+                    height=240,
+                    key=table_key,
+                    on_select=partial(_pick_alert, table_key, rows),
+                    selection_mode="single-row",
+                    column_config={
+                        "end_date": st.column_config.DateColumn("Until"),
+                        "age": st.column_config.NumberColumn(
+                            "Age (days)", help="Days from the alert's last day to the data end"
+                        ),
+                        "start_date": st.column_config.DateColumn("From"),
+                        "kpi": "KPI",
+                        "change": st.column_config.NumberColumn("vs forecast", format="percent"),
+                        "message": st.column_config.TextColumn("What moved", width="large"),
+                    },
                 )
-            with b:
-                ttc = segment_call(kpis.time_to_convert_distribution, scheme, segment_name)
-                st.plotly_chart(
-                    db.memo(
-                        kpis.figure_distribution,
-                        ttc,
-                        "days_to_convert",
-                        "customers",
-                        "Time to convert",
-                        "days from first touch to first order",
-                    ),
-                    width="stretch",
+
+if funnel_tab.open:
+    with funnel_tab:
+        funnel = segment_call(
+            kpis.funnel_by_segment,
+            days,
+            kpis.funnel_scheme(filters, options),
+            segment_name if scheme == kpis.SAVED else None,
+        )
+        if funnel.empty:
+            st.info(db.missing_output("funnel", ["radar_funnel"], "events and orders"))
+        else:
+            left, right = st.columns([2, 3])
+            chosen = segment_name if scheme != "all" else None
+            with left:
+                st.plotly_chart(db.memo(kpis.figure_funnel, funnel, chosen), width="stretch")
+            with right:
+                st.plotly_chart(db.memo(kpis.figure_funnel_rates, funnel), width="stretch")
+            membership = set(funnel["membership"]) - {"everyone"}
+            if membership == {"period_start"}:
+                who = (
+                    "Segments are each customer's segment on the day before the period (recomputed "
+                    "from the orders up to that day), so what happens in the period does not decide "
+                    "the segment. "
+                )
+            elif membership:
+                who = (
+                    "Segments are today's: they are decided partly by the orders of this very "
+                    "period, so a segment of recent buyers converts well by definition. "
+                )
+            else:
+                who = ""
+            if chosen and chosen not in set(funnel["segment"]):
+                who += (
+                    f"Nobody was in {markdown_text(chosen)} at the period start: showing everyone. "
                 )
             st.caption(
-                f"Each customer's first order and the channels touched in the {lookback} days "
-                "before it, repeats in a row collapsed; the last four steps shown. Segments are "
-                "today's. Attribution (Conductor) uses every order, not just the first."
+                f"Last {kpis.funnel_period(days)} days to the data end. {who}**Reached**: any event "
+                "(send, impression, visit, ...); **engaged**: opened, clicked or visited; "
+                "**converted**: engaged and ordered; **repeat**: converted with 2+ lifetime orders; "
+                f"**loyal**: repeat with {kpis.LOYAL_MIN_ORDERS}+ lifetime orders. Each stage is a "
+                "subset of the one before."
             )
+
+if cohorts_tab.open:
+    with cohorts_tab:
+        cohorts = segment_call(kpis.cohort_retention, scheme, segment_name)
+        if cohorts.empty:
+            st.info(db.missing_output("cohorts", ["radar_funnel"], "orders"))
+        else:
+            st.plotly_chart(db.memo(kpis.figure_cohort_heatmap, cohorts), width="stretch")
+            st.caption(
+                "Cohort = month of the first order. Cell = share of the cohort that ordered in that "
+                "month after its first; the latest month may be partial."
+            )
+
+if journeys_tab.open:
+    with journeys_tab:
+        summary = segment_call(kpis.first_purchase_summary, scheme, segment_name)
+        paths = segment_call(kpis.first_purchase_paths, scheme, segment_name)
+        lookback = kpis.JOURNEY_LOOKBACK_DAYS
+        if summary["customers"] == 0:
+            st.info(
+                db.missing_output(
+                    "journeys to a first purchase", ["radar_funnel"], "events and orders"
+                )
+            )
+        else:
+            untracked_share = summary["untracked"] / summary["customers"]
+            st.caption(
+                f"**{summary['customers']:,} customers** made a first purchase: "
+                f"**{summary['tracked']:,}** with a tracked touch (impression, send, open, click, "
+                f"visit or call) in the {lookback} days before it, **{summary['untracked']:,}** "
+                f"({untracked_share:.0%}) without one. Those have no path and are left out of the "
+                "charts below; their first touch may predate the data or the lookback, or come from "
+                "a channel that is not tracked per customer (tv, print, an anonymous visit)."
+            )
+            if paths.empty:
+                st.info("No first purchase in this segment had a tracked touch before it.")
+            else:
+                st.plotly_chart(db.memo(kpis.figure_journey_sankey, paths), width="stretch")
+                a, b = st.columns(2)
+                with a:
+                    lengths = segment_call(kpis.path_length_distribution, scheme, segment_name)
+                    st.plotly_chart(
+                        db.memo(
+                            kpis.figure_distribution,
+                            lengths,
+                            "path_length",
+                            "customers",
+                            "Path length",
+                            "channel steps",
+                        ),
+                        width="stretch",
+                    )
+                with b:
+                    ttc = segment_call(kpis.time_to_convert_distribution, scheme, segment_name)
+                    st.plotly_chart(
+                        db.memo(
+                            kpis.figure_distribution,
+                            ttc,
+                            "days_to_convert",
+                            "customers",
+                            "Time to convert",
+                            "days from first touch to first order",
+                        ),
+                        width="stretch",
+                    )
+                st.caption(
+                    f"Each customer's first order and the channels touched in the {lookback} days "
+                    "before it, repeats in a row collapsed; the last four steps shown. Segments are "
+                    "today's. Attribution (Conductor) uses every order, not just the first."
+                )

@@ -233,16 +233,37 @@ def test_without_an_alert_near_the_period_the_latest_is_named_with_its_age(
     )
 
 
+def _section(at: AppTest, name: str) -> str:
+    """Open one section (only the open one runs) and return its captions."""
+    at.session_state["cc_section"] = name
+    at.run()
+    assert not at.exception
+    return " ".join(c.value for c in at.caption)
+
+
 def test_tabs_say_what_their_numbers_mean(company_db, monkeypatch):
     at = _open(company_db, monkeypatch)
-    captions = " ".join(c.value for c in at.caption)
+    # the forecast says which data it read and when it was fitted (the first section is open)
+    assert "Data to 31 Dec 2024 · model fitted" in " ".join(c.value for c in at.caption)
+    captions = _section(at, "Journeys")
     # journeys: first purchases of A, B, C, D; B and D had a tracked touch before
     assert "**4 customers** made a first purchase: **2** with a tracked touch" in captions
     assert "**2** (50%) without one" in captions
+    assert "model fitted" not in captions  # the trend's section did not run
     # the funnel's RFM segments are those of the day before the period
-    assert "segment on the day before the period" in captions
-    # the forecast says which data it read and when it was fitted
-    assert "Data to 31 Dec 2024 · model fitted" in captions
+    assert "segment on the day before the period" in _section(at, "Funnel")
+
+
+def test_showing_an_alert_opens_the_trend_section(company_db, tmp_path, monkeypatch):
+    path = tmp_path / "alerts.duckdb"
+    path.write_bytes(company_db.read_bytes())
+    _with_alerts(path, [("week", "2024-12-16", "2024-12-22", "Orders fell before Christmas")])
+    at = _open(path, monkeypatch)
+    _section(at, "Cohorts")
+    at.button(key="cc_show_alert").click().run()
+    assert not at.exception
+    assert at.session_state["cc_section"] == "Trends & alerts"
+    assert any("Showing the alert" in i.value for i in at.info)
 
 
 # --- why a KPI changed, the same period last year, alerts that open the trend ------------------

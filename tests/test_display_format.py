@@ -159,6 +159,12 @@ def test_every_page_shows_formatted_values_and_plain_labels(company, page):
     problems = display_problems(at)
     assert not problems, "\n".join(problems)
     assert at.dataframe, "the page must show at least one table, so the check is not empty"
+    if page == "command_center":  # only the open section runs: check the others too
+        for section in ("Funnel", "Cohorts", "Journeys"):
+            at.session_state["cc_section"] = section
+            at.run()
+            problems = display_problems(at)
+            assert not problems, f"{section}: " + "\n".join(problems)
 
 
 def test_formatting_helpers():
