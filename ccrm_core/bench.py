@@ -194,7 +194,8 @@ OPERATIONS: list[Operation] = [
     Operation(
         "attribution_all",
         "ccrm_core.conductor.attribution:bench_attribution_all",
-        "1M journeys: generate + all 9 attribution models (figures: models_s = models alone)",
+        "1M journeys: generate + path aggregation + all 9 attribution models (figures: "
+        "generate_s, paths_s = aggregation, models_s = aggregation + models)",
     ),
     Operation(
         "mmm_fit",

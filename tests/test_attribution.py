@@ -242,3 +242,99 @@ def test_reconcile_and_calibrate():
     assert cal["calibrated_revenue"].tolist() == pytest.approx([150.0, 100.0])
     text = attribution.reconciliation_summary(rec.reset_index().assign(model="markov_1"))
     assert "tv is seen only top-down" in text and "email" in text
+
+
+def _naive_path_set(paths: pd.DataFrame):
+    """Distinct paths in order of first occurrence with summed counts, by plain Python."""
+    sums: dict[tuple, list[float]] = {}
+    for path, conv, nulls, value in paths[["path", "conversions", "nulls", "value"]].itertuples(
+        index=False
+    ):
+        key = tuple(path) if path is not None else ()
+        row = sums.setdefault(key, [0.0, 0.0, 0.0])
+        row[0] += conv
+        row[1] += nulls
+        row[2] += value
+    return {k: v for k, v in sums.items() if k and v[0] + v[1] > 0}
+
+
+def test_prepare_paths_groups_by_content_whatever_the_path_objects():
+    """Shared list objects (simulated journeys), one list per row, tuples, numpy arrays (DuckDB)
+    and missing paths all group by content, in order of first occurrence."""
+    rng = np.random.default_rng(4)
+    base = _random_paths(rng, 600, 5)
+    shared = list(base["path"].to_numpy(dtype=object)[rng.integers(0, 40, 3000)])
+    shared[::97] = [None] * len(shared[::97])
+    shared[::89] = [[] for _ in shared[::89]]
+    frame = pd.DataFrame(
+        {
+            "path": pd.Series(shared, dtype=object),
+            "conversions": rng.integers(0, 2, 3000).astype(float),
+            "nulls": rng.integers(0, 2, 3000).astype(float),
+            "value": rng.integers(0, 50, 3000).astype(float),
+        }
+    )
+    expected = _naive_path_set(frame)
+    variants = {
+        "shared lists": frame,
+        "a list per row": frame.assign(
+            path=[None if p is None else list(p) for p in frame["path"]]
+        ),
+        "tuples": frame.assign(path=[None if p is None else tuple(p) for p in frame["path"]]),
+        "numpy arrays": frame.assign(
+            path=[None if p is None else np.array(p, dtype=object) for p in frame["path"]]
+        ),
+    }
+    reference = None
+    for name, variant in variants.items():
+        ps = attribution.prepare_paths(variant)
+        got_paths = [
+            tuple(ps.channels[ps.codes[ps.path_index == i]]) for i in range(len(ps.length))
+        ]
+        assert got_paths == list(expected), name
+        sums = np.array(list(expected.values()))
+        assert np.array_equal(ps.conversions, sums[:, 0]), name
+        assert np.array_equal(ps.nulls, sums[:, 1]), name
+        assert np.array_equal(ps.value, sums[:, 2]), name
+        assert list(ps.channels) == sorted(ps.channels), name
+        assert np.array_equal(ps.position, np.concatenate([np.arange(n) for n in ps.length]))
+        missing = frame["path"].map(lambda p: p is None or len(p) == 0)
+        assert ps.unattributed_conversions == frame.loc[missing, "conversions"].sum(), name
+        assert ps.unattributed_value == frame.loc[missing, "value"].sum(), name
+        result = attribution.attribute_all(ps)
+        if reference is None:
+            reference = result
+        pd.testing.assert_frame_equal(result, reference, check_exact=True)
+
+
+def test_prepare_paths_of_nothing():
+    ps = attribution.prepare_paths(_frame([]))
+    assert ps.n_channels == 0 and len(ps.length) == 0 and len(ps.codes) == 0
+    only_empty = attribution.prepare_paths(_frame([([], 2, 1, 9.0), (None, 1, 0, 1.0)]))
+    assert len(only_empty.length) == 0
+    assert only_empty.unattributed_conversions == 3 and only_empty.unattributed_value == 10
+
+
+def test_markov_states_numbered_as_by_a_sort():
+    """The lookup-table numbering of chain states equals numpy's sorted unique."""
+    from ccrm_core.conductor.attribution.models import _distinct_keys
+
+    rng = np.random.default_rng(5)
+    for bound in (1, 7, 1331, 1 << 40):
+        keys = rng.integers(0, bound, 5000) if bound < 1 << 40 else rng.integers(0, 9, 5000) << 36
+        distinct, inverse = _distinct_keys(keys, bound)
+        want_distinct, want_inverse = np.unique(keys, return_inverse=True)
+        assert np.array_equal(distinct, want_distinct)
+        assert np.array_equal(inverse, want_inverse)
+
+
+def test_simulated_journeys_repeat_path_objects():
+    """simulate_journeys (the benchmark's journeys): reproducible, paths of 1..12 touches,
+    common journeys share one list object, as the docstring says."""
+    a = attribution.simulate_journeys(5000, 6, seed=3)
+    b = attribution.simulate_journeys(5000, 6, seed=3)
+    pd.testing.assert_frame_equal(a, b)
+    lengths = a["path"].map(len)
+    assert lengths.between(1, 12).all()
+    assert a["path"].map(id).nunique() < len(a)
+    assert (a["nulls"] == 1 - a["conversions"]).all()

@@ -137,6 +137,19 @@ def _state_keys(ps: PathSet, order: int) -> np.ndarray:
     return key
 
 
+def _distinct_keys(keys: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(keys, return_inverse=True)` for keys in [0, bound): by a lookup table of
+    `bound` entries instead of a sort when the table is small (as for most chains)."""
+    if bound > max(4 * len(keys), 1 << 16):
+        return np.unique(keys, return_inverse=True)
+    present = np.zeros(bound, dtype=bool)
+    present[keys] = True
+    distinct = np.flatnonzero(present)
+    slot = np.zeros(bound, dtype=np.int64)
+    slot[distinct] = np.arange(len(distinct))
+    return distinct, slot[keys]
+
+
 def build_chain(paths: pd.DataFrame | PathSet, order: int = 1) -> MarkovChain:
     """The transition counts of the order-k chain over channel histories (sparse)."""
     if order not in MARKOV_ORDERS:
@@ -144,7 +157,7 @@ def build_chain(paths: pd.DataFrame | PathSet, order: int = 1) -> MarkovChain:
     ps = prepare_paths(paths)
     base = ps.n_channels + 1
     keys = _state_keys(ps, order)
-    state_keys, state_of = np.unique(keys, return_inverse=True)
+    state_keys, state_of = _distinct_keys(keys, base**order)
     n_states = len(state_keys)
     start, conv_col, null_col = n_states, n_states + 1, n_states + 2
     total = ps.conversions + ps.nulls

@@ -9,6 +9,7 @@ scales with the number of distinct paths; empty paths are left out and their tot
 
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,31 +63,52 @@ def _check_columns(paths: pd.DataFrame) -> None:
         )
 
 
-def _path_groups(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Group index per journey and the distinct paths as separator-joined strings.
+def _first_rows(codes: np.ndarray) -> np.ndarray:
+    """The row where each code first occurs, for codes numbered in order of first occurrence
+    (as `pd.factorize` numbers them): a row starts a new code when it exceeds every code
+    before it."""
+    if len(codes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    new = np.empty(len(codes), dtype=bool)
+    new[0] = True
+    np.greater(codes[1:], np.maximum.accumulate(codes)[:-1], out=new[1:])
+    return np.flatnonzero(new)
 
-    Python lists join fastest in Python; numpy arrays (what DuckDB returns for VARCHAR[])
-    join fastest in Arrow. Arrow's dictionary encoding then groups the keys in C++."""
-    first = next((p for p in column if p is not None), None)
+
+def _object_pointers(objects: np.ndarray) -> np.ndarray:
+    """The object pointers a contiguous object array holds, as integers: equal exactly when
+    two elements are the same object. Read from the array's buffer (what `id` returns per
+    element, without touching a million objects one Python call at a time)."""
+    if len(objects) == 0:
+        return np.zeros(0, dtype=np.intp)
+    if objects.itemsize != ctypes.sizeof(ctypes.c_ssize_t):  # not numpy's layout of pointers
+        return np.fromiter(map(id, objects), dtype=np.int64, count=len(objects))
+    buffer = (ctypes.c_ssize_t * len(objects)).from_address(objects.ctypes.data)
+    return np.ctypeslib.as_array(buffer).copy()
+
+
+def _path_groups(column: pd.Series) -> tuple[np.ndarray, pa.StringArray]:
+    """Group index per journey and the distinct paths as separator-joined strings, numbered in
+    order of first occurrence.
+
+    Rows that hold the same path object (journeys built in memory repeat their list objects)
+    are joined once: objects are grouped by identity first (a hash of integers), and only the
+    distinct objects are joined. Python lists join fastest in Python; numpy arrays (what DuckDB
+    returns for VARCHAR[]) join fastest in Arrow. The joined keys are then grouped by hash."""
+    objects = np.ascontiguousarray(column.to_numpy(dtype=object))
+    object_group, _ = pd.factorize(_object_pointers(objects))
+    distinct = objects[_first_rows(object_group)]
+    first = next((p for p in distinct if p is not None), None)
     if first is None or isinstance(first, list | tuple):
-        # rows that hold the same list object (common when journeys are built in memory) are
-        # joined once
-        objects = column.to_numpy(dtype=object)
-        object_ids = np.fromiter(map(id, objects), dtype=np.int64, count=len(objects))
-        _, first_row, inverse = np.unique(object_ids, return_index=True, return_inverse=True)
-        joined = pa.array(
-            [PATH_SEPARATOR.join(p) if p is not None else "" for p in objects[first_row]],
-            pa.string(),
-        )
-        keys = joined.take(pa.array(inverse))
+        join = PATH_SEPARATOR.join
+        keys = np.array([join(p) if p is not None else "" for p in distinct], dtype=object)
     else:
-        lists = pa.array(column, type=pa.list_(pa.string()))
-        keys = pc.fill_null(pc.binary_join(lists, PATH_SEPARATOR), "")
-    encoded = pc.dictionary_encode(keys)
-    return (
-        encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64),
-        np.asarray(encoded.dictionary.to_pylist(), dtype=object),
-    )
+        lists = pa.array(distinct, type=pa.list_(pa.string()))
+        keys = pc.fill_null(pc.binary_join(lists, PATH_SEPARATOR), "").to_numpy(
+            zero_copy_only=False
+        )
+    key_group, uniques = pd.factorize(keys)
+    return key_group[object_group], pa.array(uniques, pa.string())
 
 
 def prepare_paths(paths: pd.DataFrame | PathSet) -> PathSet:
@@ -101,20 +123,27 @@ def prepare_paths(paths: pd.DataFrame | PathSet) -> PathSet:
     value = np.bincount(group, weights=paths["value"].to_numpy(float), minlength=n)
     if np.any(conv < 0) or np.any(nulls < 0):
         raise ValueError("journeys frame has negative conversions or nulls; counts must be >= 0")
-    nonempty = np.array([u != "" for u in uniques], dtype=bool)
+    nonempty = pc.not_equal(uniques, "").to_numpy(zero_copy_only=False)
     unattributed_conv = float(conv[~nonempty].sum())
     unattributed_value = float(value[~nonempty].sum())
     keep = nonempty & ((conv + nulls) > 0)
-    split = [u.split(PATH_SEPARATOR) for u in uniques[keep]]
-    length = np.fromiter((len(s) for s in split), dtype=np.int64, count=len(split))
-    flat = np.fromiter((c for s in split for c in s), dtype=object, count=int(length.sum()))
-    codes, channels = pd.factorize(flat, sort=True)
-    path_index = np.repeat(np.arange(len(split)), length)
+    # split the kept paths into touches in Arrow, then number the channels in sorted order
+    split = pc.split_pattern(uniques.filter(pa.array(keep)), PATH_SEPARATOR)
+    length = pc.list_value_length(split).to_numpy(zero_copy_only=False).astype(np.int64)
+    touches = pc.dictionary_encode(pc.list_flatten(split))
+    names = np.asarray(touches.dictionary.to_pylist(), dtype=object)
+    order = np.argsort(names, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    codes = rank[touches.indices.to_numpy(zero_copy_only=False)]
+    channels = names[order]
+    n_kept = len(length)
+    path_index = np.repeat(np.arange(n_kept), length)
     starts = np.cumsum(length) - length
-    position = np.arange(len(flat)) - np.repeat(starts, length)
+    position = np.arange(len(codes)) - np.repeat(starts, length)
     return PathSet(
         channels=np.asarray(channels, dtype=object),
-        codes=codes.astype(np.int64),
+        codes=codes,
         path_index=path_index,
         position=position,
         length=length,
