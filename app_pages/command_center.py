@@ -93,7 +93,8 @@ def _show_drivers(d: kpis.KpiDrivers | None, split_label: str) -> None:
         if not d.groups.empty and d.change:
             top = d.groups.iloc[0]
             text += (
-                f" Moved most: **{markdown_text(top['group'])}** ({change(top['change'])}, "
+                f" Moved most: **{markdown_text(formatting.value_label(top['group']))}** "
+                f"({change(top['change'])}, "
                 f"{top['share_of_change']:.0%} of the change)."
             )
         st.markdown(text)
@@ -107,7 +108,9 @@ def _show_drivers(d: kpis.KpiDrivers | None, split_label: str) -> None:
         st.plotly_chart(db.memo(kpis.figure_driver_contributions, d, split_label), width="stretch")
     money = tables.money_format() if unit == "currency" else "%,.0f"
     tables.show_table(
-        d.groups.rename(columns={"group": split_label}),
+        d.groups.assign(group=d.groups["group"].map(formatting.value_label)).rename(
+            columns={"group": split_label}
+        ),
         hide_index=True,
         width="stretch",
         key="cc_drivers_table",

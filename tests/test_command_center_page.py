@@ -164,6 +164,12 @@ def test_renders_on_the_demo_company_with_every_mart(demo_db_copy, monkeypatch):
     assert tiles["Busy professionals on Google Ads"].endswith(" pts")
 
 
+def test_the_breakdown_names_sales_channels_in_words(demo_db_copy, monkeypatch):
+    at = _open(demo_db_copy, monkeypatch, {"why": "revenue"})
+    channels = _drivers_table(at)["Sales channel"].tolist()
+    assert "Call center" in channels and "call_center" not in channels
+
+
 def test_a_365_day_view_shows_no_change_the_data_cannot_support(company_db, monkeypatch):
     """The data starts 2023-11-15: the previous 365 days (from 2023-01-03) are not covered, so
     no tile shows a change and each says why, on the tile."""
