@@ -168,6 +168,13 @@ def _answer(flag: str, answer: str) -> None:
         st.session_state[flag]["answer"] = answer
 
 
+def _confirm(pending: str, label: str, yes: tuple[str, str], cancel_key: str) -> None:
+    """The two buttons of a question kept under `pending`: `label` (key, answer) and Cancel."""
+    left, right = st.columns(2)
+    left.button(label, type="primary", key=yes[0], on_click=_answer, args=(pending, yes[1]))
+    right.button("Cancel", key=cancel_key, on_click=_answer, args=(pending, "cancel"))
+
+
 with upload_col:
     st.subheader("Upload files")
     try:
@@ -260,16 +267,11 @@ with upload_col:
             + "  \nThe file's version of each of these rows replaces the loaded one; loaded "
             "rows the file does not mention are kept. Nothing changes until you confirm."
         )
-        yes, no = st.columns(2)
-        yes.button(
+        _confirm(
+            PENDING_UPLOAD,
             f"Replace {replaced:,} rows" if replaced != 1 else "Replace 1 row",
-            type="primary",
-            key="data_replace_rows",
-            on_click=_answer,
-            args=(PENDING_UPLOAD, "replace"),
-        )
-        no.button(
-            "Cancel", key="data_replace_cancel", on_click=_answer, args=(PENDING_UPLOAD, "cancel")
+            ("data_replace_rows", "replace"),
+            "data_replace_cancel",
         )
 
 with rebuild_col:
@@ -344,17 +346,7 @@ with rebuild_col:
             + " Pages keep showing the previous results until each stage has finished"
             + (f"; the last build of these stages took {took:,.0f} s." if took else ".")
         )
-        yes, no = st.columns(2)
-        yes.button(
-            "Rebuild now",
-            type="primary",
-            key="data_rebuild_now",
-            on_click=_answer,
-            args=(PENDING_REBUILD, "now"),
-        )
-        no.button(
-            "Cancel", key="data_rebuild_cancel", on_click=_answer, args=(PENDING_REBUILD, "cancel")
-        )
+        _confirm(PENDING_REBUILD, "Rebuild now", ("data_rebuild_now", "now"), "data_rebuild_cancel")
 
 
 def _reveal_rejects(con, who: access.User, target: str, rows: int) -> None:

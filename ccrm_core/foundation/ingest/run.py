@@ -46,6 +46,19 @@ from ccrm_core.foundation.ingest.transform import Mapped, write_mapped
 _LOCK = threading.Lock()  # one ingest at a time per process: ingest ids and upserts never race
 
 
+def _check_request(paths, table, source_names, mappings) -> None:
+    """The arguments `ingest_files` and `replacements` share: a known table, one source name
+    and one mapping per file (when given)."""
+    if table is not None and table not in store.TABLES:
+        raise IngestError(f"unknown table {table!r}; choose from: {', '.join(store.TABLES)}")
+    if source_names is not None and len(source_names) != len(paths):
+        raise IngestError(
+            f"source_names has {len(source_names)} names for {len(paths)} files; pass one each"
+        )
+    if mappings is not None and len(mappings) != len(paths):
+        raise IngestError(f"mappings has {len(mappings)} for {len(paths)} files; pass one each")
+
+
 def ingest_files(
     con: duckdb.DuckDBPyConnection,
     paths: Sequence[str | Path],
@@ -79,16 +92,9 @@ def ingest_files(
         store.date_window()  # a bad setting stops before any file, not once per file
     except ValueError as exc:
         raise IngestError(str(exc)) from None
-    if table is not None and table not in store.TABLES:
-        raise IngestError(f"unknown table {table!r}; choose from: {', '.join(store.TABLES)}")
+    _check_request(paths, table, source_names, mappings)
     if not 0.0 <= max_reject_rate <= 1.0:
         raise IngestError(f"max_reject_rate must be between 0 and 1, got {max_reject_rate}")
-    if source_names is not None and len(source_names) != len(paths):
-        raise IngestError(
-            f"source_names has {len(source_names)} names for {len(paths)} files; pass one each"
-        )
-    if mappings is not None and len(mappings) != len(paths):
-        raise IngestError(f"mappings has {len(mappings)} for {len(paths)} files; pass one each")
     reports = []
     total = len(paths)
     with _LOCK:
@@ -126,14 +132,7 @@ def replacements(
     refuse has `refused` set and counts nothing; a file for a table holding no rows is not read
     (replaced 0, added None). Raises IngestError as `ingest_files` does."""
     limit = ingest_limit() if size_limit is None else size_limit
-    if table is not None and table not in store.TABLES:
-        raise IngestError(f"unknown table {table!r}; choose from: {', '.join(store.TABLES)}")
-    if source_names is not None and len(source_names) != len(paths):
-        raise IngestError(
-            f"source_names has {len(source_names)} names for {len(paths)} files; pass one each"
-        )
-    if mappings is not None and len(mappings) != len(paths):
-        raise IngestError(f"mappings has {len(mappings)} for {len(paths)} files; pass one each")
+    _check_request(paths, table, source_names, mappings)
     out = []
     loaded = inputs.loaded_inputs(con)
     with _LOCK:
