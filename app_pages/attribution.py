@@ -12,6 +12,13 @@ from ccrm_core.foundation import formatting
 from ccrm_core.foundation.rendering import markdown_text
 from ccrm_ui import auth, db, inputs, navigation, tables, test_and_learn
 
+# mart_reconciliation's `view` in words
+VIEW_WORDS = {
+    "both": "both views",
+    "top_down_only": "media mix model only",
+    "bottom_up_only": "attribution only",
+}
+
 
 def _sentence(text: str) -> str:
     """`text` with its first letter in capitals (str.capitalize would lower the rest)."""
@@ -262,7 +269,10 @@ with rec_tab:
         st.markdown(attribution.reconciliation_summary(recon, experiments))
         st.plotly_chart(db.memo(attribution.chart_reconciliation, recon), width="stretch")
         tables.show_table(
-            recon.drop(columns=["model"]),
+            recon.drop(columns=["model"]).assign(
+                channel=recon["channel"].map(formatting.value_label),
+                view=recon["view"].map(VIEW_WORDS),
+            ),
             hide_index=True,
             width="stretch",
             column_config={

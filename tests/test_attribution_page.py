@@ -23,6 +23,10 @@ def test_renders_every_section(page):
     assert page.selectbox(key="model").value == "markov_1"
     summary = " ".join(m.value for m in page.markdown)
     assert "seen only top-down" in summary  # tv and print
+    # the per-channel reconciliation names channels and views in words
+    recon = next(d.value for d in page.dataframe if "calibration_factor" in d.value.columns)
+    assert {"Paid search", "Direct mail"} <= set(recon["channel"])
+    assert set(recon["view"]) == {"both views", "media mix model only"}
 
 
 def test_the_orders_left_out_of_attribution_are_shown(page, demo_db):

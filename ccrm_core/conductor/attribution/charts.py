@@ -118,13 +118,13 @@ def chart_reconciliation(reconciliation: pd.DataFrame) -> go.Figure:
     r = reconciliation.sort_values("incremental_revenue", ascending=False)
     fig = go.Figure()
     fig.add_bar(
-        x=r["channel"].map(plotly_text),
+        x=r["channel"].map(lambda c: plotly_text(formatting.value_label(c))),
         y=r["attributed_revenue"],
         name="attributed (bottom-up)",
         marker_color="#ff7f0e",
     )
     fig.add_bar(
-        x=r["channel"].map(plotly_text),
+        x=r["channel"].map(lambda c: plotly_text(formatting.value_label(c))),
         y=r["incremental_revenue"],
         name="incremental (media mix model)",
         marker_color="#1f77b4",
