@@ -298,6 +298,15 @@ st.caption(
 
 # ---- tiles ------------------------------------------------------------------------------------
 tiles: list[kpis.KpiTile] = segment_call(kpis.kpi_tiles, filters)
+# a note that several tiles share (e.g. no comparison: the data starts too late) is said once,
+# above them, with the tiles it concerns; a tile's own note stays under it
+shared_notes: dict[str, list[str]] = {}
+for tile in tiles:
+    if tile.note:
+        shared_notes.setdefault(tile.note, []).append(tile.label)
+shared_notes = {note: labels for note, labels in shared_notes.items() if len(labels) > 1}
+for note, labels in shared_notes.items():
+    st.caption(f"{_sentence(note)} ({', '.join(labels)}).")
 # A wrapping row of fixed-width tiles: as many to a row as fit, two on a phone (columns
 # would stack one tile per row there).
 with st.container(horizontal=True, gap="small", key="cc_tiles"):
@@ -313,7 +322,7 @@ with st.container(horizontal=True, gap="small", key="cc_tiles"):
                 chart_data=list(tile.sparkline) if len(tile.sparkline) > 1 else None,
                 chart_type="line",
             )
-            if tile.note:
+            if tile.note and tile.note not in shared_notes:
                 st.caption(_sentence(tile.note))
             if tile.year_ago_text():
                 st.caption(f"vs last year: {tile.year_ago_text()}")

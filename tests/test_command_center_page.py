@@ -181,6 +181,9 @@ def test_a_365_day_view_shows_no_change_the_data_cannot_support(company_db, monk
     captions = [c.value for c in at.caption]
     assert any(c.startswith("No comparison: the previous period needs data from") for c in captions)
     assert any(c.startswith("Incomplete: needs data from 2 Jan 2023") for c in captions)
+    # a note several tiles share is said once, naming them
+    shared = [c for c in captions if c.startswith("No comparison: the previous period needs")]
+    assert len(shared) == 1 and "Revenue, Orders" in shared[0]
 
 
 def _alert_table(at: AppTest):
