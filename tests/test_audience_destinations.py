@@ -371,6 +371,23 @@ def test_holdout_is_stable_recorded_and_never_sent(con):
         )
 
 
+def test_the_first_exports_split_is_kept_even_against_the_hash(con):
+    """A person the first export held out (or sent) stays so, whatever the hash says: the demo's
+    planted activations were split before customer ids existed."""
+    _export(con, activation="Half", holdout=0.5)
+    first = audience.activation_members(con, "Half", 1).set_index("customer_id")["held_out"]
+    flipped = first.index[0]
+    con.execute(
+        "UPDATE activation_members SET held_out = NOT held_out WHERE run = 1 AND customer_id = ?",
+        [flipped],
+    )
+    _export(con, activation="Half")
+    second = audience.activation_members(con, "Half", 2).set_index("customer_id")["held_out"]
+    assert bool(second[flipped]) != bool(first[flipped])  # the recorded choice, not the hash's
+    others = first.index.drop(flipped)
+    assert (second[others] == first[others]).all()
+
+
 def test_parse_holdout():
     assert audience.parse_holdout("10%") == pytest.approx(0.1)
     assert audience.parse_holdout("0.1") == pytest.approx(0.1)

@@ -17,7 +17,10 @@ the whole file and its removes file is empty. Removals are always hashed (what w
 Holdout: a share of the eligible people (0 .. 50 %) is withheld and recorded, so outcomes can be
 compared later. Whether a customer is held out depends only on the activation's name and the
 customer id (SHA-256 of both, read as a number in [0, 1)): the same person stays in or out on
-every export, and the share is set once, when the activation is created.
+every export, and the share is set once, when the activation is created. A person the first
+export had keeps that export's choice (the test it started), whatever the hash says: the same
+for exports the app made, and it keeps the split of activations recorded otherwise (the demo's
+planted ones, drawn before customer ids existed).
 """
 
 from __future__ import annotations
@@ -202,6 +205,19 @@ def activation_members(con: duckdb.DuckDBPyConnection, name: str, run: int) -> p
     ).df()
 
 
+def _first_run_holdout(con: duckdb.DuckDBPyConnection, activation_id: int | None) -> pa.Table:
+    """(customer_id, held_out) of the activation's first export; empty for a new activation."""
+    if activation_id is None:
+        return pa.table(
+            {"customer_id": pa.array([], pa.string()), "held_out": pa.array([], pa.bool_())}
+        )
+    return con.sql(
+        "SELECT customer_id, held_out FROM activation_members WHERE activation_id = ? "
+        "AND run = (SELECT min(run) FROM activation_members WHERE activation_id = ?)",
+        params=[int(activation_id), int(activation_id)],
+    ).to_arrow_table()
+
+
 def _previous_sent(con: duckdb.DuckDBPyConnection, activation_id: int | None) -> pa.Table:
     """customer_id, email_keys, phone_keys of the people the latest export sent, by customer_id
     (no rows for a new activation)."""
@@ -295,14 +311,21 @@ def plan_activation(
         share, run = (holdout or 0.0), 1
     people = audience.table
     previous = _previous_sent(con, None if stored is None else stored["activation_id"])
+    first = _first_run_holdout(con, None if stored is None else stored["activation_id"])
     with duckdb.connect() as local:  # in memory: Arrow tables in, Arrow tables out
-        local.register("people", people)
+        local.register("people", people.append_column("_row", pa.array(np.arange(people.num_rows))))
+        local.register("first_run", first)
+        # held out: as in the first export for the people it had (a stable test), else by the
+        # activation's hash (the same for people the app exported first)
         members = local.sql(
             f"""
-            SELECT customer_id, {holdout_position_sql("?", "customer_id")} < ? AS held_out,
-                   list_transform(emails, lambda v: sha256(v)) AS email_keys,
-                   list_transform(phones, lambda v: sha256(v)) AS phone_keys
-            FROM people
+            SELECT p.customer_id,
+                   coalesce(f.held_out,
+                            {holdout_position_sql("?", "p.customer_id")} < ?) AS held_out,
+                   list_transform(p.emails, lambda v: sha256(v)) AS email_keys,
+                   list_transform(p.phones, lambda v: sha256(v)) AS phone_keys
+            FROM people p LEFT JOIN first_run f ON f.customer_id = p.customer_id
+            ORDER BY p._row
             """,  # noqa: S608 - our own SQL; values are parameters
             params=[name, share],
         ).to_arrow_table()
