@@ -18,8 +18,8 @@ Output table `std_customers`, one row per source record (source_system, source_i
   written in the standard form) for names, email and phone: the hygiene stage reads these.
 
 Grain: one row per src_customers row. Standardising runs once per distinct raw value, so
-repeated values cost nothing (pandas.factorize, mapped back with numpy). Speed (issue 16):
-phone numbers, the slowest rule, are parsed in forked worker processes, one per core, while the
+repeated values cost nothing (pandas.factorize, mapped back with numpy). Speed at a million
+customers: phone numbers, the slowest rule, are parsed in forked worker processes, one per core, while the
 main process does the rest (it alone touches DuckDB); plain lower-case ASCII emails and plain
 North American numbers take exact fast paths (_plain_email_ok, _to_e164_fast) that give what
 email-validator / phonenumbers.parse give, everything else goes through those libraries.

@@ -205,6 +205,20 @@ def activation_members(con: duckdb.DuckDBPyConnection, name: str, run: int) -> p
     ).df()
 
 
+# Each eligible person of an export (`people` with its row order in `_row`; `first_run` the
+# activation's first export): held out as in the first export for the people it had (a stable
+# test), else by the activation's hash (the same for people the app exported first); the SHA-256
+# of each email and phone. Parameters: activation name, holdout share.
+_MEMBERS_SQL = f"""
+SELECT p.customer_id,
+       coalesce(f.held_out, {holdout_position_sql("?", "p.customer_id")} < ?) AS held_out,
+       list_transform(p.emails, lambda v: sha256(v)) AS email_keys,
+       list_transform(p.phones, lambda v: sha256(v)) AS phone_keys
+FROM people p LEFT JOIN first_run f ON f.customer_id = p.customer_id
+ORDER BY p._row
+"""  # noqa: S608 - our own SQL; values are parameters
+
+
 def _first_run_holdout(con: duckdb.DuckDBPyConnection, activation_id: int | None) -> pa.Table:
     """(customer_id, held_out) of the activation's first export; empty for a new activation."""
     if activation_id is None:
@@ -315,20 +329,7 @@ def plan_activation(
     with duckdb.connect() as local:  # in memory: Arrow tables in, Arrow tables out
         local.register("people", people.append_column("_row", pa.array(np.arange(people.num_rows))))
         local.register("first_run", first)
-        # held out: as in the first export for the people it had (a stable test), else by the
-        # activation's hash (the same for people the app exported first)
-        members = local.sql(
-            f"""
-            SELECT p.customer_id,
-                   coalesce(f.held_out,
-                            {holdout_position_sql("?", "p.customer_id")} < ?) AS held_out,
-                   list_transform(p.emails, lambda v: sha256(v)) AS email_keys,
-                   list_transform(p.phones, lambda v: sha256(v)) AS phone_keys
-            FROM people p LEFT JOIN first_run f ON f.customer_id = p.customer_id
-            ORDER BY p._row
-            """,  # noqa: S608 - our own SQL; values are parameters
-            params=[name, share],
-        ).to_arrow_table()
+        members = local.sql(_MEMBERS_SQL, params=[name, share]).to_arrow_table()
         held = members["held_out"].to_numpy(zero_copy_only=False).astype(bool)
         sent_people, sent = _rows_where(people, ~held), _rows_where(members, ~held)
         keyed = upload_table(sent_people, dest, hashed=True, keys=True)
