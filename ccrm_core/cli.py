@@ -46,15 +46,23 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise CliError(f"--customers must be at least 10 (got {args.customers})")
     if args.days < 30:
         raise CliError(f"--days must be at least 30 (got {args.days})")
+    if args.delta_days is not None and not args.csv:
+        raise CliError("--delta-days needs --csv DIR (the day files are written there)")
+    if args.delta_days is not None and not 1 <= args.delta_days <= 365:
+        raise CliError(f"--delta-days must be between 1 and 365 (got {args.delta_days})")
     db = store.database_path(args.db)
     if db.exists() and not args.replace:
         raise CliError(
             f"{db} already exists; pass --replace to overwrite its raw tables, or choose --db"
         )
-    from ccrm_core.synthetic import sample
+    from ccrm_core.synthetic import deltas, sample
 
     print(f"generating {args.customers:,} customers over {args.days} days (seed {args.seed})")
-    data = sample.generate(args.customers, args.days, args.seed)
+    split = None
+    if args.delta_days:
+        print(f"  plus {args.delta_days} days of daily deltas after them")
+        split = deltas.generate_with_deltas(args.customers, args.days, args.seed, args.delta_days)
+    data = split.base if split else sample.generate(args.customers, args.days, args.seed)
     con = store.connect_writer(db)
     try:
         sample.write_sample(con, data)
@@ -63,7 +71,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
         con.close()
     raw = [t for t in store.RAW_TABLES if t in data]
     print("wrote " + ", ".join(f"{t} {len(data[t]):,}" for t in raw) + f" to {db}")
-    if args.csv:
+    if split:
+        for folder, rows in deltas.write_deltas(split, Path(args.csv)).items():
+            print(f"wrote {args.csv}/{folder}: " + ", ".join(f"{t} {n:,}" for t, n in rows.items()))
+    elif args.csv:
         sample.write_csv(data, Path(args.csv))
         print(f"wrote CSV files to {args.csv}")
     return 0
@@ -562,6 +573,13 @@ def _add_sample(sub) -> None:
     p.add_argument("--seed", type=int, default=42, help="random seed (42); same seed, same data")
     p.add_argument("--db", help=DB_HELP)
     p.add_argument("--csv", metavar="DIR", help="also write the raw tables as CSV files to DIR")
+    p.add_argument(
+        "--delta-days",
+        type=int,
+        metavar="K",
+        help="also make K days after the history: the database and DIR/base/ get the history, "
+        "DIR/day_YYYY-MM-DD/ each day's new and changed rows (needs --csv DIR)",
+    )
     p.add_argument("--replace", action="store_true", help="overwrite an existing database")
     p.set_defaults(func=cmd_sample)
 
