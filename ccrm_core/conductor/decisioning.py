@@ -274,7 +274,7 @@ def fatigue_frame(touches: pd.DataFrame, policy: ContactPolicy) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 # The decision itself (pure over its inputs; the stage gathers them from the marts)
 
-DECIDE_SQL = """
+_DECIDE_SELECT = """
 WITH grid AS (
     SELECT c.customer_id, p.channel, p.channel_rank, p.cap_7d, p.cap_30d, p.cost,
            p.response_weight, p.soft_touch,
@@ -382,10 +382,37 @@ SELECT customer_id, action,
                    coalesce(format('{:.3f}', p_buy), 'n/a'),
                    coalesce(format('{:.2f}', churn_risk), 'n/a'), order_value, touches_30d)
            ].list_filter(lambda x: x IS NOT NULL),
-           suppressions) AS reasons
-FROM decided
-ORDER BY customer_id
-"""
+           suppressions) AS reasons"""
+
+DECIDE_SQL = _DECIDE_SELECT + "\nFROM decided\nORDER BY customer_id\n"
+
+
+def _policy_frame(policy: ContactPolicy) -> pd.DataFrame:
+    """`policy.frame()`, typed even when no channel is enabled."""
+    pol = policy.frame()
+    if pol.empty:
+        pol = pd.DataFrame(
+            {
+                "channel": pd.Series(dtype=str),
+                "channel_rank": pd.Series(dtype="int64"),
+                "cap_7d": pd.Series(dtype="int64"),
+                "cap_30d": pd.Series(dtype="int64"),
+                "cost": pd.Series(dtype=float),
+                "response_weight": pd.Series(dtype=float),
+                "soft_touch": pd.Series(dtype=bool),
+            }
+        )
+    return pol
+
+
+def _decide_params(policy: ContactPolicy) -> dict:
+    return {
+        "recent_days": policy.recent_purchase_days,
+        "lapsed_churn": policy.lapsed_churn_risk,
+        "lapsed_alive": policy.lapsed_prob_alive,
+        "fatigue": policy.fatigue_touches_30d,
+        "min_ev": policy.min_expected_value,
+    }
 
 
 def decide(
@@ -404,19 +431,6 @@ def decide(
     offers: channel, campaign_id, campaign_name, offer, ended (bool): at most one per channel.
     `con` is any DuckDB connection (the work runs in SQL; nothing is written).
     """
-    pol = policy.frame()
-    if pol.empty:
-        pol = pd.DataFrame(
-            {
-                "channel": pd.Series(dtype=str),
-                "channel_rank": pd.Series(dtype="int64"),
-                "cap_7d": pd.Series(dtype="int64"),
-                "cap_30d": pd.Series(dtype="int64"),
-                "cost": pd.Series(dtype=float),
-                "response_weight": pd.Series(dtype=float),
-                "soft_touch": pd.Series(dtype=bool),
-            }
-        )
     frames = {
         "_nba_customers": customers[
             [
@@ -442,21 +456,12 @@ def decide(
         "_nba_offers": offers[["channel", "campaign_id", "campaign_name", "offer", "ended"]].astype(
             {"campaign_id": object, "campaign_name": object, "offer": object}
         ),
-        "_nba_policy": pol,
+        "_nba_policy": _policy_frame(policy),
     }
     for name, frame in frames.items():
         con.register(name, frame)
     try:
-        return con.execute(
-            DECIDE_SQL,
-            {
-                "recent_days": policy.recent_purchase_days,
-                "lapsed_churn": policy.lapsed_churn_risk,
-                "lapsed_alive": policy.lapsed_prob_alive,
-                "fatigue": policy.fatigue_touches_30d,
-                "min_ev": policy.min_expected_value,
-            },
-        ).df()
+        return con.execute(DECIDE_SQL, _decide_params(policy)).df()
     finally:
         for name in frames:
             con.unregister(name)
@@ -465,6 +470,23 @@ def decide(
 # ---------------------------------------------------------------------------------------------
 # Gathering the inputs from the marts, and the stage
 
+_OFFERS_SQL = """
+SELECT channel, campaign_id, name AS campaign_name, offer,
+       NOT (coalesce(end_date, DATE '9999-12-31') >= CAST(? AS DATE)) AS ended
+FROM campaigns
+WHERE channel IN (SELECT unnest(?::VARCHAR[]))
+  AND coalesce(start_date, DATE '0001-01-01') <= CAST(? AS DATE)
+  AND (? OR coalesce(end_date, DATE '9999-12-31') >= CAST(? AS DATE))
+QUALIFY row_number() OVER (
+    PARTITION BY channel ORDER BY ended, start_date DESC NULLS LAST, campaign_id) = 1
+ORDER BY channel
+"""
+
+
+def _offers_params(as_of: date, policy: ContactPolicy) -> list:
+    channels = [c.channel for c in policy.channels]
+    return [as_of, channels, as_of, policy.reuse_ended_campaigns, as_of]
+
 
 def candidate_offers(
     con: duckdb.DuckDBPyConnection, as_of: date, policy: ContactPolicy
@@ -472,34 +494,23 @@ def candidate_offers(
     """At most one campaign per policy channel: the most recently started one running on
     as_of; with `reuse_ended_campaigns`, else the most recently started one before as_of
     (ended = True). Columns: channel, campaign_id, campaign_name, offer, ended."""
-    channels = [c.channel for c in policy.channels]
-    return con.execute(
-        """
-        SELECT channel, campaign_id, name AS campaign_name, offer,
-               NOT (coalesce(end_date, DATE '9999-12-31') >= CAST(? AS DATE)) AS ended
-        FROM campaigns
-        WHERE channel IN (SELECT unnest(?::VARCHAR[]))
-          AND coalesce(start_date, DATE '0001-01-01') <= CAST(? AS DATE)
-          AND (? OR coalesce(end_date, DATE '9999-12-31') >= CAST(? AS DATE))
-        QUALIFY row_number() OVER (
-            PARTITION BY channel ORDER BY ended, start_date DESC NULLS LAST, campaign_id) = 1
-        ORDER BY channel
-        """,
-        [as_of, channels, as_of, policy.reuse_ended_campaigns, as_of],
-    ).df()
+    return con.execute(_OFFERS_SQL, _offers_params(as_of, policy)).df()
 
 
-def decision_inputs(
-    con: duckdb.DuckDBPyConnection, as_of: date, policy: ContactPolicy
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(customers, contacts) frames for `decide`, read from customers, customer_timeline,
-    customer_consents, mart_propensity and (when built) mart_customer."""
+def _require_inputs(con: duckdb.DuckDBPyConnection) -> None:
     for needed, stage in (
         ("customer_timeline", "customer_timeline"),
         ("mart_propensity", "propensity"),
     ):
         if not store.table_exists(con, needed):
             raise RuntimeError(f"table {needed} is missing: run the {stage} stage before nba")
+
+
+def _customers_query(
+    con: duckdb.DuckDBPyConnection, as_of: date, policy: ContactPolicy
+) -> tuple[str, list]:
+    """SQL and parameters for the customers input, before the missing order values are
+    filled in (see `_order_value_fill`)."""
     end = as_of + timedelta(days=1)
     prob_alive = "NULL::DOUBLE"
     join_value = ""
@@ -511,8 +522,7 @@ def decision_inputs(
     }:
         prob_alive = "v.prob_alive"
         join_value = "LEFT JOIN mart_customer v USING (customer_id)"
-    customers = con.execute(
-        f"""
+    sql = f"""
         WITH o AS (
             SELECT customer_id, count(*) AS orders, {store.exact_sum("value")} AS revenue, max(ts) AS last_order
             FROM customer_timeline
@@ -532,46 +542,122 @@ def decision_inputs(
         LEFT JOIN mart_propensity p USING (customer_id)
         {join_value}
         ORDER BY c.customer_id
-        """,  # noqa: S608 - fragments from this module
-        [
-            end,
-            policy.default_order_value,
-            policy.order_value_prior_orders,
-            policy.order_value_prior_orders,
-            as_of,
-        ],
-    ).df()
-    # a customer with no orders and a zero prior has no average: use the overall one
+        """  # noqa: S608 - fragments from this module
+    params = [
+        end,
+        policy.default_order_value,
+        policy.order_value_prior_orders,
+        policy.order_value_prior_orders,
+        as_of,
+    ]
+    return sql, params
+
+
+def _order_value_fill(order_value: pd.Series, policy: ContactPolicy) -> float:
+    """A customer with no orders and a zero prior has no average: the overall one stands in."""
+    return order_value.mean() if order_value.notna().any() else policy.default_order_value
+
+
+_CONTACTS_SQL = """
+WITH t AS (
+    SELECT customer_id, channel,
+           count(*) FILTER (WHERE ts >= CAST(? AS DATE) - INTERVAL 7 DAY) AS touches_7d,
+           count(*) AS touches_30d
+    FROM customer_timeline
+    WHERE kind = 'event' AND event_type IN (SELECT unnest(?::VARCHAR[]))
+      AND ts >= CAST(? AS DATE) - INTERVAL 30 DAY AND ts < CAST(? AS DATE)
+    GROUP BY customer_id, channel
+)
+SELECT coalesce(k.customer_id, t.customer_id) AS customer_id,
+       coalesce(k.channel, t.channel) AS channel, k.status AS consent,
+       coalesce(t.touches_7d, 0) AS touches_7d, coalesce(t.touches_30d, 0) AS touches_30d
+FROM customer_consents k
+FULL OUTER JOIN t ON t.customer_id = k.customer_id AND t.channel = k.channel
+"""
+
+
+def _contacts_params(as_of: date, policy: ContactPolicy) -> list:
+    end = as_of + timedelta(days=1)
+    return [end, list(policy.touch_event_types), end, end]
+
+
+def decision_inputs(
+    con: duckdb.DuckDBPyConnection, as_of: date, policy: ContactPolicy
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(customers, contacts) frames for `decide`, read from customers, customer_timeline,
+    customer_consents, mart_propensity and (when built) mart_customer."""
+    _require_inputs(con)
+    customers = con.execute(*_customers_query(con, as_of, policy)).df()
     customers["order_value"] = customers["order_value"].fillna(
-        customers["order_value"].mean()
-        if customers["order_value"].notna().any()
-        else policy.default_order_value
+        _order_value_fill(customers["order_value"], policy)
     )
-    contacts = con.execute(
-        """
-        WITH t AS (
-            SELECT customer_id, channel,
-                   count(*) FILTER (WHERE ts >= CAST(? AS DATE) - INTERVAL 7 DAY) AS touches_7d,
-                   count(*) AS touches_30d
-            FROM customer_timeline
-            WHERE kind = 'event' AND event_type IN (SELECT unnest(?::VARCHAR[]))
-              AND ts >= CAST(? AS DATE) - INTERVAL 30 DAY AND ts < CAST(? AS DATE)
-            GROUP BY customer_id, channel
-        )
-        SELECT coalesce(k.customer_id, t.customer_id) AS customer_id,
-               coalesce(k.channel, t.channel) AS channel, k.status AS consent,
-               coalesce(t.touches_7d, 0) AS touches_7d, coalesce(t.touches_30d, 0) AS touches_30d
-        FROM customer_consents k
-        FULL OUTER JOIN t ON t.customer_id = k.customer_id AND t.channel = k.channel
-        """,
-        [end, list(policy.touch_event_types), end, end],
-    ).df()
+    contacts = con.execute(_CONTACTS_SQL, _contacts_params(as_of, policy)).df()
     return customers, contacts
+
+
+# The stage keeps the inputs in DuckDB: the same values `decide` gets from its frames (a NaN
+# there reads back as NULL, the day counts as DOUBLE), without sending a million rows and their
+# lists of reasons through pandas and back.
+_CUSTOMERS_TABLE_SQL = """
+CREATE OR REPLACE TEMP TABLE _nba_customers AS
+SELECT customer_id,
+       CAST(CASE WHEN NOT isnan(p_buy) THEN p_buy END AS DOUBLE) AS p_buy,
+       CAST(CASE WHEN NOT isnan(churn_risk) THEN churn_risk END AS DOUBLE) AS churn_risk,
+       CAST(CASE WHEN NOT isnan(prob_alive) THEN prob_alive END AS DOUBLE) AS prob_alive,
+       CAST(order_value AS DOUBLE) AS order_value,
+       CAST(days_since_last_order AS DOUBLE) AS days_since_last_order
+FROM ({query})
+ORDER BY customer_id
+"""
+
+
+def _stage_inputs(con: duckdb.DuckDBPyConnection, as_of: date, policy: ContactPolicy) -> None:
+    """Temp tables _nba_customers, _nba_contacts and _nba_offers for DECIDE_SQL."""
+    sql, params = _customers_query(con, as_of, policy)
+    con.execute(_CUSTOMERS_TABLE_SQL.format(query=sql), params)
+    missing = "order_value IS NULL OR isnan(order_value)"
+    if con.execute(f"SELECT count(*) FROM _nba_customers WHERE {missing}").fetchall()[0][0]:  # noqa: S608 - constant
+        # the fill is pandas' mean over every row in customer order, for the same bits
+        values = con.execute("SELECT order_value FROM _nba_customers ORDER BY customer_id").df()
+        fill = _order_value_fill(values["order_value"], policy)
+        con.execute(f"UPDATE _nba_customers SET order_value = ? WHERE {missing}", [fill])  # noqa: S608 - constant
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _nba_contacts AS {_CONTACTS_SQL}",  # noqa: S608 - constant
+        _contacts_params(as_of, policy),
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _nba_offers AS {_OFFERS_SQL}",  # noqa: S608 - constant
+        _offers_params(as_of, policy),
+    )
+
+
+def _write_decisions(con: duckdb.DuckDBPyConnection, as_of: date, policy: ContactPolicy) -> int:
+    """Decide for every customer straight into mart_nba; returns its rows."""
+    _require_inputs(con)
+    _stage_inputs(con, as_of, policy)
+    con.register("_nba_policy", _policy_frame(policy))
+    con.execute(
+        "CREATE OR REPLACE TABLE mart_nba AS "
+        + _DECIDE_SELECT
+        + ",\n       CAST($as_of AS DATE) AS as_of\nFROM decided\nORDER BY customer_id",
+        {**_decide_params(policy), "as_of": as_of},
+    )
+    # cleanup on success only: after a failed statement the transaction is aborted and any
+    # further statement would hide the real error (the rollback drops the temp tables anyway)
+    con.unregister("_nba_policy")
+    for name in ("_nba_customers", "_nba_contacts", "_nba_offers"):
+        con.execute(f"DROP TABLE temp.{name}")
+    return con.execute("SELECT count(*) FROM mart_nba").fetchall()[0][0]
 
 
 def nba_stage(con: duckdb.DuckDBPyConnection, ctx: BuildContext) -> int:
     """Write mart_nba: one next best action per customer (see the module docstring)."""
     policy = load_policy(ctx.param("nba", "policy_path", None))
+    rows = _write_decisions(con, ctx.as_of, policy)
+    if rows:
+        return rows
+    # nothing to decide (no customers or no enabled channel): the frame path keeps the empty
+    # mart's column types as replace_table gives them (text for the reasons and as_of)
     customers, contacts = decision_inputs(con, ctx.as_of, policy)
     offers = candidate_offers(con, ctx.as_of, policy)
     decisions = decide(con, customers, contacts, offers, policy)
