@@ -192,43 +192,110 @@ KPI_DAILY_SQL = "CREATE OR REPLACE TABLE mart_kpi_daily AS" + KPI_DAILY_SELECT
 # Spells: an order day starts a spell when it is the first in its slice or comes W or more days
 # after the previous one; the spell lapses W days after an order day with no order in the next
 # W days. Slices are the four combinations of (channel or all) x (source system or all).
+#
+# Counted without a row per customer x window x segment (tens of rows per order day, which made
+# this the slowest statement of the build): strings are coded as integers (codes in sort order,
+# so the mart is ordered by them); customers with the same segments share a `combo`; an order
+# day keeps only which windows its gaps reach (`pb`/`nb`: the largest window not above the gap),
+# so order days are counted per combo, then per segment, before each window takes its share.
+# Parameters: $1 the windows (days), $2 the last day a lapse may fall on.
 KPI_ACTIVITY_SELECT = """
 WITH od AS (
     SELECT DISTINCT customer_id, CAST(ts AS DATE) AS d, coalesce(channel, 'unknown') AS channel,
            source_system
     FROM customer_orders
 ),
+buyers AS (SELECT DISTINCT customer_id FROM od),
+memberships AS (
+    SELECT customer_id, s.scheme, s.segment
+    FROM buyers
+    JOIN mart_kpi_segments s USING (customer_id)
+),
+seg_codes AS (
+    SELECT scheme, segment, row_number() OVER (ORDER BY scheme, segment) AS seg
+    FROM (SELECT DISTINCT scheme, segment FROM memberships)
+),
+members AS (
+    SELECT m.customer_id, list(c.seg ORDER BY c.seg) AS segs
+    FROM memberships m JOIN seg_codes c
+      ON c.scheme IS NOT DISTINCT FROM m.scheme AND c.segment IS NOT DISTINCT FROM m.segment
+    GROUP BY m.customer_id
+),
+combos AS (
+    SELECT customer_id, row_number() OVER () AS cid, dense_rank() OVER (ORDER BY segs) AS combo,
+           segs
+    FROM members
+),
+combo_segs AS (SELECT combo, unnest(any_value(segs)) AS seg FROM combos GROUP BY combo),
+channels AS (
+    SELECT channel, row_number() OVER (ORDER BY channel) AS ch
+    FROM (SELECT channel FROM od UNION SELECT 'all')
+),
+sources AS (
+    SELECT source_system, row_number() OVER (ORDER BY source_system) AS src
+    FROM (SELECT source_system FROM od UNION SELECT 'all')
+),
+alls AS (
+    SELECT (SELECT ch FROM channels WHERE channel = 'all') AS ch,
+           (SELECT src FROM sources WHERE source_system = 'all') AS src
+),
+coded AS (
+    SELECT c.cid, c.combo, o.d, ch.ch, so.src
+    FROM od o JOIN combos c USING (customer_id)
+    JOIN channels ch USING (channel) JOIN sources so USING (source_system)
+),
 sliced AS (
-    SELECT customer_id, d, channel, source_system FROM od
-    UNION ALL SELECT DISTINCT customer_id, d, channel, 'all' FROM od
-    UNION ALL SELECT DISTINCT customer_id, d, 'all', source_system FROM od
-    UNION ALL SELECT DISTINCT customer_id, d, 'all', 'all' FROM od
+    SELECT cid, combo, d, ch, src FROM coded
+    UNION ALL SELECT DISTINCT c.cid, c.combo, c.d, c.ch, a.src FROM coded c, alls a
+    UNION ALL SELECT DISTINCT c.cid, c.combo, c.d, a.ch, c.src FROM coded c, alls a
+    UNION ALL SELECT DISTINCT c.cid, c.combo, c.d, a.ch, a.src FROM coded c, alls a
 ),
 gaps AS (
-    SELECT customer_id, d, channel, source_system,
-           d - lag(d) OVER w AS prev_gap, lead(d) OVER w - d AS next_gap
+    SELECT combo, d, ch, src, d - lag(d) OVER w AS prev_gap, lead(d) OVER w - d AS next_gap
     FROM sliced
-    WINDOW w AS (PARTITION BY customer_id, channel, source_system ORDER BY d)
+    WINDOW w AS (PARTITION BY cid, ch, src ORDER BY d)
 ),
-windows AS (SELECT unnest(?::INTEGER[]) AS window_days),
+buckets AS (
+    SELECT combo, d, ch, src,
+           prev_gap IS NULL AS first,
+           list_max(list_filter($1::INTEGER[], lambda w: w <= prev_gap)) AS pb,
+           next_gap IS NULL AS last,
+           list_max(list_filter($1::INTEGER[], lambda w: w <= next_gap)) AS nb
+    FROM gaps
+),
+starts AS (
+    SELECT s.seg, b.ch, b.src, b.d, b.first, b.pb, sum(b.n) AS n
+    FROM (SELECT combo, ch, src, d, first, pb, count(*) AS n FROM buckets GROUP BY ALL) b
+    JOIN combo_segs s USING (combo)
+    GROUP BY ALL
+),
+lapses AS (
+    SELECT s.seg, b.ch, b.src, b.d, b.last, b.nb, sum(b.n) AS n
+    FROM (SELECT combo, ch, src, d, last, nb, count(*) AS n FROM buckets GROUP BY ALL) b
+    JOIN combo_segs s USING (combo)
+    GROUP BY ALL
+),
+windows AS (SELECT unnest($1::INTEGER[]) AS window_days),
 changes AS (
-    SELECT g.customer_id, w.window_days, g.channel, g.source_system, g.d AS date,
-           1 AS started, CAST(g.prev_gap IS NULL AS INTEGER) AS first_in_slice, 0 AS lapsed
-    FROM gaps g, windows w
-    WHERE g.prev_gap IS NULL OR g.prev_gap >= w.window_days
+    SELECT g.seg, w.window_days, g.ch, g.src, g.d AS date, g.n AS started,
+           CASE WHEN g.first THEN g.n ELSE 0 END AS first_in_slice, 0 AS lapsed
+    FROM starts g, windows w
+    WHERE g.first OR g.pb >= w.window_days
     UNION ALL
-    SELECT g.customer_id, w.window_days, g.channel, g.source_system,
-           g.d + w.window_days AS date, 0, 0, 1
-    FROM gaps g, windows w
-    WHERE (g.next_gap IS NULL OR g.next_gap >= w.window_days)
-      AND g.d + w.window_days <= ?
+    SELECT g.seg, w.window_days, g.ch, g.src, g.d + w.window_days AS date, 0, 0, g.n
+    FROM lapses g, windows w
+    WHERE (g.last OR g.nb >= w.window_days) AND g.d + w.window_days <= $2
+),
+totals AS (
+    SELECT window_days, seg, ch, src, date, sum(started)::BIGINT AS started,
+           sum(first_in_slice)::BIGINT AS first_in_slice, sum(lapsed)::BIGINT AS lapsed
+    FROM changes
+    GROUP BY ALL
 )
-SELECT c.window_days, s.scheme, s.segment, c.channel, c.source_system, c.date,
-       sum(c.started)::BIGINT AS started, sum(c.first_in_slice)::BIGINT AS first_in_slice,
-       sum(c.lapsed)::BIGINT AS lapsed
-FROM changes c JOIN mart_kpi_segments s USING (customer_id)
-GROUP BY ALL
-ORDER BY c.window_days, s.scheme, s.segment, c.channel, c.source_system, c.date
+SELECT t.window_days, s.scheme, s.segment, c.channel, o.source_system, t.date, t.started,
+       t.first_in_slice, t.lapsed
+FROM totals t JOIN seg_codes s USING (seg) JOIN channels c USING (ch) JOIN sources o USING (src)
+ORDER BY t.window_days, t.seg, t.ch, t.src, t.date
 """
 KPI_ACTIVITY_SQL = "CREATE OR REPLACE TABLE mart_kpi_activity AS" + KPI_ACTIVITY_SELECT
 
